@@ -1,0 +1,157 @@
+"""Domain errors of the reservation core.
+
+They cross process boundaries (a Ray actor raises or returns them, the API process maps them to HTTP), so
+every class keeps the rule that makes an exception picklable: whatever ``__init__`` takes is passed on,
+unchanged and in order, to ``Exception.__init__``. The mapping to HTTP status codes lives in ``api/``,
+never here; the ``code`` attribute is only a stable, machine-readable name for the failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BookingError(Exception):
+    """Base of every refusal the domain can give. ``detail`` is safe to show to the caller."""
+
+    code = "booking-error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.args == getattr(other, "args", None)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.args))
+
+
+class InvalidRequest(BookingError):
+    """The request cannot mean anything (empty seat list, repeated seat, count out of range...)."""
+
+    code = "invalid-request"
+
+
+class UnknownShow(BookingError):
+    code = "unknown-show"
+
+    def __init__(self, show_id: str) -> None:
+        super().__init__(show_id)
+        self.show_id = show_id
+        self.detail = f"show {show_id} does not exist"
+
+
+class UnknownSeats(BookingError):
+    code = "unknown-seats"
+
+    def __init__(self, seat_ids: Sequence[str]) -> None:
+        super().__init__(tuple(seat_ids))
+        self.seat_ids = tuple(seat_ids)
+        self.detail = f"no such seat in this show: {', '.join(self.seat_ids)}"
+
+
+class SeatsUnavailable(BookingError):
+    """At least one seat is held, booked or blocked by someone else; nothing was changed."""
+
+    code = "seats-unavailable"
+
+    def __init__(self, seat_ids: Sequence[str]) -> None:
+        super().__init__(tuple(seat_ids))
+        self.seat_ids = tuple(seat_ids)
+        self.detail = f"not available: {', '.join(self.seat_ids)}"
+
+
+class NoAdjacentSeats(BookingError):
+    """Best-available found no block of adjacent free seats of the wanted size and category."""
+
+    code = "no-adjacent-seats"
+
+    def __init__(self, count: int, category: str) -> None:
+        super().__init__(count, category)
+        self.count = count
+        self.category = category
+        self.detail = f"no {count} adjacent available seats in category {category!r}"
+
+
+class SeatLimitExceeded(BookingError):
+    code = "seat-limit-exceeded"
+
+    def __init__(self, limit: int, already: int, requested: int) -> None:
+        super().__init__(limit, already, requested)
+        self.limit = limit
+        self.already = already
+        self.requested = requested
+        self.detail = (
+            f"at most {limit} seats per account for this show; you hold or own {already} "
+            f"and asked for {requested} more"
+        )
+
+
+class HoldNotFound(BookingError):
+    """No live hold with that id belongs to the caller (unknown ids and other people's look the same)."""
+
+    code = "hold-not-found"
+
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(hold_id)
+        self.hold_id = hold_id
+        self.detail = "no such hold" if not hold_id else f"no hold {hold_id} of yours on this show"
+
+
+class HoldExpired(BookingError):
+    code = "hold-expired"
+
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(hold_id)
+        self.hold_id = hold_id
+        self.detail = f"hold {hold_id} has expired; its seats were released"
+
+
+class ExtensionRefused(BookingError):
+    """The hold was extended as often as allowed, or extending would run past the show's start."""
+
+    code = "extension-refused"
+
+
+class SalesClosed(BookingError):
+    code = "sales-closed"
+
+    def __init__(self, show_id: str) -> None:
+        super().__init__(show_id)
+        self.show_id = show_id
+        self.detail = f"show {show_id} is not on sale"
+
+
+class PaymentDeclined(BookingError):
+    code = "payment-declined"
+
+
+class Unavailable(BookingError):
+    """A dependency (database, actor, gateway) did not answer; the caller may retry later.
+
+    ``retry_after`` is in seconds. Nothing acknowledged before is lost; the failed request itself may or
+    may not have taken effect only where its own detail says so.
+    """
+
+    code = "unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail, retry_after)
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class StaleEpoch(Unavailable):
+    """This actor copy was superseded by a newer activation; its writes are refused."""
+
+    code = "stale-epoch"
+
+    def __init__(self, show_id: str, mine: int, current: int) -> None:
+        BookingError.__init__(self, show_id)
+        self.args = (show_id, mine, current)
+        self.show_id = show_id
+        self.mine = mine
+        self.current = current
+        self.detail = "the show moved to a newer actor; retry"
+        self.retry_after = 1
