@@ -46,7 +46,7 @@ class UnknownSeats(BookingError):
     code = "unknown-seats"
 
     def __init__(self, seat_ids: Sequence[str]) -> None:
-        super().__init__(tuple(seat_ids))
+        Exception.__init__(self, tuple(seat_ids))
         self.seat_ids = tuple(seat_ids)
         self.detail = f"no such seat in this show: {', '.join(self.seat_ids)}"
 
@@ -57,7 +57,7 @@ class SeatsUnavailable(BookingError):
     code = "seats-unavailable"
 
     def __init__(self, seat_ids: Sequence[str]) -> None:
-        super().__init__(tuple(seat_ids))
+        Exception.__init__(self, tuple(seat_ids))
         self.seat_ids = tuple(seat_ids)
         self.detail = f"not available: {', '.join(self.seat_ids)}"
 
@@ -68,7 +68,7 @@ class NoAdjacentSeats(BookingError):
     code = "no-adjacent-seats"
 
     def __init__(self, count: int, category: str) -> None:
-        super().__init__(count, category)
+        Exception.__init__(self, count, category)
         self.count = count
         self.category = category
         self.detail = f"no {count} adjacent available seats in category {category!r}"
@@ -78,7 +78,7 @@ class SeatLimitExceeded(BookingError):
     code = "seat-limit-exceeded"
 
     def __init__(self, limit: int, already: int, requested: int) -> None:
-        super().__init__(limit, already, requested)
+        Exception.__init__(self, limit, already, requested)
         self.limit = limit
         self.already = already
         self.requested = requested
@@ -137,7 +137,7 @@ class Unavailable(BookingError):
     code = "unavailable"
 
     def __init__(self, detail: str, retry_after: int = 1) -> None:
-        super().__init__(detail, retry_after)
+        Exception.__init__(self, detail, retry_after)
         self.detail = detail
         self.retry_after = retry_after
 
@@ -148,8 +148,7 @@ class StaleEpoch(Unavailable):
     code = "stale-epoch"
 
     def __init__(self, show_id: str, mine: int, current: int) -> None:
-        BookingError.__init__(self, show_id)
-        self.args = (show_id, mine, current)
+        Exception.__init__(self, show_id, mine, current)
         self.show_id = show_id
         self.mine = mine
         self.current = current

@@ -23,6 +23,7 @@ nothing even before ``expire_due`` removes it: expiry timers only free seats ear
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -143,24 +144,59 @@ class ShowRules:
 @dataclass(slots=True)
 class SeatMap:
     """Mutable state of one show. Build a fresh one with ``SeatMap(rules, seats, clock)`` or rebuild a
-    stored one with ``SeatMap.restore(...)``."""
+    stored one with ``SeatMap.restore(...)``.
+
+    Invariants kept by every command (and checked by ``restore``): a seat is claimed by at most one
+    stored hold or booking (``_seat_hold`` and ``_seat_booking`` are disjoint), and a blocked seat is
+    claimed by neither. A stored hold may be expired; it then owns nothing, and the next command that
+    wants one of its seats removes it first (emitting ``HoldReleased(reason="expired")``).
+    """
 
     rules: ShowRules
-    seats: Sequence[SeatSpec]
+    seats: Sequence[SeatSpec] = field(repr=False)
     clock: Clock
     id_factory: IdFactory = new_id
     pending_events: list[Event] = field(default_factory=list)
     sales_closed: bool = False
     # The fields below are derived in __post_init__ / maintained by the commands.
-    _by_id: dict[str, SeatSpec] = field(default_factory=dict)
-    _holds: dict[str, Hold] = field(default_factory=dict)
-    _bookings: dict[str, Booking] = field(default_factory=dict)
-    _seat_hold: dict[str, str] = field(default_factory=dict)
-    _seat_booking: dict[str, str] = field(default_factory=dict)
-    _blocked: set[str] = field(default_factory=set)
+    _by_id: dict[str, SeatSpec] = field(default_factory=dict, repr=False)
+    _holds: dict[str, Hold] = field(default_factory=dict, repr=False)
+    _bookings: dict[str, Booking] = field(default_factory=dict, repr=False)
+    _seat_hold: dict[str, str] = field(default_factory=dict, repr=False)
+    _seat_booking: dict[str, str] = field(default_factory=dict, repr=False)
+    _blocked: set[str] = field(default_factory=set, repr=False)
+    # Seat layout: row_index -> seats of the row sorted by number; (row_index, number) -> seat.
+    _rows: dict[int, tuple[SeatSpec, ...]] = field(default_factory=dict, init=False, repr=False)
+    _at: dict[tuple[int, int], SeatSpec] = field(default_factory=dict, init=False, repr=False)
+    # category -> sorted row indexes having at least one seat of it; category -> min + max of those.
+    _category_rows: dict[str, tuple[int, ...]] = field(default_factory=dict, init=False, repr=False)
+    _category_mid2: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # Per-user indexes (insertion-ordered), and the booked-seat count of each user.
+    _user_holds: dict[str, dict[str, None]] = field(default_factory=dict, init=False, repr=False)
+    _user_bookings: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
+    _user_booked: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # Min-heap of (expires_at, hold_id); entries go stale (lazy deletion) when a hold is removed or
+    # extended, and are valid only while ``_holds[hold_id].expires_at == expires_at``.
+    _expiry_heap: list[tuple[datetime, str]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_id = {seat.seat_id: seat for seat in self.seats}
+        self.seats = tuple(self.seats)
+        self._by_id = {}
+        rows: dict[int, list[SeatSpec]] = {}
+        for seat in self.seats:
+            if seat.seat_id in self._by_id:
+                raise ValueError(f"seat {seat.seat_id} appears twice")
+            if (seat.row_index, seat.number) in self._at:
+                raise ValueError(f"two seats at row_index {seat.row_index} number {seat.number}")
+            self._by_id[seat.seat_id] = seat
+            self._at[(seat.row_index, seat.number)] = seat
+            rows.setdefault(seat.row_index, []).append(seat)
+        self._rows = {ri: tuple(sorted(row, key=lambda s: s.number)) for ri, row in sorted(rows.items())}
+        category_rows: dict[str, set[int]] = {}
+        for seat in self.seats:
+            category_rows.setdefault(seat.category, set()).add(seat.row_index)
+        self._category_rows = {cat: tuple(sorted(ris)) for cat, ris in category_rows.items()}
+        self._category_mid2 = {cat: ris[0] + ris[-1] for cat, ris in self._category_rows.items()}
 
     # -- construction -------------------------------------------------------------------------------
 
@@ -179,67 +215,401 @@ class SeatMap:
     ) -> SeatMap:
         """Rebuild from stored rows. Expired holds are kept (so ``expire_due`` reports them) but own
         nothing. Raises ``ValueError`` if the rows contradict each other (a seat in two holds/bookings)."""
-        raise NotImplementedError
+        seat_map = cls(rules, seats, clock, id_factory=id_factory, sales_closed=sales_closed)
+        claimed: dict[str, str] = {}
+
+        def claim(seat_ids: Sequence[str], owner: str) -> None:
+            for seat_id in seat_ids:
+                if seat_id not in seat_map._by_id:
+                    raise ValueError(f"{owner} names unknown seat {seat_id}")
+                if seat_id in claimed:
+                    raise ValueError(f"seat {seat_id} claimed by both {claimed[seat_id]} and {owner}")
+                claimed[seat_id] = owner
+
+        for booking in bookings:
+            if booking.booking_id in seat_map._bookings:
+                raise ValueError(f"booking {booking.booking_id} appears twice")
+            claim(booking.seat_ids, f"booking {booking.booking_id}")
+            seat_map._add_booking(booking)
+        for hold in holds:
+            if hold.hold_id in seat_map._holds:
+                raise ValueError(f"hold {hold.hold_id} appears twice")
+            claim(hold.seat_ids, f"hold {hold.hold_id}")
+            seat_map._add_hold(hold)
+        for seat_id in blocked:
+            if seat_id not in seat_map._by_id:
+                raise ValueError(f"blocked seat {seat_id} is unknown")
+            if seat_id in claimed:
+                raise ValueError(f"blocked seat {seat_id} is also claimed by {claimed[seat_id]}")
+            seat_map._blocked.add(seat_id)
+        return seat_map
 
     # -- queries ------------------------------------------------------------------------------------
 
     def status(self, seat_id: str) -> SeatStatus:
-        raise NotImplementedError
+        """Raises ``UnknownSeats`` for a seat that is not part of the show."""
+        if seat_id not in self._by_id:
+            raise UnknownSeats([seat_id])
+        return self._status_at(seat_id, self.clock())
 
     def snapshot(self) -> dict[str, SeatStatus]:
         """Status of every seat, in seat order."""
-        raise NotImplementedError
+        now = self.clock()
+        return {seat.seat_id: self._status_at(seat.seat_id, now) for seat in self.seats}
 
     def counts(self) -> dict[SeatStatus, int]:
         """How many seats are in each status; the values always add up to the capacity."""
-        raise NotImplementedError
+        now = self.clock()
+        # Claims and blocks are pairwise disjoint (see the class invariants), so the sizes add up.
+        held = sum(len(hold.seat_ids) for hold in self._holds.values() if now < hold.expires_at)
+        booked = len(self._seat_booking)
+        blocked = len(self._blocked)
+        return {
+            SeatStatus.AVAILABLE: len(self._by_id) - held - booked - blocked,
+            SeatStatus.HELD: held,
+            SeatStatus.BOOKED: booked,
+            SeatStatus.BLOCKED: blocked,
+        }
 
     def live_holds(self) -> list[Hold]:
-        raise NotImplementedError
+        """Every live hold, oldest first."""
+        now = self.clock()
+        return sorted(
+            (hold for hold in self._holds.values() if now < hold.expires_at), key=lambda h: h.created_at
+        )
 
     def holds_of(self, user_id: str) -> list[Hold]:
         """The user's holds that are still live, oldest first."""
-        raise NotImplementedError
+        return sorted(self._live_holds_of(user_id, self.clock()), key=lambda h: h.created_at)
 
     def bookings_of(self, user_id: str) -> list[Booking]:
-        raise NotImplementedError
+        """The user's bookings on this show, in the order they were made (or restored)."""
+        return [self._bookings[bid] for bid in self._user_bookings.get(user_id, ())]
 
     def next_expiry(self) -> datetime | None:
         """The earliest ``expires_at`` among stored holds (live or already expired), or None."""
-        raise NotImplementedError
+        heap = self._expiry_heap
+        while heap and not self._heap_entry_valid(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     # -- commands -----------------------------------------------------------------------------------
 
     def hold(self, user_id: str, seat_ids: Sequence[str]) -> Hold:
-        raise NotImplementedError
+        """Hold all of ``seat_ids`` for the user, or none of them.
+
+        Checks, in order: ``InvalidRequest`` (empty, repeated seat, more than ``max_seats_per_request``),
+        ``SalesClosed``, ``UnknownSeats``, ``SeatsUnavailable`` (held — even by the same user — booked or
+        blocked), ``SeatLimitExceeded``. Expired holds still owning a requested seat are removed first
+        (``HoldReleased(reason="expired")`` precedes ``SeatsHeld``).
+        """
+        now = self.clock()
+        requested = self._check_seat_list(seat_ids, limit=self.rules.max_seats_per_request)
+        self._check_on_sale(now)
+        self._check_known(requested)
+        unavailable = [s for s in requested if self._status_at(s, now) is not SeatStatus.AVAILABLE]
+        if unavailable:
+            raise SeatsUnavailable(unavailable)
+        self._check_user_limit(user_id, len(requested), now)
+        return self._create_hold(user_id, requested, now)
 
     def hold_best(self, user_id: str, count: int, category: str) -> Hold:
-        raise NotImplementedError
+        """Hold the best block of ``count`` adjacent available seats of ``category`` (one row).
+
+        Preference, most important first: the block does not strand a single free seat next to it; its
+        centre is nearest the row's centre; its row is nearest the middle of the category's rows; lowest
+        row_index; lowest first seat number.
+        """
+        now = self.clock()
+        if not 1 <= count <= self.rules.max_seats_per_request:
+            raise InvalidRequest(
+                f"count must be between 1 and {self.rules.max_seats_per_request}, got {count}"
+            )
+        self._check_on_sale(now)
+        if category not in self._category_rows:
+            raise InvalidRequest(f"no seat of category {category!r} in this show")
+        self._check_user_limit(user_id, count, now)
+        block = self._best_block(count, category, now)
+        if block is None:
+            raise NoAdjacentSeats(count, category)
+        return self._create_hold(user_id, block, now)
 
     def release(self, user_id: str, hold_id: str) -> Hold:
-        raise NotImplementedError
+        hold = self._live_hold_of(user_id, hold_id, self.clock())
+        self._remove_hold(hold)
+        self.pending_events.append(HoldReleased(hold, "released"))
+        return hold
 
     def extend(self, user_id: str, hold_id: str) -> Hold:
-        raise NotImplementedError
+        """Push the hold's expiry to ``min(now + hold_ttl, starts_at)`` (never earlier than it was).
+
+        Refused (``ExtensionRefused``) once ``max_extensions`` were used, or when the hold already lasts
+        until the show starts. Each successful call uses one extension.
+        """
+        now = self.clock()
+        hold = self._live_hold_of(user_id, hold_id, now)
+        self._check_on_sale(now)
+        if hold.extensions >= self.rules.max_extensions:
+            raise ExtensionRefused(
+                f"hold {hold_id} was already extended {hold.extensions} times, "
+                f"the most allowed is {self.rules.max_extensions}"
+            )
+        if hold.expires_at >= self.rules.starts_at:
+            raise ExtensionRefused(
+                f"hold {hold_id} already lasts until the show starts and cannot be extended past it"
+            )
+        expires_at = max(min(now + self.rules.hold_ttl, self.rules.starts_at), hold.expires_at)
+        extended = replace(hold, expires_at=expires_at, extensions=hold.extensions + 1)
+        self._holds[hold_id] = extended
+        heapq.heappush(self._expiry_heap, (expires_at, hold_id))
+        self.pending_events.append(HoldExtended(extended))
+        return extended
 
     def confirm(self, user_id: str, hold_ids: Sequence[str], booking_id: str | None = None) -> Booking:
-        raise NotImplementedError
+        """Turn the user's live holds into one booking (seats in the order of ``hold_ids``).
+
+        Checks, in order: ``InvalidRequest`` (no hold id, repeated hold id, or ``booking_id`` already
+        used on this show), then for each hold in order ``HoldNotFound`` / ``HoldExpired``, then
+        ``SalesClosed``.
+        """
+        now = self.clock()
+        if isinstance(hold_ids, str):
+            raise InvalidRequest("hold_ids must be a list of hold ids, not a single string")
+        if not hold_ids:
+            raise InvalidRequest("no hold to confirm")
+        if len(set(hold_ids)) != len(hold_ids):
+            raise InvalidRequest("a hold is listed more than once")
+        if booking_id is not None and booking_id in self._bookings:
+            raise InvalidRequest(f"booking id {booking_id} is already used on this show")
+        holds = [self._live_hold_of(user_id, hold_id, now) for hold_id in hold_ids]
+        self._check_on_sale(now)
+        booking = Booking(
+            booking_id=booking_id if booking_id is not None else self.id_factory(),
+            user_id=user_id,
+            seat_ids=tuple(seat_id for hold in holds for seat_id in hold.seat_ids),
+            hold_ids=tuple(hold_ids),
+            amount=sum((hold.amount for hold in holds), Decimal(0)),
+            created_at=now,
+        )
+        for hold in holds:
+            self._remove_hold(hold)
+        self._add_booking(booking)
+        self.pending_events.append(BookingConfirmed(booking))
+        return booking
 
     def expire_due(self) -> list[Hold]:
-        raise NotImplementedError
+        """Remove every hold with ``expires_at <= now``, ordered by (expires_at, hold_id)."""
+        now = self.clock()
+        heap = self._expiry_heap
+        expired: list[Hold] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._heap_entry_valid(entry):
+                hold = self._holds[entry[1]]
+                self._remove_hold(hold)
+                expired.append(hold)
+                self.pending_events.append(HoldReleased(hold, "expired"))
+        return expired
 
     def close_sales(self) -> list[Hold]:
-        raise NotImplementedError
+        """Stop sales and release every remaining hold, ordered by (expires_at, hold_id).
+
+        Live holds are released with reason ``"sales_closed"``; holds that had already expired (but were
+        not yet removed by ``expire_due``) with reason ``"expired"``, which is what happened to them.
+        Idempotent: once no hold remains it returns ``[]`` and emits nothing.
+        """
+        now = self.clock()
+        self.sales_closed = True
+        released = sorted(self._holds.values(), key=lambda h: (h.expires_at, h.hold_id))
+        for hold in released:
+            self._remove_hold(hold)
+            reason: Literal["expired", "sales_closed"] = (
+                "sales_closed" if now < hold.expires_at else "expired"
+            )
+            self.pending_events.append(HoldReleased(hold, reason))
+        self._expiry_heap.clear()
+        return released
 
     def block(self, seat_ids: Sequence[str]) -> None:
-        raise NotImplementedError
+        """Take seats off sale. ``InvalidRequest`` (empty or repeated seat), ``UnknownSeats``,
+        ``SeatsUnavailable`` (held by a live hold, or booked). Already blocked seats are left as they
+        are; ``SeatsBlocked`` lists the newly blocked ones and is emitted only if there are any. Expired
+        holds still owning a requested seat are removed first (``HoldReleased(reason="expired")``)."""
+        now = self.clock()
+        requested = self._check_seat_list(seat_ids, limit=None)
+        self._check_known(requested)
+        unavailable = [
+            s for s in requested if self._status_at(s, now) in (SeatStatus.HELD, SeatStatus.BOOKED)
+        ]
+        if unavailable:
+            raise SeatsUnavailable(unavailable)
+        self._remove_expired_owners(requested)
+        newly = tuple(s for s in requested if s not in self._blocked)
+        if newly:
+            self._blocked.update(newly)
+            self.pending_events.append(SeatsBlocked(newly))
 
     def unblock(self, seat_ids: Sequence[str]) -> None:
-        raise NotImplementedError
+        """Put blocked seats back on sale. ``InvalidRequest`` (empty or repeated seat), ``UnknownSeats``;
+        seats that were not blocked are ignored; ``SeatsUnblocked`` lists those actually unblocked."""
+        requested = self._check_seat_list(seat_ids, limit=None)
+        self._check_known(requested)
+        freed = tuple(s for s in requested if s in self._blocked)
+        if freed:
+            self._blocked.difference_update(freed)
+            self.pending_events.append(SeatsUnblocked(freed))
 
     def drain_events(self) -> list[Event]:
         events, self.pending_events = self.pending_events, []
         return events
+
+    # -- helpers: checks ----------------------------------------------------------------------------
+
+    def _status_at(self, seat_id: str, now: datetime) -> SeatStatus:
+        if seat_id in self._seat_booking:
+            return SeatStatus.BOOKED
+        if seat_id in self._blocked:
+            return SeatStatus.BLOCKED
+        hold_id = self._seat_hold.get(seat_id)
+        if hold_id is not None and now < self._holds[hold_id].expires_at:
+            return SeatStatus.HELD
+        return SeatStatus.AVAILABLE
+
+    @staticmethod
+    def _check_seat_list(seat_ids: Sequence[str], *, limit: int | None) -> tuple[str, ...]:
+        if isinstance(seat_ids, str):
+            raise InvalidRequest("seat_ids must be a list of seat ids, not a single string")
+        requested = tuple(seat_ids)
+        if not requested:
+            raise InvalidRequest("no seat requested")
+        if len(set(requested)) != len(requested):
+            raise InvalidRequest("a seat is listed more than once")
+        if limit is not None and len(requested) > limit:
+            raise InvalidRequest(f"at most {limit} seats per request, got {len(requested)}")
+        return requested
+
+    def _check_on_sale(self, now: datetime) -> None:
+        if self.sales_closed or now >= self.rules.starts_at:
+            raise SalesClosed(self.rules.show_id)
+
+    def _check_known(self, seat_ids: Sequence[str]) -> None:
+        unknown = [s for s in seat_ids if s not in self._by_id]
+        if unknown:
+            raise UnknownSeats(unknown)
+
+    def _live_holds_of(self, user_id: str, now: datetime) -> list[Hold]:
+        holds = (self._holds[hid] for hid in self._user_holds.get(user_id, ()))
+        return [hold for hold in holds if now < hold.expires_at]
+
+    def _check_user_limit(self, user_id: str, requested: int, now: datetime) -> None:
+        already = self._user_booked.get(user_id, 0) + sum(
+            len(hold.seat_ids) for hold in self._live_holds_of(user_id, now)
+        )
+        if already + requested > self.rules.max_seats_per_user:
+            raise SeatLimitExceeded(self.rules.max_seats_per_user, already, requested)
+
+    def _live_hold_of(self, user_id: str, hold_id: str, now: datetime) -> Hold:
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.user_id != user_id:
+            raise HoldNotFound(hold_id)
+        if not now < hold.expires_at:
+            raise HoldExpired(hold_id)
+        return hold
+
+    # -- helpers: best available --------------------------------------------------------------------
+
+    def _best_block(self, count: int, category: str, now: datetime) -> tuple[str, ...] | None:
+        """The preferred block of ``count`` adjacent available seats of ``category``, or None.
+
+        Distances are computed doubled so they stay integers: 2 * row centre = 1 + seats in the row,
+        2 * block centre = first + last number, 2 * middle row = min + max row_index of the category.
+        """
+        mid2 = self._category_mid2[category]
+        best_key: tuple[bool, int, int, int, int] | None = None
+        best: tuple[SeatSpec, ...] = ()
+        for row_index in self._category_rows[category]:
+            row = self._rows[row_index]
+            free = {seat.number: self._status_at(seat.seat_id, now) is SeatStatus.AVAILABLE for seat in row}
+            row_centre2 = 1 + len(row)
+            row_distance2 = abs(2 * row_index - mid2)
+            run = 0  # length of the run of adjacent, free, right-category seats ending at seat i
+            for i, seat in enumerate(row):
+                if not (free[seat.number] and seat.category == category):
+                    run = 0
+                    continue
+                run = run + 1 if run and row[i - 1].number == seat.number - 1 else 1
+                if run < count:
+                    continue
+                first, last = seat.number - count + 1, seat.number
+                strands = self._strands(free, first - 1, -1) or self._strands(free, last + 1, +1)
+                key = (strands, abs(first + last - row_centre2), row_distance2, row_index, first)
+                if best_key is None or key < best_key:
+                    best_key, best = key, row[i - count + 1 : i + 1]
+        return tuple(seat.seat_id for seat in best) if best_key is not None else None
+
+    @staticmethod
+    def _strands(free: dict[int, bool], neighbour: int, step: int) -> bool:
+        """Whether taking the block would leave ``neighbour`` as a lone free seat: it exists and is free,
+        and the seat beyond it (further from the block) is missing or not free."""
+        return free.get(neighbour, False) and not free.get(neighbour + step, False)
+
+    # -- helpers: mutations -------------------------------------------------------------------------
+
+    def _create_hold(self, user_id: str, seat_ids: tuple[str, ...], now: datetime) -> Hold:
+        """Remove the expired holds owning any of ``seat_ids``, then hold them. Checks are done."""
+        self._remove_expired_owners(seat_ids)
+        hold = Hold(
+            hold_id=self.id_factory(),
+            user_id=user_id,
+            seat_ids=seat_ids,
+            created_at=now,
+            expires_at=min(now + self.rules.hold_ttl, self.rules.starts_at),
+            amount=sum((self._by_id[s].price for s in seat_ids), Decimal(0)),
+            extensions=0,
+        )
+        self._add_hold(hold)
+        self.pending_events.append(SeatsHeld(hold))
+        return hold
+
+    def _remove_expired_owners(self, seat_ids: Sequence[str]) -> None:
+        """Remove (with an ``expired`` event) every stored hold owning one of ``seat_ids``. The callers
+        checked that none of these seats is held by a live hold, so every such hold is expired."""
+        owners = {self._seat_hold[s] for s in seat_ids if s in self._seat_hold}
+        for hold in sorted((self._holds[hid] for hid in owners), key=lambda h: (h.expires_at, h.hold_id)):
+            self._remove_hold(hold)
+            self.pending_events.append(HoldReleased(hold, "expired"))
+
+    def _add_hold(self, hold: Hold) -> None:
+        self._holds[hold.hold_id] = hold
+        for seat_id in hold.seat_ids:
+            self._seat_hold[seat_id] = hold.hold_id
+        self._user_holds.setdefault(hold.user_id, {})[hold.hold_id] = None
+        heapq.heappush(self._expiry_heap, (hold.expires_at, hold.hold_id))
+
+    def _remove_hold(self, hold: Hold) -> None:
+        del self._holds[hold.hold_id]
+        for seat_id in hold.seat_ids:
+            if self._seat_hold.get(seat_id) == hold.hold_id:
+                del self._seat_hold[seat_id]
+        user_holds = self._user_holds[hold.user_id]
+        del user_holds[hold.hold_id]
+        if not user_holds:
+            del self._user_holds[hold.user_id]
+        # Stale heap entries are skipped lazily; compact when they dominate so the heap stays small.
+        if len(self._expiry_heap) > 64 and len(self._expiry_heap) > 4 * len(self._holds):
+            self._expiry_heap = [e for e in self._expiry_heap if self._heap_entry_valid(e)]
+            heapq.heapify(self._expiry_heap)
+
+    def _add_booking(self, booking: Booking) -> None:
+        self._bookings[booking.booking_id] = booking
+        for seat_id in booking.seat_ids:
+            self._seat_booking[seat_id] = booking.booking_id
+        self._user_bookings.setdefault(booking.user_id, []).append(booking.booking_id)
+        self._user_booked[booking.user_id] = self._user_booked.get(booking.user_id, 0) + len(booking.seat_ids)
+
+    def _heap_entry_valid(self, entry: tuple[datetime, str]) -> bool:
+        hold = self._holds.get(entry[1])
+        return hold is not None and hold.expires_at == entry[0]
 
 
 __all__ = [
@@ -266,5 +636,4 @@ __all__ = [
     "SeatsUnblocked",
     "ShowRules",
     "UnknownSeats",
-    "replace",
 ]

@@ -1,0 +1,104 @@
+"""Commands a show actor accepts, and the replies it gives.
+
+Commands are imperative, immutable and picklable: the API process batches many of them into one actor
+call, and the actor answers each with either a reply or a ``BookingError`` value (a batch never fails as a
+whole because one request in it was refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.errors import BookingError
+from actors.seatmap import Booking, Hold
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSeats:
+    user_id: str
+    seat_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldBestAvailable:
+    user_id: str
+    count: int
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold:
+    user_id: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendHold:
+    user_id: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparePayment:
+    """Read-only: the caller's live holds on this show, which a payment would cover."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmHolds:
+    """Turn exactly these holds into one booking, recording the payment reference and, when the request
+    carried an ``Idempotency-Key``, its answer in the same transaction."""
+
+    user_id: str
+    hold_ids: tuple[str, ...]
+    payment_ref: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSeats:
+    seat_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnblockSeats:
+    seat_ids: tuple[str, ...]
+
+
+Command = (
+    HoldSeats
+    | HoldBestAvailable
+    | ReleaseHold
+    | ExtendHold
+    | PreparePayment
+    | ConfirmHolds
+    | BlockSeats
+    | UnblockSeats
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldHolds:
+    """Reply to ``PreparePayment``."""
+
+    holds: tuple[Hold, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Reply to commands that return nothing (block, unblock)."""
+
+
+Reply = Hold | Booking | HeldHolds | Done | BookingError
+
+
+def booking_answer(booking: Booking) -> dict[str, object]:
+    """The pinned JSON answer to a successful payment; stored with the booking for idempotent replays."""
+    return {
+        "status": "confirmed",
+        "booking_id": booking.booking_id,
+        "selected_seat": list(booking.seat_ids),
+        "amount": float(booking.amount),
+    }

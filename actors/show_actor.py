@@ -1,0 +1,334 @@
+"""The show actor: a thin Ray shell around one show's ``SeatMap``.
+
+Protocol: ``apply(commands)`` takes a batch, runs each command against the seat map (each is accepted or
+refused on its own), commits every accepted change in ONE PostgreSQL transaction and only then replies.
+Batches are serialised by a lock, so the seat map never runs ahead of what is durable: if a commit fails
+the actor throws its in-memory state away and reloads it from PostgreSQL, the truth.
+
+States: activating (new epoch taken, rows loaded, timers re-armed) → serving → retired (the show started:
+holds released, sales closed, actor gone). A copy whose epoch was superseded is fenced: its commits are
+refused by the store and it stops serving.
+
+Background tasks: the expiry timer frees seats of expired holds early (an expired hold owns nothing
+anyway), and the publisher pushes the seat map to Redis, where the API reads it without asking the actor.
+Redis failures never affect bookings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import ray
+
+from actors.commands import (
+    BlockSeats,
+    Command,
+    ConfirmHolds,
+    Done,
+    ExtendHold,
+    HeldHolds,
+    HoldBestAvailable,
+    HoldSeats,
+    PreparePayment,
+    ReleaseHold,
+    Reply,
+    UnblockSeats,
+    booking_answer,
+)
+from actors.errors import BookingError, HoldNotFound, StaleEpoch, Unavailable
+from actors.seatmap import Booking, Event, SeatMap, SeatStatus, ShowRules
+from actors.seatmap_publisher import SeatMapPublisher
+from persistence.show_store import BookingExtras, IdempotentAnswer, ShowStore
+
+log = logging.getLogger("booking.show_actor")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ActorConfig:
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+    max_seats_per_user: int
+    max_seats_per_request: int
+    max_extensions: int
+    db_timeout_seconds: float
+    publish_interval_seconds: float
+
+
+def actor_name(show_id: str) -> str:
+    return f"show:{show_id}"
+
+
+class ShowActor:
+    """Owns one show. Created by name on first use; Ray restarts it if its process dies."""
+
+    def __init__(self, show_id: str, config: ActorConfig) -> None:
+        self.show_id = show_id
+        self.config = config
+        self._store = ShowStore(config.database_url, config.db_timeout_seconds)
+        self._publisher = SeatMapPublisher(config.redis_url, config.redis_prefix, show_id)
+        self._lock = asyncio.Lock()
+        self._map: SeatMap | None = None
+        self._epoch = -1
+        self._fenced = False
+        self._retired = False
+        self._wake = asyncio.Event()
+        self._activated_at = 0.0
+        self._stats = {"batches": 0, "commands": 0, "commits": 0, "reloads": 0}
+        loop = asyncio.get_running_loop()
+        self._activation: asyncio.Task[None] = loop.create_task(self._activate())
+        self._timer = loop.create_task(self._expiry_loop())
+        self._publish_task = loop.create_task(
+            self._publisher.run(self._locked_snapshot, config.publish_interval_seconds)
+        )
+
+    # -- activation ---------------------------------------------------------------------------------
+
+    async def _activate(self) -> None:
+        started = time.perf_counter()
+        stored = await self._store.activate(self.show_id)
+        rules = ShowRules(
+            show_id=self.show_id,
+            starts_at=stored.starts_at,
+            hold_ttl=stored.hold_ttl,
+            max_seats_per_user=self.config.max_seats_per_user,
+            max_extensions=self.config.max_extensions,
+            max_seats_per_request=self.config.max_seats_per_request,
+        )
+        self._map = SeatMap.restore(
+            rules,
+            stored.seats,
+            utc_now,
+            holds=stored.holds,
+            bookings=stored.bookings,
+            blocked=stored.blocked,
+            sales_closed=stored.status != "on_sale",
+        )
+        self._epoch = stored.epoch
+        self._activated_at = time.perf_counter() - started
+        self._publisher.mark_dirty()
+        self._wake.set()
+        log.info("show %s activated at epoch %d in %.3fs", self.show_id, self._epoch, self._activated_at)
+
+    async def _ready_map(self) -> SeatMap:
+        """The seat map, (re)activating first if needed. Raises ``Unavailable`` while PostgreSQL is down."""
+        if self._fenced:
+            raise Unavailable("this copy of the show was superseded; retry", 1)
+        if self._retired:
+            raise Unavailable("the show is closed", 1)
+        if self._map is None:
+            if self._activation.done():
+                self._activation = asyncio.get_running_loop().create_task(self._activate())
+            try:
+                await asyncio.shield(self._activation)
+            except BookingError:
+                raise
+            except Exception as exc:
+                log.warning("activation of show %s failed: %r", self.show_id, exc)
+                raise Unavailable("the booking database is not reachable", 2) from exc
+        assert self._map is not None
+        return self._map
+
+    # -- the batch path -----------------------------------------------------------------------------
+
+    async def apply(self, commands: Sequence[Command]) -> list[Reply]:
+        """Run a batch; every accepted change is durable before this returns."""
+        async with self._lock:
+            try:
+                seat_map = await self._ready_map()
+            except BookingError as exc:
+                return [exc for _ in commands]
+            replies: list[Reply] = []
+            events: list[Event] = []
+            extras: dict[str, BookingExtras] = {}
+            for command in commands:
+                try:
+                    reply = self._execute(seat_map, command, extras)
+                except BookingError as exc:
+                    reply = exc
+                replies.append(reply)
+                events.extend(seat_map.drain_events())
+            self._stats["batches"] += 1
+            self._stats["commands"] += len(commands)
+            if events:
+                failure = await self._commit(events, extras)
+                if failure is not None:
+                    return [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
+            return replies
+
+    def _execute(self, seat_map: SeatMap, command: Command, extras: dict[str, BookingExtras]) -> Reply:
+        match command:
+            case HoldSeats(user_id=user, seat_ids=seat_ids):
+                hold = seat_map.hold(user, seat_ids)
+                self._wake.set()
+                return hold
+            case HoldBestAvailable(user_id=user, count=count, category=category):
+                hold = seat_map.hold_best(user, count, category)
+                self._wake.set()
+                return hold
+            case ReleaseHold(user_id=user, hold_id=hold_id):
+                return seat_map.release(user, hold_id)
+            case ExtendHold(user_id=user, hold_id=hold_id):
+                return seat_map.extend(user, hold_id)
+            case PreparePayment(user_id=user):
+                return self._payable_holds(seat_map, user)
+            case ConfirmHolds():
+                booking = seat_map.confirm(command.user_id, command.hold_ids)
+                extras[booking.booking_id] = self._booking_extras(command, booking)
+                return booking
+            case BlockSeats(seat_ids=seat_ids):
+                seat_map.block(seat_ids)
+                return Done()
+            case UnblockSeats(seat_ids=seat_ids):
+                seat_map.unblock(seat_ids)
+                return Done()
+        raise AssertionError(f"unknown command {command!r}")
+
+    @staticmethod
+    def _payable_holds(seat_map: SeatMap, user: str) -> HeldHolds:
+        """The caller's live holds; whether a missing hold expired or never existed is the API's to
+        tell from the stored rows."""
+        holds = seat_map.holds_of(user)
+        if not holds:
+            raise HoldNotFound("")
+        return HeldHolds(tuple(holds))
+
+    @staticmethod
+    def _booking_extras(command: ConfirmHolds, booking: Booking) -> BookingExtras:
+        answer = None
+        if command.idempotency_key is not None and command.request_hash is not None:
+            answer = IdempotentAnswer(
+                user_id=command.user_id,
+                key=command.idempotency_key,
+                request_hash=command.request_hash,
+                status_code=200,
+                response=booking_answer(booking),
+            )
+        return BookingExtras(payment_ref=command.payment_ref, idempotency=answer)
+
+    async def _commit(
+        self, events: list[Event], extras: dict[str, BookingExtras], close_show: bool = False
+    ) -> BookingError | None:
+        """Commit or roll the seat map back to PostgreSQL's truth. Returns the error to answer with."""
+        try:
+            await asyncio.wait_for(
+                self._store.commit(self.show_id, self._epoch, events, extras, close_show),
+                timeout=self.config.db_timeout_seconds * 2,
+            )
+        except StaleEpoch as exc:
+            log.warning(
+                "show %s: epoch %d superseded by %d; fencing this copy", self.show_id, exc.mine, exc.current
+            )
+            self._fenced = True
+            self._map = None
+            return exc
+        except Exception as exc:
+            log.warning("show %s: commit failed (%r); reloading from PostgreSQL", self.show_id, exc)
+            self._map = None
+            self._stats["reloads"] += 1
+            await self._store.discard_connection()
+            return Unavailable("the booking database did not confirm the change; retry", 2)
+        self._stats["commits"] += 1
+        self._publisher.mark_dirty()
+        return None
+
+    # -- timers -------------------------------------------------------------------------------------
+
+    async def _expiry_loop(self) -> None:
+        """Frees expired holds soon after they expire, and retires the actor when the show starts."""
+        while not (self._fenced or self._retired):
+            seat_map = self._map
+            if seat_map is None:
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    async with self._lock:
+                        await self._ready_map()
+                continue
+            now = utc_now()
+            deadlines = [seat_map.rules.starts_at]
+            next_expiry = seat_map.next_expiry()
+            if next_expiry is not None:
+                deadlines.append(next_expiry)
+            delay = max(0.0, (min(deadlines) - now).total_seconds())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 60.0) + 0.01)
+            async with self._lock:
+                seat_map = self._map
+                if seat_map is None:
+                    continue
+                if utc_now() >= seat_map.rules.starts_at:
+                    await self._retire(seat_map)
+                    return
+                if seat_map.expire_due():
+                    await self._commit(seat_map.drain_events(), {})
+
+    async def _retire(self, seat_map: SeatMap) -> None:
+        seat_map.close_sales()
+        failure = await self._commit(seat_map.drain_events(), {}, close_show=True)
+        if failure is not None:
+            return  # reloaded or fenced; the loop (or the next activation) tries again
+        self._retired = True
+        self._publisher.mark_dirty()
+        await self._publisher.flush(self._unlocked_snapshot)
+        log.info("show %s started: sales closed, actor retiring", self.show_id)
+        asyncio.get_running_loop().call_later(1.0, self._exit)
+
+    @staticmethod
+    def _exit() -> None:
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    # -- read side ----------------------------------------------------------------------------------
+
+    async def _locked_snapshot(self) -> dict[str, Any] | None:
+        """Taken under the batch lock, so a snapshot never shows a change that is not committed yet."""
+        async with self._lock:
+            return self._snapshot()
+
+    async def _unlocked_snapshot(self) -> dict[str, Any] | None:
+        return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        seat_map = self._map
+        if seat_map is None:
+            return None
+        held: dict[str, float] = {}
+        for hold in seat_map.live_holds():
+            for seat in hold.seat_ids:
+                held[seat] = hold.expires_at.timestamp()
+        snapshot = seat_map.snapshot()
+        return {
+            "epoch": self._epoch,
+            "sales_closed": seat_map.sales_closed or self._retired,
+            "held": held,
+            "booked": [s for s, st in snapshot.items() if st is SeatStatus.BOOKED],
+            "blocked": [s for s, st in snapshot.items() if st is SeatStatus.BLOCKED],
+        }
+
+    async def ping(self) -> dict[str, Any]:
+        """Liveness and a few figures for operators and tests (pid, epoch, counts, batches)."""
+        seat_map = await self._ready_map()
+        return {
+            "show_id": self.show_id,
+            "pid": os.getpid(),
+            "epoch": self._epoch,
+            "activation_seconds": self._activated_at,
+            "counts": {k.value: v for k, v in seat_map.counts().items()},
+            "live_holds": len(seat_map.live_holds()),
+            **self._stats,
+        }
+
+
+RemoteShowActor: Any = ray.remote(ShowActor)

@@ -1,0 +1,80 @@
+"""Builds the FastAPI application from already-constructed dependencies (see ``main.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from api import problems
+from api.auth import TokenService
+from api.booking import BookingService
+from api.rate_limit import RateLimiter
+from api.routes import accounts, catalog, seed
+from persistence.catalog import Database
+from settings import Settings
+
+DESCRIPTION = """
+Ticket booking with per-show actors: browse movies and shows, read live seat maps, hold seats for a
+limited time, pay, and get a booking that belongs to you alone.
+
+* Errors are `application/problem+json` (RFC 9457).
+* Authenticate with `POST /api/v1/auth/token` (OAuth2 password flow) and send
+  `Authorization: Bearer <token>`; the seed (v0) routes also take `AuthorizationToken: <token>`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    database: Database,
+    booking: BookingService,
+    tokens: TokenService,
+    limiter: RateLimiter,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = True
+        yield
+        app.state.ready = False
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = FastAPI(title="Seatwise booking API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = database
+    app.state.booking = booking
+    app.state.tokens = tokens
+    app.state.limiter = limiter
+    app.state.ready = False
+    problems.install(app)
+
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        refusal = await limiter.check(request)
+        if refusal is not None:
+            return refusal
+        return await call_next(request)
+
+    app.include_router(accounts.router)
+    app.include_router(catalog.router)
+    app.include_router(catalog.admin)
+    app.include_router(seed.router)
+
+    @app.get("/healthz", tags=["operations"], responses={503: {"description": "not accepting bookings yet"}})
+    async def healthz() -> Any:
+        """200 once the service accepts bookings (database reachable, start-up done), else 503."""
+        if not app.state.ready:
+            return problems.problem(503, "starting up", "starting", {"Retry-After": "2"})
+        try:
+            await database.ping()
+        except Exception:
+            return problems.problem(
+                503, "the booking database is not reachable", "database-down", {"Retry-After": "2"}
+            )
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,230 @@
+"""The booking use cases the routes share: find the show, send the command to its actor, pay.
+
+Routers (v1 and the seed v0 aliases) stay thin: they validate and shape payloads, and call these.
+Domain refusals travel back from the actor as values and are raised here, to be mapped to HTTP by
+``api.problems``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from actors.commands import (
+    BlockSeats,
+    Command,
+    ConfirmHolds,
+    ExtendHold,
+    HeldHolds,
+    HoldBestAvailable,
+    HoldSeats,
+    PreparePayment,
+    ReleaseHold,
+    Reply,
+    UnblockSeats,
+    booking_answer,
+)
+from actors.errors import (
+    BookingError,
+    HoldExpired,
+    HoldNotFound,
+    InvalidRequest,
+    PaymentDeclined,
+    SalesClosed,
+    Unavailable,
+    UnknownShow,
+)
+from actors.seatmap import Booking, Hold
+from api.problems import ApiProblem, status_of
+from api.seatmaps import SeatMapReader
+from api.show_actors import ShowActors
+from payments.gateway import PaymentGateway
+from persistence import catalog, idempotency
+from persistence.catalog import Database, ShowInfo
+
+log = logging.getLogger("booking.api")
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    show_id: str
+    card_number: str
+    idempotency_key: str | None
+    fingerprint: str
+
+
+class BookingService:
+    def __init__(
+        self, database: Database, actors: ShowActors, seatmaps: SeatMapReader, gateway: PaymentGateway
+    ) -> None:
+        self.db = database
+        self.actors = actors
+        self.seatmaps = seatmaps
+        self.gateway = gateway
+
+    async def show_on_sale(self, show_id: str) -> ShowInfo:
+        show, _ = await self.seatmaps.layout(show_id)
+        if not show.on_sale(datetime.now(UTC)):
+            raise SalesClosed(show_id)
+        return show
+
+    async def _send(self, show_id: str, command: Command) -> Reply:
+        await self.show_on_sale(show_id)
+        reply = await self.actors.submit(show_id, command)
+        if isinstance(reply, BookingError):
+            raise reply
+        return reply
+
+    async def hold(self, show_id: str, user_id: str, seat_ids: Sequence[str]) -> Hold:
+        reply = await self._send(show_id, HoldSeats(user_id, tuple(seat_ids)))
+        assert isinstance(reply, Hold)
+        return reply
+
+    async def hold_best(self, show_id: str, user_id: str, count: int, category: str) -> Hold:
+        reply = await self._send(show_id, HoldBestAvailable(user_id, count, category))
+        assert isinstance(reply, Hold)
+        return reply
+
+    async def release(self, show_id: str, user_id: str, hold_id: str) -> Hold:
+        reply = await self._send(show_id, ReleaseHold(user_id, hold_id))
+        assert isinstance(reply, Hold)
+        return reply
+
+    async def extend(self, show_id: str, user_id: str, hold_id: str) -> Hold:
+        reply = await self._send(show_id, ExtendHold(user_id, hold_id))
+        assert isinstance(reply, Hold)
+        return reply
+
+    async def block(self, show_id: str, seat_ids: Sequence[str], unblock: bool = False) -> None:
+        command: Command = UnblockSeats(tuple(seat_ids)) if unblock else BlockSeats(tuple(seat_ids))
+        await self._send(show_id, command)
+
+    async def my_holds(self, show_id: str, user_id: str) -> tuple[Hold, ...]:
+        reply = await self._send(show_id, PreparePayment(user_id))
+        assert isinstance(reply, HeldHolds)
+        return reply.holds
+
+    async def earliest_show(self, movie_id: str, theater_id: str) -> ShowInfo:
+        async with self.db.session() as session:
+            shows = await catalog.list_shows(
+                session, movie_id=movie_id, theater_id=theater_id, on_sale_after=datetime.now(UTC), limit=1
+            )
+        if not shows:
+            raise ApiProblem(404, "no show of that movie in that theater is on sale", "no-show-on-sale")
+        return shows[0]
+
+    async def resolve_show(self, show_id: str | None, movie_id: str, theater_id: str) -> ShowInfo:
+        """The seed API's event: the one named, which must match movie and theater, or the earliest."""
+        if show_id is None:
+            return await self.earliest_show(movie_id, theater_id)
+        show, _ = await self.seatmaps.layout(show_id)
+        if show.movie_id != movie_id or show.theater_id != theater_id:
+            raise UnknownShow(show_id)
+        return show
+
+    # -- paying -----------------------------------------------------------------------------------------
+
+    async def pay(self, user_id: str, request: PaymentRequest) -> tuple[int, dict[str, Any]]:
+        """Pay for all of the caller's live holds on a show as one booking. Returns (status, body);
+        refusals are raised. With an ``Idempotency-Key``, a replay returns the first final answer."""
+        key = request.idempotency_key
+        if key is not None:
+            async with self.db.session() as session:
+                claim = await idempotency.claim(session, user_id, key, request.fingerprint)
+            match claim:
+                case idempotency.Replay(status_code=status, response=body):
+                    return status, body
+                case idempotency.Mismatch():
+                    raise ApiProblem(
+                        422,
+                        "this Idempotency-Key was used with a different request",
+                        "idempotency-key-reused",
+                    )
+                case idempotency.InProgress():
+                    raise ApiProblem(
+                        409,
+                        "a request with this Idempotency-Key is still being processed",
+                        "request-in-progress",
+                    )
+        try:
+            booking = await self._pay(user_id, request)
+        except BookingError as exc:
+            if key is not None:
+                await self._settle_key(user_id, key, exc)
+            raise
+        except ApiProblem as exc:
+            if key is not None:
+                await self._forget_key(user_id, key)
+            raise exc
+        return 200, booking_answer(booking)
+
+    async def _settle_key(self, user_id: str, key: str, error: BookingError) -> None:
+        """A final refusal is stored as the key's answer; a transient one frees the key for a retry."""
+        try:
+            async with self.db.session() as session:
+                if isinstance(error, Unavailable):
+                    await idempotency.forget(session, user_id, key)
+                else:
+                    body = {"type": error.code, "status": status_of(error), "detail": error.detail}
+                    await idempotency.finish(session, user_id, key, status_of(error), {"problem": body})
+        except Exception as exc:
+            log.warning("could not settle idempotency key: %r", exc)
+
+    async def _forget_key(self, user_id: str, key: str) -> None:
+        try:
+            async with self.db.session() as session:
+                await idempotency.forget(session, user_id, key)
+        except Exception as exc:
+            log.warning("could not release idempotency key: %r", exc)
+
+    async def _pay(self, user_id: str, request: PaymentRequest) -> Booking:
+        try:
+            holds = await self.my_holds(request.show_id, user_id)
+        except HoldNotFound:
+            async with self.db.session() as session:
+                status = await catalog.latest_hold_status(session, request.show_id, user_id)
+            if status == "expired":
+                raise HoldExpired("") from None
+            raise HoldNotFound("") from None
+        hold_ids = tuple(h.hold_id for h in holds)
+        amount = sum((h.amount for h in holds), Decimal(0))
+        charge_key = idempotency.request_hash(
+            {"show": request.show_id, "holds": sorted(hold_ids), "card": request.card_number}
+        )
+        try:
+            charge = await self.gateway.charge(charge_key, amount, request.card_number)
+        except Exception as exc:
+            log.warning("payment gateway failed: %r", exc)
+            raise Unavailable("the payment service is not reachable; your hold is kept", 5) from exc
+        if not charge.approved:
+            raise PaymentDeclined(f"{charge.detail}; your seats stay held until the hold expires")
+        reply = await self.actors.submit(
+            request.show_id,
+            ConfirmHolds(
+                user_id,
+                hold_ids,
+                payment_ref=charge.charge_id,
+                idempotency_key=request.idempotency_key,
+                request_hash=request.fingerprint,
+            ),
+        )
+        if isinstance(reply, Booking):
+            return reply
+        if isinstance(reply, Unavailable):
+            # Outcome unknown: the booking may have committed. Keep the charge; a retry with the same
+            # Idempotency-Key replays the stored answer if it did.
+            raise reply
+        await self._refund(charge_key)
+        if isinstance(reply, BookingError):
+            raise reply
+        raise InvalidRequest("unexpected reply")
+
+    async def _refund(self, charge_key: str) -> None:
+        try:
+            await self.gateway.refund(charge_key)
+        except Exception as exc:
+            log.error("refund of charge %s failed and must be reconciled: %r", charge_key, exc)

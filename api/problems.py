@@ -1,0 +1,156 @@
+"""Every error answer, in one place: RFC 9457 problem details (``application/problem+json``).
+
+Domain refusals (``actors.errors``) are mapped to HTTP here and nowhere else. Validation failures are 422
+(body) or 400 (malformed JSON or parameters); a dependency that is down is 503 with ``Retry-After``; an
+unexpected failure is a bare 500 whose body never carries a traceback (Ray puts remote tracebacks into
+exception messages, so messages of unknown exceptions are never echoed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from actors import errors as e
+
+log = logging.getLogger("booking.api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://seatwise.dev/problems/"
+
+STATUS_OF: dict[type[e.BookingError], int] = {
+    e.InvalidRequest: 400,
+    e.UnknownShow: 404,
+    e.UnknownSeats: 404,
+    e.HoldNotFound: 404,
+    e.SeatsUnavailable: 409,
+    e.NoAdjacentSeats: 409,
+    e.SeatLimitExceeded: 409,
+    e.ExtensionRefused: 409,
+    e.SalesClosed: 409,
+    e.HoldExpired: 410,
+    e.PaymentDeclined: 402,
+    e.Unavailable: 503,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    402: "Payment declined",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ApiProblem(Exception):
+    """An HTTP-level refusal raised by the API layer itself (auth, permissions, unknown ids)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str = "",
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(status, detail, code, headers, extra)
+        self.status = status
+        self.detail = detail
+        self.code = code or TITLES.get(status, "error").lower().replace(" ", "-")
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem(
+    status: int,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **(extra or {}),
+    }
+    if instance:
+        body["instance"] = instance
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def status_of(error: e.BookingError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return 400
+
+
+def booking_problem(error: e.BookingError, instance: str | None = None) -> JSONResponse:
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(error, e.Unavailable):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, e.SeatsUnavailable | e.UnknownSeats):
+        extra["seats"] = list(error.seat_ids)
+    return problem(status, error.detail, error.code, headers, extra, instance)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.BookingError)
+    async def _booking(request: Request, exc: e.BookingError) -> JSONResponse:
+        return booking_problem(exc, request.url.path)
+
+    @app.exception_handler(ApiProblem)
+    async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem(exc.status, exc.detail, exc.code, exc.headers, exc.extra, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        malformed = any(err["type"] in {"json_invalid", "model_attributes_type"} for err in errors) or any(
+            err["loc"][:1] == ["body"] and err["type"] == "model_type" for err in errors
+        )
+        status, code = (400, "malformed-request") if malformed else (422, "validation-failed")
+        detail = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors[:5])
+        return problem(status, detail, code, extra={"errors": errors}, instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            TITLES.get(exc.status_code, "error").lower().replace(" ", "-"),
+            headers,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "an unexpected error occurred; it has been logged", "internal-error")

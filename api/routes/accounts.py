@@ -1,0 +1,59 @@
+"""Registration and OAuth2 password-flow tokens (``/api/v1/auth``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.exc import IntegrityError
+
+from api.auth import (
+    DUMMY_HASH,
+    CurrentCaller,
+    hash_password_off_loop,
+    unauthorized,
+    verify_password_off_loop,
+)
+from api.deps import Db, Tokens
+from api.problems import ApiProblem
+from api.schemas import AccountOut, RegisterIn, TokenOut
+from persistence import catalog
+
+router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
+
+
+@router.post("/register", status_code=201, response_model=AccountOut)
+async def register(body: RegisterIn, db: Db) -> AccountOut:
+    """Create a customer account. 409 if the e-mail is taken (case-insensitively)."""
+    password_hash = await hash_password_off_loop(body.password)
+    try:
+        async with db.session() as session:
+            if await catalog.find_account_by_email(session, body.email) is not None:
+                raise ApiProblem(409, "an account with this e-mail exists", "email-taken")
+            account = await catalog.create_account(session, body.email, password_hash, body.name)
+    except IntegrityError as exc:
+        raise ApiProblem(409, "an account with this e-mail exists", "email-taken") from exc
+    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+
+
+@router.post("/token", response_model=TokenOut)
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, tokens: Tokens) -> TokenOut:
+    """OAuth2 password flow: form fields `username` (the e-mail) and `password`."""
+    async with db.session() as session:
+        account = await catalog.find_account_by_email(session, form.username)
+    if account is None:
+        await verify_password_off_loop(form.password, DUMMY_HASH)
+        raise unauthorized("wrong e-mail or password")
+    if not await verify_password_off_loop(form.password, account.password_hash):
+        raise unauthorized("wrong e-mail or password")
+    return TokenOut(access_token=tokens.issue(account.id, account.role), expires_in=tokens.ttl_seconds)
+
+
+@router.get("/me", response_model=AccountOut)
+async def me(caller: CurrentCaller, db: Db) -> AccountOut:
+    async with db.session() as session:
+        account = await catalog.get_account(session, caller.user_id)
+    if account is None:
+        raise unauthorized("the account behind this token no longer exists")
+    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)

@@ -1,0 +1,213 @@
+"""Catalog reads (no token) and writes (admin token): movies, theaters, screens, shows, seat maps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from fastapi import APIRouter, Query
+
+from api.auth import AdminCaller
+from api.deps import AppSettings, Booking, Db
+from api.problems import ApiProblem
+from api.schemas import (
+    EntityId,
+    MovieIn,
+    MovieOut,
+    ScreenIn,
+    ScreenOut,
+    SeatMapOut,
+    SeatOut,
+    ShowIn,
+    ShowOut,
+    TheaterIn,
+    TheaterOut,
+)
+from persistence import catalog
+from persistence.catalog import MovieInfo, RowSpec, ShowInfo, TheaterInfo
+
+router = APIRouter(prefix="/api/v1", tags=["catalog"])
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+def movie_out(m: MovieInfo) -> MovieOut:
+    return MovieOut(
+        id=m.id,
+        title=m.title,
+        description=m.description,
+        duration_minutes=m.duration_minutes,
+        language=m.language,
+        genres=list(m.genres),
+    )
+
+
+def theater_out(t: TheaterInfo) -> TheaterOut:
+    return TheaterOut(id=t.id, name=t.name, city=t.city, address=t.address)
+
+
+def show_out(s: ShowInfo) -> ShowOut:
+    return ShowOut(
+        id=s.id,
+        movie_id=s.movie_id,
+        theater_id=s.theater_id,
+        screen_id=s.screen_id,
+        starts_at=s.starts_at,
+        prices={k: float(v) for k, v in s.prices.items()},
+        hold_ttl_seconds=s.hold_ttl_seconds,
+        status=s.status,
+        on_sale=s.on_sale(datetime.now(UTC)),
+    )
+
+
+def not_found(what: str, ident: str) -> ApiProblem:
+    return ApiProblem(404, f"{what} {ident} does not exist", f"unknown-{what}")
+
+
+# -- reads ----------------------------------------------------------------------------------------------
+
+
+@router.get("/movies", response_model=list[MovieOut])
+async def list_movies(
+    db: Db, limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)
+) -> list[MovieOut]:
+    async with db.session() as session:
+        return [movie_out(m) for m in await catalog.list_movies(session, limit, offset)]
+
+
+@router.get("/movies/{movie_id}", response_model=MovieOut)
+async def get_movie(movie_id: EntityId, db: Db) -> MovieOut:
+    async with db.session() as session:
+        movie = await catalog.get_movie(session, movie_id)
+    if movie is None:
+        raise not_found("movie", movie_id)
+    return movie_out(movie)
+
+
+@router.get("/theaters", response_model=list[TheaterOut])
+async def list_theaters(db: Db, city: str | None = Query(None, max_length=100)) -> list[TheaterOut]:
+    async with db.session() as session:
+        return [theater_out(t) for t in await catalog.list_theaters(session, city)]
+
+
+@router.get("/theaters/{theater_id}", response_model=TheaterOut)
+async def get_theater(theater_id: EntityId, db: Db) -> TheaterOut:
+    async with db.session() as session:
+        theater = await catalog.get_theater(session, theater_id)
+    if theater is None:
+        raise not_found("theater", theater_id)
+    return theater_out(theater)
+
+
+@router.get("/shows", response_model=list[ShowOut])
+async def list_shows(
+    db: Db,
+    movie_id: EntityId | None = None,
+    theater_id: EntityId | None = None,
+    on_sale: bool = Query(False, description="only shows still on sale"),
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> list[ShowOut]:
+    async with db.session() as session:
+        shows = await catalog.list_shows(
+            session,
+            movie_id=movie_id,
+            theater_id=theater_id,
+            on_sale_after=datetime.now(UTC) if on_sale else None,
+            limit=limit,
+            offset=offset,
+        )
+    return [show_out(s) for s in shows]
+
+
+@router.get("/shows/{show_id}", response_model=ShowOut)
+async def get_show(show_id: EntityId, db: Db) -> ShowOut:
+    async with db.session() as session:
+        show = await catalog.get_show(session, show_id)
+    if show is None:
+        raise not_found("show", show_id)
+    return show_out(show)
+
+
+@router.get("/shows/{show_id}/seats", response_model=SeatMapOut)
+async def seat_map(show_id: EntityId, booking: Booking) -> SeatMapOut:
+    """The seat map; at most 2 seconds behind the show's actor, never waiting on it."""
+    view = await booking.seatmaps.read(show_id)
+    counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
+    for seat in view.seats:
+        counts[seat.status] += 1
+    return SeatMapOut(
+        show_id=show_id,
+        seats=[
+            SeatOut(
+                id=s.id,
+                row=s.row,
+                number=s.number,
+                status=s.status,
+                category=s.category,
+                price=float(s.price),
+            )
+            for s in view.seats
+        ],
+        counts=counts,
+        as_of=datetime.fromtimestamp(view.as_of, UTC),
+        source=view.source,
+    )
+
+
+# -- admin writes ---------------------------------------------------------------------------------------
+
+
+@admin.post("/movies", status_code=201, response_model=MovieOut)
+async def create_movie(body: MovieIn, _: AdminCaller, db: Db) -> MovieOut:
+    async with db.session() as session:
+        movie = await catalog.create_movie(
+            session, body.title, body.description, body.duration_minutes, body.language, body.genres
+        )
+    return movie_out(movie)
+
+
+@admin.post("/theaters", status_code=201, response_model=TheaterOut)
+async def create_theater(body: TheaterIn, _: AdminCaller, db: Db) -> TheaterOut:
+    async with db.session() as session:
+        theater = await catalog.create_theater(session, body.name, body.city, body.address)
+    return theater_out(theater)
+
+
+@admin.post("/theaters/{theater_id}/screens", status_code=201, response_model=ScreenOut)
+async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db: Db) -> ScreenOut:
+    labels = [r.row for r in body.rows]
+    if len(set(labels)) != len(labels):
+        raise ApiProblem(422, "row labels must be unique", "duplicate-rows")
+    async with db.session() as session:
+        if await catalog.get_theater(session, theater_id) is None:
+            raise not_found("theater", theater_id)
+        screen = await catalog.create_screen(
+            session, theater_id, body.name, [RowSpec(r.row, r.seats, r.category) for r in body.rows]
+        )
+    return ScreenOut(
+        id=screen.id, theater_id=theater_id, name=screen.name, seats=[s.seat_id for s in screen.seats]
+    )
+
+
+@admin.post("/shows", status_code=201, response_model=ShowOut)
+async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings) -> ShowOut:
+    if body.starts_at <= datetime.now(UTC):
+        raise ApiProblem(422, "starts_at must be in the future", "show-in-past")
+    async with db.session() as session:
+        if await catalog.get_movie(session, body.movie_id) is None:
+            raise not_found("movie", body.movie_id)
+        screen = await catalog.get_screen(session, body.screen_id)
+        if screen is None:
+            raise not_found("screen", body.screen_id)
+        missing = sorted(screen.categories - body.prices.keys())
+        if missing:
+            raise ApiProblem(422, f"no price for seat categories: {', '.join(missing)}", "missing-prices")
+        show = await catalog.create_show(
+            session,
+            body.movie_id,
+            screen,
+            body.starts_at,
+            {k: Decimal(str(v)) for k, v in body.prices.items()},
+            body.hold_ttl_seconds or settings.hold_ttl_seconds,
+        )
+    return show_out(show)

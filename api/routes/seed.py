@@ -1,0 +1,121 @@
+"""The seed design's v0 routes, with the paths exactly as that document wrote them.
+
+They are thin aliases over the same use cases as ``/api/v1``. ``event_id`` is a show's id. Routes that
+need a token take it from the ``AuthorizationToken`` header (a Bearer token works too).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from api.auth import SeedCaller
+from api.booking import PaymentRequest
+from api.deps import Booking, Db
+from api.problems import ApiProblem, problem
+from api.routes.catalog import not_found
+from api.schemas import (
+    EntityId,
+    SeedAvailableOut,
+    SeedHoldIn,
+    SeedHoldOut,
+    SeedMovieOut,
+    SeedPaymentIn,
+    SeedPaymentOut,
+    SeedTheaterOut,
+    ShowId,
+)
+from persistence import catalog
+from persistence.catalog import MovieInfo
+from persistence.idempotency import request_hash
+
+router = APIRouter(tags=["seed API (v0)"])
+
+
+def seed_movie(m: MovieInfo) -> SeedMovieOut:
+    return SeedMovieOut(
+        movie_id=m.id, title=m.title, details=m.description, length_minutes=m.duration_minutes
+    )
+
+
+@router.get("/GetListOfMovie/api/v0/", response_model=list[SeedMovieOut])
+async def get_list_of_movie(db: Db) -> list[SeedMovieOut]:
+    async with db.session() as session:
+        return [seed_movie(m) for m in await catalog.list_movies(session, limit=500)]
+
+
+@router.get("/GetMovieDetail/api/v0/{movie_id}", response_model=SeedMovieOut)
+async def get_movie_detail(movie_id: EntityId, db: Db) -> SeedMovieOut:
+    async with db.session() as session:
+        movie = await catalog.get_movie(session, movie_id)
+    if movie is None:
+        raise not_found("movie", movie_id)
+    return seed_movie(movie)
+
+
+@router.get("/GetTheaterDetail/api/v0/{theater_id}", response_model=SeedTheaterOut)
+async def get_theater_detail(theater_id: EntityId, _: SeedCaller, db: Db) -> SeedTheaterOut:
+    async with db.session() as session:
+        theater = await catalog.get_theater(session, theater_id)
+    if theater is None:
+        raise not_found("theater", theater_id)
+    return SeedTheaterOut(name=theater.name, address=theater.address)
+
+
+@router.get("/GetAvailableSeat/api/v0/{movie_id}/{theater_id}", response_model=SeedAvailableOut)
+async def get_available_seat(
+    movie_id: EntityId,
+    theater_id: EntityId,
+    _: SeedCaller,
+    booking: Booking,
+    event_id: Annotated[ShowId | None, Query()] = None,
+) -> SeedAvailableOut:
+    """Available seats of the named show, or of the earliest show of that movie there still on sale."""
+    show = await booking.resolve_show(event_id, movie_id, theater_id)
+    view = await booking.seatmaps.read(show.id)
+    return SeedAvailableOut(event_id=show.id, available_seat=view.available())
+
+
+@router.post("/HoldSeat/api/v0/{movie_id}", response_model=SeedHoldOut)
+async def hold_seat(
+    movie_id: EntityId, body: SeedHoldIn, caller: SeedCaller, booking: Booking
+) -> SeedHoldOut:
+    """Hold all the seats or none (409). A 200 means they are the caller's until `hold_end_time`."""
+    if body.movie_id != movie_id:
+        raise ApiProblem(400, "movie_id in the path and the body differ", "movie-mismatch")
+    show = await booking.resolve_show(body.event_id, movie_id, body.theater_id)
+    hold = await booking.hold(show.id, caller.user_id, body.selected_seat)
+    return SeedHoldOut(
+        hold_end_time=hold.expires_at,
+        event_id=show.id,
+        selected_seat=list(hold.seat_ids),
+        price=float(hold.amount),
+        hold_id=hold.hold_id,
+    )
+
+
+@router.post(
+    "/SubmitPayment/api/v0/{event_id}",
+    response_model=SeedPaymentOut,
+    responses={402: {"description": "declined; the hold stays yours until it expires"}},
+)
+async def submit_payment(
+    event_id: ShowId,
+    body: SeedPaymentIn,
+    caller: SeedCaller,
+    booking: Booking,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    """Pay for every seat the caller holds on this show, as one booking."""
+    if body.event_id != event_id:
+        raise ApiProblem(400, "event_id in the path and the body differ", "event-mismatch")
+    fingerprint = request_hash({"event_id": event_id, "card": body.paymentInfo.digits})
+    status, answer = await booking.pay(
+        caller.user_id, PaymentRequest(event_id, body.paymentInfo.digits, idempotency_key, fingerprint)
+    )
+    if "problem" in answer:
+        stored = answer["problem"]
+        return problem(status, stored["detail"], str(stored["type"]).rsplit("/", 1)[-1])
+    return JSONResponse(answer, status_code=status)

@@ -1,0 +1,148 @@
+"""Routes commands from the API process to the right show actor, batching them per show.
+
+Each show has a lane in this process: while one actor call for that show is in flight, new requests
+queue in the lane and all of them travel together in the next call (and so commit in one transaction).
+Nothing waits on a timer to form a batch: under light load a batch is one request, under a crowd it is
+everyone who arrived during the previous round trip.
+
+Actors are found or created by name (``show:<id>``) with ``get_if_exists``, so many processes racing
+to activate the same show end up sharing one actor. A call that cannot reach the actor, or does not
+answer in time, becomes ``Unavailable`` (503 with ``Retry-After``): the caller may retry, and anything
+acknowledged before stays committed in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayError
+
+from actors.commands import Command, Reply
+from actors.errors import Unavailable
+from actors.show_actor import ActorConfig, RemoteShowActor, actor_name
+
+log = logging.getLogger("booking.show_actors")
+
+
+@dataclass(slots=True)
+class _Lane:
+    pending: list[tuple[Command, asyncio.Future[Reply]]] = field(default_factory=list)
+    draining: bool = False
+
+
+class ShowActors:
+    def __init__(
+        self,
+        config: ActorConfig,
+        namespace: str,
+        call_timeout_seconds: float,
+        batch_max_size: int,
+        num_cpus: float = 0.0,
+    ) -> None:
+        self._config = config
+        self._namespace = namespace
+        self._timeout = call_timeout_seconds
+        self._batch_max = batch_max_size
+        self._num_cpus = num_cpus
+        self._handles: dict[str, Any] = {}
+        self._creating: dict[str, asyncio.Lock] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self.batch_sizes: list[int] = []
+
+    def _spawn(self, show_id: str) -> Any:
+        return RemoteShowActor.options(
+            name=actor_name(show_id),
+            namespace=self._namespace,
+            get_if_exists=True,
+            lifetime="detached",
+            max_restarts=-1,
+            max_task_retries=0,
+            num_cpus=self._num_cpus,
+        ).remote(show_id, self._config)
+
+    async def handle(self, show_id: str) -> Any:
+        handle = self._handles.get(show_id)
+        if handle is not None:
+            return handle
+        lock = self._creating.setdefault(show_id, asyncio.Lock())
+        async with lock:
+            handle = self._handles.get(show_id)
+            if handle is None:
+                handle = await asyncio.to_thread(self._spawn, show_id)
+                self._handles[show_id] = handle
+            return handle
+
+    def forget(self, show_id: str) -> None:
+        self._handles.pop(show_id, None)
+
+    async def submit(self, show_id: str, command: Command) -> Reply:
+        lane = self._lanes.get(show_id)
+        if lane is None:
+            lane = self._lanes[show_id] = _Lane()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        lane.pending.append((command, future))
+        if not lane.draining:
+            lane.draining = True
+            asyncio.get_running_loop().create_task(self._drain(show_id, lane))
+        return await future
+
+    async def _drain(self, show_id: str, lane: _Lane) -> None:
+        batch: list[tuple[Command, asyncio.Future[Reply]]] = []
+        try:
+            while lane.pending:
+                batch, lane.pending = lane.pending[: self._batch_max], lane.pending[self._batch_max :]
+                self.batch_sizes.append(len(batch))
+                if len(self.batch_sizes) > 10_000:
+                    del self.batch_sizes[:5_000]
+                replies = await self._call(show_id, [command for command, _ in batch])
+                for (_, future), reply in zip(batch, replies, strict=True):
+                    if not future.done():
+                        future.set_result(reply)
+        except Exception as exc:  # never leave a caller hanging
+            log.exception("lane for show %s failed", show_id)
+            for _, future in batch + lane.pending:
+                if not future.done():
+                    future.set_exception(exc)
+            lane.pending.clear()
+        finally:
+            lane.draining = False
+            if not lane.pending:
+                self._lanes.pop(show_id, None)
+
+    async def _call(self, show_id: str, commands: Sequence[Command]) -> list[Reply]:
+        def unavailable(detail: str, retry_after: int = 1) -> list[Reply]:
+            return [Unavailable(detail, retry_after) for _ in commands]
+
+        try:
+            handle = await self.handle(show_id)
+            replies: list[Reply] = await asyncio.wait_for(handle.apply.remote(list(commands)), self._timeout)
+            return replies
+        except TimeoutError:
+            return unavailable(
+                "the show did not answer in time; the request may or may not have been applied", 2
+            )
+        except ActorDiedError:
+            self.forget(show_id)
+            return unavailable("the show's actor stopped; retry", 1)
+        except (ActorUnavailableError, RayActorError):
+            return unavailable("the show's actor is restarting; retry", 1)
+        except RayError as exc:
+            log.warning("ray error calling show %s: %s", show_id, type(exc).__name__)
+            return unavailable("the cluster did not answer; retry", 2)
+
+    async def ping(self, show_id: str) -> dict[str, Any]:
+        handle = await self.handle(show_id)
+        result: dict[str, Any] = await asyncio.wait_for(handle.ping.remote(), self._timeout)
+        return result
+
+
+def ensure_ray(address: str | None, namespace: str, **init_kwargs: Any) -> None:
+    """Start a local Ray instance or join the one at ``address``; idempotent."""
+    if ray.is_initialized():
+        return
+    ray.init(address=address, namespace=namespace, **init_kwargs)

@@ -1,0 +1,176 @@
+"""Composition root: settings → services (embedded or given) → migrations → Ray → stores → app → server.
+
+``python main.py [--host H] [--port P]`` serves the whole system. With no ``DATABASE_URL`` / ``REDIS_URL``
+it starts an embedded PostgreSQL and Redis under ``BOOKING_DATA_DIR``; with no ``RAY_ADDRESS`` it starts a
+local Ray instance. Ctrl-C stops everything this process started; the next start on the same data dir
+finds every account, show, hold and booking as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+
+from actors.show_actor import ActorConfig
+from api.app import create_app
+from api.auth import TokenService, hash_password
+from api.booking import BookingService
+from api.rate_limit import RateLimiter
+from api.seatmaps import SeatMapReader
+from api.show_actors import ShowActors, ensure_ray
+from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
+from payments.gateway import SimulatedGateway
+from persistence import catalog, demo, migrate
+from persistence.catalog import Database
+from settings import Settings
+
+log = logging.getLogger("booking")
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+
+
+def start_services(settings: Settings, stack: ExitStack) -> ServiceUrls:
+    """Use the configured PostgreSQL and Redis, or start embedded ones that ``stack`` will stop."""
+    database_url = settings.database_url
+    redis_url = settings.redis_url
+    if database_url is None:
+        postgres = EmbeddedPostgres(settings.data_dir / "postgres")
+        database_url = postgres.start()
+        stack.callback(postgres.stop)
+        log.info("embedded PostgreSQL at %s", database_url.split("@")[-1])
+    if redis_url is None:
+        redis_server = EmbeddedRedis(settings.data_dir / "redis")
+        redis_url = redis_server.start()
+        stack.callback(redis_server.stop)
+        log.info("embedded Redis at %s", redis_url)
+    return ServiceUrls(database_url, redis_url)
+
+
+async def prepare_database(settings: Settings, database_url: str) -> str:
+    """Admin account, demo catalog, token secret. Returns the token signing secret."""
+    database = Database(database_url, settings.db_timeout_seconds, pool_size=2)
+    try:
+        async with database.session() as session:
+            secret = (
+                settings.secret_key.get_secret_value()
+                if settings.secret_key
+                else await catalog.service_secret(session, "token-signing-key")
+            )
+            if settings.admin_email and settings.admin_password:
+                await catalog.upsert_admin(
+                    session, settings.admin_email, hash_password(settings.admin_password.get_secret_value())
+                )
+        if settings.seed_demo_catalog and await demo.seed_if_empty(database, settings.hold_ttl_seconds):
+            log.info("empty database: created the demo catalog")
+        return secret
+    finally:
+        await database.dispose()
+
+
+def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
+    database = Database(urls.database_url, settings.db_timeout_seconds)
+    redis = aioredis.Redis.from_url(urls.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    actor_config = ActorConfig(
+        database_url=urls.database_url,
+        redis_url=urls.redis_url,
+        redis_prefix=settings.redis_prefix,
+        max_seats_per_user=settings.max_seats_per_user,
+        max_seats_per_request=settings.max_seats_per_request,
+        max_extensions=settings.max_hold_extensions,
+        db_timeout_seconds=settings.db_timeout_seconds,
+        publish_interval_seconds=settings.seatmap_publish_interval_seconds,
+    )
+    actors = ShowActors(
+        actor_config,
+        namespace=settings.ray_namespace,
+        call_timeout_seconds=settings.actor_call_timeout_seconds,
+        batch_max_size=settings.batch_max_size,
+        num_cpus=settings.show_actor_num_cpus,
+    )
+    seatmaps = SeatMapReader(database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds)
+    booking = BookingService(database, actors, seatmaps, SimulatedGateway(database))
+    tokens = TokenService(secret, settings.token_ttl_seconds)
+    limiter = RateLimiter(settings.rate_limit_per_minute, urls.redis_url, settings.redis_prefix, tokens)
+
+    async def shutdown() -> None:
+        await redis.aclose()
+        await database.dispose()
+
+    return create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the booking service.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    with ExitStack() as stack:
+        urls = start_services(settings, stack)
+        migrate.upgrade(urls.database_url)
+        secret = asyncio.run(prepare_database(settings, urls.database_url))
+        ray_init: dict[str, Any] = {"include_dashboard": True, "dashboard_host": "127.0.0.1"}
+        if settings.ray_address:
+            ray_init = {}
+        context = None
+        if not ray.is_initialized():
+            context = ray.init(
+                address=settings.ray_address,
+                namespace=settings.ray_namespace,
+                logging_level=logging.WARNING,
+                **ray_init,
+            )
+        else:
+            ensure_ray(settings.ray_address, settings.ray_namespace)
+        stack.callback(ray.shutdown)
+        dashboard = getattr(context, "dashboard_url", None) if context is not None else None
+        dashboard_line = f"http://{dashboard}" if dashboard else "not started (external Ray cluster)"
+        data_line = "(external services)" if settings.database_url else str(settings.data_dir.resolve())
+        app = build_app(settings, urls, secret)
+        base = f"http://{args.host}:{args.port}"
+        print(
+            f"\nSeatwise is starting on {base}\n"
+            f"  API docs:        {base}/docs\n"
+            f"  health:          {base}/healthz\n"
+            f"  Ray dashboard:   {dashboard_line}\n"
+            f"  data dir:        {data_line}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            log_level=args.log_level,
+            access_log=False,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""Repositories for everything that is not a seat: accounts, movies, theaters, screens, shows.
+
+They hand plain frozen dataclasses to the API so that table models never leave ``persistence/``. All
+functions take an ``AsyncSession`` and leave committing to the caller's unit of work (``Database.session``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import func, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from persistence.models import (
+    BookingRow,
+    Movie,
+    Screen,
+    ScreenSeat,
+    ServiceSecret,
+    Show,
+    Theater,
+    User,
+)
+from settings import sqlalchemy_url
+
+
+def new_id() -> str:
+    return str(uuid4())
+
+
+class Database:
+    """The API side's connection pool and unit of work."""
+
+    def __init__(self, url: str, timeout_seconds: float, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=timeout_seconds,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": max(1, int(timeout_seconds)),
+                "options": f"-c statement_timeout={int(timeout_seconds * 1000)}",
+            },
+        )
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+# -- accounts -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    email: str
+    name: str | None
+    role: str
+    password_hash: str
+
+
+def _account(row: User) -> Account:
+    return Account(id=row.id, email=row.email, name=row.name, role=row.role, password_hash=row.password_hash)
+
+
+async def find_account_by_email(session: AsyncSession, email: str) -> Account | None:
+    row = (await session.exec(select(User).where(func.lower(User.email) == email.lower()))).first()
+    return _account(row) if row else None
+
+
+async def get_account(session: AsyncSession, user_id: str) -> Account | None:
+    row = await session.get(User, user_id)
+    return _account(row) if row else None
+
+
+async def create_account(
+    session: AsyncSession, email: str, password_hash: str, name: str | None, role: str = "customer"
+) -> Account:
+    row = User(id=new_id(), email=email, name=name, password_hash=password_hash, role=role)
+    session.add(row)
+    await session.flush()
+    return _account(row)
+
+
+async def upsert_admin(session: AsyncSession, email: str, password_hash: str) -> Account:
+    row = (await session.exec(select(User).where(func.lower(User.email) == email.lower()))).first()
+    if row is None:
+        row = User(id=new_id(), email=email, name="Administrator", password_hash=password_hash, role="admin")
+        session.add(row)
+    else:
+        row.password_hash = password_hash
+        row.role = "admin"
+    await session.flush()
+    return _account(row)
+
+
+async def service_secret(session: AsyncSession, name: str) -> str:
+    """A random secret generated once and kept in PostgreSQL, so every API process shares it."""
+    await session.execute(
+        text("INSERT INTO service_secrets (name, value) VALUES (:n, :v) ON CONFLICT (name) DO NOTHING"),
+        {"n": name, "v": secrets.token_urlsafe(48)},
+    )
+    row = await session.get(ServiceSecret, name)
+    assert row is not None
+    return row.value
+
+
+# -- movies and theaters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MovieInfo:
+    id: str
+    title: str
+    description: str
+    duration_minutes: int
+    language: str | None
+    genres: tuple[str, ...]
+
+
+def _movie(row: Movie) -> MovieInfo:
+    return MovieInfo(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        duration_minutes=row.duration_minutes,
+        language=row.language,
+        genres=tuple(row.genres),
+    )
+
+
+async def create_movie(
+    session: AsyncSession,
+    title: str,
+    description: str,
+    duration_minutes: int,
+    language: str | None,
+    genres: Sequence[str],
+) -> MovieInfo:
+    row = Movie(
+        id=new_id(),
+        title=title,
+        description=description,
+        duration_minutes=duration_minutes,
+        language=language,
+        genres=list(genres),
+    )
+    session.add(row)
+    await session.flush()
+    return _movie(row)
+
+
+async def list_movies(session: AsyncSession, limit: int = 100, offset: int = 0) -> list[MovieInfo]:
+    rows = await session.exec(
+        select(Movie).order_by(col(Movie.title), col(Movie.id)).limit(limit).offset(offset)
+    )
+    return [_movie(r) for r in rows]
+
+
+async def get_movie(session: AsyncSession, movie_id: str) -> MovieInfo | None:
+    row = await session.get(Movie, movie_id)
+    return _movie(row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class TheaterInfo:
+    id: str
+    name: str
+    city: str
+    address: str
+
+
+async def create_theater(session: AsyncSession, name: str, city: str, address: str) -> TheaterInfo:
+    row = Theater(id=new_id(), name=name, city=city, address=address)
+    session.add(row)
+    await session.flush()
+    return TheaterInfo(row.id, row.name, row.city, row.address)
+
+
+async def get_theater(session: AsyncSession, theater_id: str) -> TheaterInfo | None:
+    row = await session.get(Theater, theater_id)
+    return TheaterInfo(row.id, row.name, row.city, row.address) if row else None
+
+
+async def list_theaters(session: AsyncSession, city: str | None = None) -> list[TheaterInfo]:
+    query = select(Theater).order_by(col(Theater.city), col(Theater.name))
+    if city:
+        query = query.where(func.lower(Theater.city) == city.lower())
+    return [TheaterInfo(r.id, r.name, r.city, r.address) for r in await session.exec(query)]
+
+
+# -- screens ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RowSpec:
+    row: str
+    seats: int
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeatLayout:
+    seat_id: str
+    row: str
+    row_index: int
+    number: int
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenInfo:
+    id: str
+    theater_id: str
+    name: str
+    seats: tuple[SeatLayout, ...]
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset(s.category for s in self.seats)
+
+
+async def create_screen(
+    session: AsyncSession, theater_id: str, name: str, rows: Sequence[RowSpec]
+) -> ScreenInfo:
+    screen = Screen(id=new_id(), theater_id=theater_id, name=name)
+    session.add(screen)
+    await session.flush()
+    layout = [
+        SeatLayout(f"{r.row}{n}", r.row, index, n, r.category)
+        for index, r in enumerate(rows)
+        for n in range(1, r.seats + 1)
+    ]
+    session.add_all(
+        ScreenSeat(
+            screen_id=screen.id,
+            seat_id=s.seat_id,
+            row_label=s.row,
+            row_index=s.row_index,
+            number=s.number,
+            category=s.category,
+        )
+        for s in layout
+    )
+    await session.flush()
+    return ScreenInfo(screen.id, theater_id, name, tuple(layout))
+
+
+async def get_screen(session: AsyncSession, screen_id: str) -> ScreenInfo | None:
+    screen = await session.get(Screen, screen_id)
+    if screen is None:
+        return None
+    rows = await session.exec(
+        select(ScreenSeat)
+        .where(ScreenSeat.screen_id == screen_id)
+        .order_by(col(ScreenSeat.row_index), col(ScreenSeat.number))
+    )
+    seats = tuple(SeatLayout(r.seat_id, r.row_label, r.row_index, r.number, r.category) for r in rows)
+    return ScreenInfo(screen.id, screen.theater_id, screen.name, seats)
+
+
+# -- shows --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShowInfo:
+    id: str
+    movie_id: str
+    theater_id: str
+    screen_id: str
+    starts_at: datetime
+    prices: dict[str, Decimal]
+    hold_ttl_seconds: int
+    status: str
+
+    def on_sale(self, now: datetime) -> bool:
+        return self.status == "on_sale" and now < self.starts_at
+
+
+def _show(row: Show) -> ShowInfo:
+    return ShowInfo(
+        id=row.id,
+        movie_id=row.movie_id,
+        theater_id=row.theater_id,
+        screen_id=row.screen_id,
+        starts_at=row.starts_at,
+        prices={k: Decimal(str(v)) for k, v in row.prices.items()},
+        hold_ttl_seconds=row.hold_ttl_seconds,
+        status=row.status,
+    )
+
+
+async def create_show(
+    session: AsyncSession,
+    movie_id: str,
+    screen: ScreenInfo,
+    starts_at: datetime,
+    prices: dict[str, Decimal],
+    hold_ttl_seconds: int,
+) -> ShowInfo:
+    row = Show(
+        id=new_id(),
+        movie_id=movie_id,
+        theater_id=screen.theater_id,
+        screen_id=screen.id,
+        starts_at=starts_at,
+        prices={k: str(v) for k, v in prices.items()},
+        hold_ttl_seconds=hold_ttl_seconds,
+        status="on_sale",
+    )
+    session.add(row)
+    await session.flush()
+    return _show(row)
+
+
+async def get_show(session: AsyncSession, show_id: str) -> ShowInfo | None:
+    row = await session.get(Show, show_id)
+    return _show(row) if row else None
+
+
+async def list_shows(
+    session: AsyncSession,
+    movie_id: str | None = None,
+    theater_id: str | None = None,
+    on_sale_after: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[ShowInfo]:
+    query = select(Show).order_by(col(Show.starts_at), col(Show.id))
+    if movie_id:
+        query = query.where(Show.movie_id == movie_id)
+    if theater_id:
+        query = query.where(Show.theater_id == theater_id)
+    if on_sale_after is not None:
+        query = query.where(Show.status == "on_sale", col(Show.starts_at) > on_sale_after)
+    return [_show(r) for r in await session.exec(query.limit(limit).offset(offset))]
+
+
+async def count_movies(session: AsyncSession) -> int:
+    return int((await session.exec(select(func.count()).select_from(Movie))).one())
+
+
+# -- seat truth for readers that must not wait on the actor -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeatClaims:
+    held: dict[str, float]
+    booked: tuple[str, ...]
+    blocked: tuple[str, ...]
+
+
+async def seat_claims(session: AsyncSession, show_id: str) -> SeatClaims:
+    """The committed owners of a show's seats, straight from PostgreSQL."""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT seat_id, booking_id IS NOT NULL AS booked, extract(epoch from expires_at) AS exp "
+                "FROM seat_claims WHERE show_id = :s"
+            ),
+            {"s": show_id},
+        )
+    ).all()
+    blocked = (
+        await session.execute(text("SELECT seat_id FROM blocked_seats WHERE show_id = :s"), {"s": show_id})
+    ).all()
+    return SeatClaims(
+        held={r.seat_id: float(r.exp) for r in rows if not r.booked},
+        booked=tuple(r.seat_id for r in rows if r.booked),
+        blocked=tuple(r.seat_id for r in blocked),
+    )
+
+
+async def latest_hold_status(session: AsyncSession, show_id: str, user_id: str) -> str | None:
+    """Status of the caller's most recent hold on a show (to tell 'expired' from 'never held'); an active
+    hold past its ``expires_at`` is reported as expired, whether or not its timer has fired."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END "
+                "FROM holds WHERE show_id = :s AND user_id = :u ORDER BY created_at DESC LIMIT 1"
+            ),
+            {"s": show_id, "u": user_id},
+        )
+    ).first()
+    return None if row is None else str(row[0])
+
+
+async def get_booking(session: AsyncSession, booking_id: str) -> dict[str, Any] | None:
+    row = await session.get(BookingRow, booking_id)
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "show_id": row.show_id,
+        "user_id": row.user_id,
+        "seat_ids": list(row.seat_ids),
+        "amount": float(row.amount),
+        "status": row.status,
+        "created_at": row.created_at,
+    }

@@ -1,0 +1,251 @@
+"""SQLModel tables: the durable truth of the service.
+
+The constraints here, not the actors, are what finally guarantee the promises: ``seat_claims`` has one
+row per (show, seat) at most, so two live holds or two bookings of one seat cannot both commit whatever
+an actor believes; ``shows.epoch`` fences stale actor copies; ``seat_ledger`` is append-only (a trigger
+refuses UPDATE and DELETE, see the migration). Table models stay inside ``persistence/``: other layers
+get plain dataclasses from the repositories.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+UTC_NOW = text("now()")
+
+
+def _ts(nullable: bool = False, default_now: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable, server_default=UTC_NOW if default_now else None)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("ux_users_email_lower", text("lower(email)"), unique=True),
+        CheckConstraint("role in ('customer', 'box_office', 'admin')", name="ck_users_role"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    role: str = Field(default="customer", max_length=20)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class Movie(SQLModel, table=True):
+    __tablename__ = "movies"
+
+    id: str = Field(primary_key=True, max_length=36)
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    duration_minutes: int
+    language: str | None = Field(default=None, max_length=50)
+    genres: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(String(50)), nullable=False, server_default="{}")
+    )
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class Theater(SQLModel, table=True):
+    __tablename__ = "theaters"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    city: str = Field(max_length=100, index=True)
+    address: str = Field(max_length=500)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class Screen(SQLModel, table=True):
+    __tablename__ = "screens"
+
+    id: str = Field(primary_key=True, max_length=36)
+    theater_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("theaters.id"), nullable=False, index=True)
+    )
+    name: str = Field(max_length=100)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class ScreenSeat(SQLModel, table=True):
+    """One seat of a screen's layout. ``row_index`` 0 is the row nearest the screen."""
+
+    __tablename__ = "screen_seats"
+
+    screen_id: str = Field(sa_column=Column(String(36), ForeignKey("screens.id"), primary_key=True))
+    seat_id: str = Field(primary_key=True, max_length=16)
+    row_label: str = Field(max_length=8)
+    row_index: int
+    number: int
+    category: str = Field(max_length=50)
+
+
+class Show(SQLModel, table=True):
+    """A screening. ``epoch`` is bumped by every activation of its actor (fencing token)."""
+
+    __tablename__ = "shows"
+    __table_args__ = (
+        CheckConstraint("status in ('on_sale', 'closed', 'cancelled')", name="ck_shows_status"),
+        Index("ix_shows_movie_starts", "movie_id", "starts_at"),
+        Index("ix_shows_theater_starts", "theater_id", "starts_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    movie_id: str = Field(sa_column=Column(String(36), ForeignKey("movies.id"), nullable=False))
+    theater_id: str = Field(sa_column=Column(String(36), ForeignKey("theaters.id"), nullable=False))
+    screen_id: str = Field(sa_column=Column(String(36), ForeignKey("screens.id"), nullable=False))
+    starts_at: datetime = Field(sa_column=_ts())
+    prices: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    hold_ttl_seconds: int
+    status: str = Field(default="on_sale", max_length=20)
+    epoch: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class BlockedSeat(SQLModel, table=True):
+    __tablename__ = "blocked_seats"
+
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), primary_key=True))
+    seat_id: str = Field(primary_key=True, max_length=16)
+
+
+class HoldRow(SQLModel, table=True):
+    """Every hold ever made. ``status`` moves active → released | expired | confirmed | closed."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('active', 'released', 'expired', 'confirmed', 'closed')", name="ck_holds_status"
+        ),
+        Index("ix_holds_show_active", "show_id", postgresql_where=text("status = 'active'")),
+        Index("ix_holds_user", "user_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), nullable=False))
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("users.id"), nullable=False))
+    seat_ids: list[str] = Field(sa_column=Column(ARRAY(String(16)), nullable=False))
+    amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    extensions: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    status: str = Field(default="active", max_length=20)
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class BookingRow(SQLModel, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("status in ('confirmed', 'cancelled')", name="ck_bookings_status"),
+        Index("ix_bookings_user", "user_id"),
+        Index("ix_bookings_show", "show_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), nullable=False))
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("users.id"), nullable=False))
+    seat_ids: list[str] = Field(sa_column=Column(ARRAY(String(16)), nullable=False))
+    hold_ids: list[str] = Field(sa_column=Column(ARRAY(String(36)), nullable=False))
+    amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    payment_ref: str | None = Field(default=None, max_length=100)
+    status: str = Field(default="confirmed", max_length=20)
+    created_at: datetime = Field(sa_column=_ts())
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SeatClaim(SQLModel, table=True):
+    """Who owns a seat right now: at most one row per (show, seat), by primary key.
+
+    A hold inserts claims; release and expiry delete them; confirmation turns them into booked claims
+    (``booking_id`` set, ``expires_at`` cleared). A second hold or booking of a claimed seat violates the
+    primary key and its whole transaction rolls back.
+    """
+
+    __tablename__ = "seat_claims"
+    __table_args__ = (
+        CheckConstraint("(booking_id is null) <> (hold_id is null)", name="ck_seat_claims_one_owner"),
+    )
+
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), primary_key=True))
+    seat_id: str = Field(primary_key=True, max_length=16)
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("users.id"), nullable=False))
+    hold_id: str | None = Field(default=None, sa_column=Column(String(36), ForeignKey("holds.id")))
+    booking_id: str | None = Field(default=None, sa_column=Column(String(36), ForeignKey("bookings.id")))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class SeatLedger(SQLModel, table=True):
+    """Append-only history of every seat: what happened, to which seat, for whom, when, under which
+    epoch of the show's actor."""
+
+    __tablename__ = "seat_ledger"
+    __table_args__ = (Index("ix_seat_ledger_show_seat", "show_id", "seat_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    show_id: str = Field(max_length=36)
+    seat_id: str = Field(max_length=16)
+    event: str = Field(max_length=20)
+    user_id: str | None = Field(default=None, max_length=36)
+    hold_id: str | None = Field(default=None, max_length=36)
+    booking_id: str | None = Field(default=None, max_length=36)
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: datetime = Field(sa_column=_ts(default_now=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a request carrying an ``Idempotency-Key``, per account and key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    user_id: str = Field(max_length=36)
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class PaymentCharge(SQLModel, table=True):
+    """The simulated gateway's own ledger: one row per idempotency key, so a key is charged once."""
+
+    __tablename__ = "payment_charges"
+
+    idempotency_key: str = Field(primary_key=True, max_length=255)
+    amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    card_last4: str = Field(max_length=4)
+    status: str = Field(max_length=20)
+    charge_id: str = Field(max_length=36)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class ServiceSecret(SQLModel, table=True):
+    """Generated secrets that must survive restarts (the token signing key when none is configured)."""
+
+    __tablename__ = "service_secrets"
+
+    name: str = Field(primary_key=True, max_length=50)
+    value: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,321 @@
+"""The show actor's journal: load a show's state at activation, commit a batch of domain events.
+
+This is the only code that writes holds, bookings, seat claims and the seat ledger. It speaks psycopg 3
+directly (no ORM on the hot path) and commits a whole batch of events in one transaction, sent in
+pipeline mode so that a batch costs about one round trip. Every commit first checks, under a share lock on
+the show row, that the actor's epoch is still the show's current one: a newer activation bumps the epoch
+with an UPDATE, which waits for in-flight commits of the old copy and then makes all of its later commits
+fail with ``StaleEpoch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from actors.errors import StaleEpoch, UnknownShow
+from actors.seatmap import (
+    Booking,
+    BookingConfirmed,
+    Event,
+    Hold,
+    HoldExtended,
+    HoldReleased,
+    SeatsBlocked,
+    SeatsHeld,
+    SeatSpec,
+    SeatsUnblocked,
+)
+from settings import libpq_url
+
+HOLD_END_STATUS = {"released": "released", "expired": "expired", "sales_closed": "closed"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredShow:
+    show_id: str
+    epoch: int
+    starts_at: datetime
+    hold_ttl: timedelta
+    status: str
+    seats: tuple[SeatSpec, ...]
+    holds: tuple[Hold, ...]
+    bookings: tuple[Booking, ...]
+    blocked: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    """The answer to record for an ``Idempotency-Key`` in the same transaction as the booking."""
+
+    user_id: str
+    key: str
+    request_hash: str
+    status_code: int
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingExtras:
+    payment_ref: str | None = None
+    idempotency: IdempotentAnswer | None = None
+
+
+class ShowStore:
+    """One PostgreSQL connection owned by one show actor."""
+
+    def __init__(self, database_url: str, timeout_seconds: float) -> None:
+        self._url = libpq_url(database_url)
+        self._timeout_ms = int(timeout_seconds * 1000)
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._url,
+                connect_timeout=max(1, self._timeout_ms // 1000),
+                options=(
+                    f"-c statement_timeout={self._timeout_ms} -c idle_in_transaction_session_timeout=60000"
+                ),
+            )
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def discard_connection(self) -> None:
+        """Drop the connection after a failure whose outcome is unknown; the next call reconnects."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    async def activate(self, show_id: str) -> StoredShow:
+        """Take a new epoch for ``show_id`` and load everything the actor needs to serve it."""
+        conn = await self._connection()
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "UPDATE shows SET epoch = epoch + 1 WHERE id = %s "
+                "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices",
+                (show_id,),
+            )
+            show = await cur.fetchone()
+            if show is None:
+                raise UnknownShow(show_id)
+            prices: dict[str, Any] = show["prices"]
+            await cur.execute(
+                "SELECT seat_id, row_label, row_index, number, category FROM screen_seats "
+                "WHERE screen_id = %s ORDER BY row_index, number",
+                (show["screen_id"],),
+            )
+            seats = tuple(
+                SeatSpec(
+                    seat_id=r["seat_id"],
+                    row=r["row_label"],
+                    row_index=r["row_index"],
+                    number=r["number"],
+                    category=r["category"],
+                    price=Decimal(str(prices[r["category"]])),
+                )
+                for r in await cur.fetchall()
+            )
+            await cur.execute(
+                "SELECT id, user_id, seat_ids, created_at, expires_at, amount, extensions FROM holds "
+                "WHERE show_id = %s AND status = 'active' ORDER BY created_at, id",
+                (show_id,),
+            )
+            holds = tuple(
+                Hold(
+                    hold_id=r["id"],
+                    user_id=r["user_id"],
+                    seat_ids=tuple(r["seat_ids"]),
+                    created_at=r["created_at"],
+                    expires_at=r["expires_at"],
+                    amount=r["amount"],
+                    extensions=r["extensions"],
+                )
+                for r in await cur.fetchall()
+            )
+            await cur.execute(
+                "SELECT id, user_id, seat_ids, hold_ids, amount, created_at FROM bookings "
+                "WHERE show_id = %s AND status = 'confirmed' ORDER BY created_at, id",
+                (show_id,),
+            )
+            bookings = tuple(
+                Booking(
+                    booking_id=r["id"],
+                    user_id=r["user_id"],
+                    seat_ids=tuple(r["seat_ids"]),
+                    hold_ids=tuple(r["hold_ids"]),
+                    amount=r["amount"],
+                    created_at=r["created_at"],
+                )
+                for r in await cur.fetchall()
+            )
+            await cur.execute("SELECT seat_id FROM blocked_seats WHERE show_id = %s", (show_id,))
+            blocked = tuple(r["seat_id"] for r in await cur.fetchall())
+        return StoredShow(
+            show_id=show_id,
+            epoch=show["epoch"],
+            starts_at=show["starts_at"],
+            hold_ttl=timedelta(seconds=show["hold_ttl_seconds"]),
+            status=show["status"],
+            seats=seats,
+            holds=holds,
+            bookings=bookings,
+            blocked=blocked,
+        )
+
+    async def commit(
+        self,
+        show_id: str,
+        epoch: int,
+        events: Sequence[Event],
+        extras: dict[str, BookingExtras] | None = None,
+        close_show: bool = False,
+    ) -> None:
+        """Write ``events`` (in order) in one transaction, or nothing. Raises ``StaleEpoch`` if a newer
+        activation owns the show; any other exception means the outcome is unknown to the caller."""
+        extras = extras or {}
+        conn = await self._connection()
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.execute("SELECT epoch FROM shows WHERE id = %s FOR SHARE", (show_id,))
+            row = await cur.fetchone()
+            current = row[0] if row else -1
+            if current != epoch:
+                raise StaleEpoch(show_id, epoch, current)
+            async with conn.pipeline():
+                for event in events:
+                    await self._write(cur, show_id, epoch, event, extras)
+                if close_show:
+                    await cur.execute(
+                        "UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,)
+                    )
+
+    async def _write(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        show_id: str,
+        epoch: int,
+        event: Event,
+        extras: dict[str, BookingExtras],
+    ) -> None:
+        ledger = (
+            "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        )
+        match event:
+            case SeatsHeld(hold=h):
+                await cur.execute(
+                    "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, "
+                    "extensions, status, epoch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'active', %s)",
+                    (
+                        h.hold_id,
+                        show_id,
+                        h.user_id,
+                        list(h.seat_ids),
+                        h.amount,
+                        h.created_at,
+                        h.expires_at,
+                        h.extensions,
+                        epoch,
+                    ),
+                )
+                await cur.executemany(
+                    "INSERT INTO seat_claims (show_id, seat_id, user_id, hold_id, expires_at) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [(show_id, s, h.user_id, h.hold_id, h.expires_at) for s in h.seat_ids],
+                )
+                await cur.executemany(
+                    ledger, [(show_id, s, "held", h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
+                )
+            case HoldReleased(hold=h, reason=reason):
+                await cur.execute(
+                    "UPDATE holds SET status = %s, ended_at = now() WHERE id = %s AND status = 'active'",
+                    (HOLD_END_STATUS[reason], h.hold_id),
+                )
+                await cur.execute("DELETE FROM seat_claims WHERE hold_id = %s", (h.hold_id,))
+                await cur.executemany(
+                    ledger, [(show_id, s, reason, h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
+                )
+            case HoldExtended(hold=h):
+                await cur.execute(
+                    "UPDATE holds SET expires_at = %s, extensions = %s WHERE id = %s AND status = 'active'",
+                    (h.expires_at, h.extensions, h.hold_id),
+                )
+                await cur.execute(
+                    "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", (h.expires_at, h.hold_id)
+                )
+                await cur.executemany(
+                    ledger, [(show_id, s, "extended", h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
+                )
+            case BookingConfirmed(booking=b):
+                extra = extras.get(b.booking_id, BookingExtras())
+                await cur.execute(
+                    "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
+                    "status, created_at, epoch) VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s)",
+                    (
+                        b.booking_id,
+                        show_id,
+                        b.user_id,
+                        list(b.seat_ids),
+                        list(b.hold_ids),
+                        b.amount,
+                        extra.payment_ref,
+                        b.created_at,
+                        epoch,
+                    ),
+                )
+                await cur.execute(
+                    "UPDATE holds SET status = 'confirmed', ended_at = now() "
+                    "WHERE id = ANY(%s) AND status = 'active'",
+                    (list(b.hold_ids),),
+                )
+                await cur.execute(
+                    "UPDATE seat_claims SET booking_id = %s, hold_id = NULL, expires_at = NULL "
+                    "WHERE show_id = %s AND hold_id = ANY(%s)",
+                    (b.booking_id, show_id, list(b.hold_ids)),
+                )
+                await cur.executemany(
+                    ledger, [(show_id, s, "booked", b.user_id, None, b.booking_id, epoch) for s in b.seat_ids]
+                )
+                if extra.idempotency is not None:
+                    answer = extra.idempotency
+                    await cur.execute(
+                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
+                        "status_code = EXCLUDED.status_code, response = EXCLUDED.response",
+                        (
+                            answer.user_id,
+                            answer.key,
+                            answer.request_hash,
+                            answer.status_code,
+                            json.dumps(answer.response),
+                        ),
+                    )
+            case SeatsBlocked(seat_ids=seat_ids):
+                await cur.executemany(
+                    "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",
+                    [(show_id, s) for s in seat_ids],
+                )
+                await cur.executemany(
+                    ledger, [(show_id, s, "blocked", None, None, None, epoch) for s in seat_ids]
+                )
+            case SeatsUnblocked(seat_ids=seat_ids):
+                await cur.execute(
+                    "DELETE FROM blocked_seats WHERE show_id = %s AND seat_id = ANY(%s)",
+                    (show_id, list(seat_ids)),
+                )
+                await cur.executemany(
+                    ledger, [(show_id, s, "unblocked", None, None, None, epoch) for s in seat_ids]
+                )

@@ -1,0 +1,164 @@
+"""Fixtures for the integration tests: real PostgreSQL, Redis and Ray, and the real service over HTTP.
+
+PostgreSQL and Redis are those named by ``DATABASE_URL`` / ``REDIS_URL`` (a fresh database and a unique
+key prefix per run), or throwaway embedded ones. Ray is a local instance started by this test process,
+which the service under test joins through ``RAY_ADDRESS``; so tests can reach and kill show actors.
+The service itself runs as ``python main.py`` in a subprocess, exactly as users start it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api_client import ADMIN_EMAIL, ADMIN_PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Backing:
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+    ray_address: str
+    ray_namespace: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+    import ray
+
+    from persistence import migrate
+    from tests.services import provision_postgres, provision_redis
+
+    root = tmp_path_factory.mktemp("services")
+    database_url, drop_database = provision_postgres(root)
+    redis_url, stop_redis = provision_redis(root)
+    migrate.upgrade(database_url)
+    namespace = f"booking-test-{secrets.token_hex(4)}"
+    ray.init(num_cpus=2, namespace=namespace, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield Backing(
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=f"test-{secrets.token_hex(4)}:",
+            ray_address=ray.get_runtime_context().gcs_address,
+            ray_namespace=namespace,
+        )
+    finally:
+        ray.shutdown()
+        stop_redis()
+        drop_database()
+
+
+@dataclass
+class Service:
+    """``python main.py`` in a subprocess, restartable on the same port and data."""
+
+    backing: Backing
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "RAY_ADDRESS"}}
+        env.update(
+            DATABASE_URL=self.backing.database_url,
+            REDIS_URL=self.backing.redis_url,
+            RAY_ADDRESS=self.backing.ray_address,
+            BOOKING_RAY_NAMESPACE=self.backing.ray_namespace,
+            BOOKING_REDIS_PREFIX=self.backing.redis_prefix,
+            BOOKING_ADMIN_EMAIL=ADMIN_EMAIL,
+            BOOKING_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            BOOKING_RATE_LIMIT_PER_MINUTE="0",
+            BOOKING_SEED_DEMO_CATALOG="false",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 90.0) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        assert self.log_path is not None
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "main.py"), "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"service not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = Service(backing=backing, port=_free_port())
+    svc.log_path = tmp_path_factory.mktemp("service") / "service.log"
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def live_service(service: Service) -> Service:
+    """The shared service, restarted first if an earlier test killed it."""
+    if service.process is None or service.process.poll() is not None:
+        service.start()
+    return service
