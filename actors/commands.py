@@ -68,14 +68,7 @@ class UnblockSeats:
 
 
 Command = (
-    HoldSeats
-    | HoldBestAvailable
-    | ReleaseHold
-    | ExtendHold
-    | PreparePayment
-    | ConfirmHolds
-    | BlockSeats
-    | UnblockSeats
+    HoldSeats | HoldBestAvailable | ReleaseHold | ExtendHold | PreparePayment | ConfirmHolds | BlockSeats | UnblockSeats
 )
 
 

@@ -83,8 +83,7 @@ class SeatLimitExceeded(BookingError):
         self.already = already
         self.requested = requested
         self.detail = (
-            f"at most {limit} seats per account for this show; you hold or own {already} "
-            f"and asked for {requested} more"
+            f"at most {limit} seats per account for this show; you hold or own {already} and asked for {requested} more"
         )
 
 

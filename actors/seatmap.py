@@ -214,7 +214,9 @@ class SeatMap:
         id_factory: IdFactory = new_id,
     ) -> SeatMap:
         """Rebuild from stored rows. Expired holds are kept (so ``expire_due`` reports them) but own
-        nothing. Raises ``ValueError`` if the rows contradict each other (a seat in two holds/bookings)."""
+        nothing. Emits no event. Raises ``ValueError`` if the rows contradict each other: a seat claimed
+        twice by holds and/or bookings (expired holds included), a blocked seat that is also claimed
+        (the commands never produce either), a repeated hold or booking id, or an unknown seat."""
         seat_map = cls(rules, seats, clock, id_factory=id_factory, sales_closed=sales_closed)
         claimed: dict[str, str] = {}
 
@@ -274,9 +276,7 @@ class SeatMap:
     def live_holds(self) -> list[Hold]:
         """Every live hold, oldest first."""
         now = self.clock()
-        return sorted(
-            (hold for hold in self._holds.values() if now < hold.expires_at), key=lambda h: h.created_at
-        )
+        return sorted((hold for hold in self._holds.values() if now < hold.expires_at), key=lambda h: h.created_at)
 
     def holds_of(self, user_id: str) -> list[Hold]:
         """The user's holds that are still live, oldest first."""
@@ -322,9 +322,7 @@ class SeatMap:
         """
         now = self.clock()
         if not 1 <= count <= self.rules.max_seats_per_request:
-            raise InvalidRequest(
-                f"count must be between 1 and {self.rules.max_seats_per_request}, got {count}"
-            )
+            raise InvalidRequest(f"count must be between 1 and {self.rules.max_seats_per_request}, got {count}")
         self._check_on_sale(now)
         if category not in self._category_rows:
             raise InvalidRequest(f"no seat of category {category!r} in this show")
@@ -355,9 +353,7 @@ class SeatMap:
                 f"the most allowed is {self.rules.max_extensions}"
             )
         if hold.expires_at >= self.rules.starts_at:
-            raise ExtensionRefused(
-                f"hold {hold_id} already lasts until the show starts and cannot be extended past it"
-            )
+            raise ExtensionRefused(f"hold {hold_id} already lasts until the show starts and cannot be extended past it")
         expires_at = max(min(now + self.rules.hold_ttl, self.rules.starts_at), hold.expires_at)
         extended = replace(hold, expires_at=expires_at, extensions=hold.extensions + 1)
         self._holds[hold_id] = extended
@@ -423,9 +419,7 @@ class SeatMap:
         released = sorted(self._holds.values(), key=lambda h: (h.expires_at, h.hold_id))
         for hold in released:
             self._remove_hold(hold)
-            reason: Literal["expired", "sales_closed"] = (
-                "sales_closed" if now < hold.expires_at else "expired"
-            )
+            reason: Literal["expired", "sales_closed"] = "sales_closed" if now < hold.expires_at else "expired"
             self.pending_events.append(HoldReleased(hold, reason))
         self._expiry_heap.clear()
         return released
@@ -438,9 +432,7 @@ class SeatMap:
         now = self.clock()
         requested = self._check_seat_list(seat_ids, limit=None)
         self._check_known(requested)
-        unavailable = [
-            s for s in requested if self._status_at(s, now) in (SeatStatus.HELD, SeatStatus.BOOKED)
-        ]
+        unavailable = [s for s in requested if self._status_at(s, now) in (SeatStatus.HELD, SeatStatus.BOOKED)]
         if unavailable:
             raise SeatsUnavailable(unavailable)
         self._remove_expired_owners(requested)

@@ -86,7 +86,15 @@ class ShowActor:
         self._retired = False
         self._wake = asyncio.Event()
         self._activated_at = 0.0
-        self._stats = {"batches": 0, "commands": 0, "commits": 0, "reloads": 0}
+        self._stats: dict[str, float] = {
+            "batches": 0,
+            "commands": 0,
+            "commits": 0,
+            "reloads": 0,
+            "execute_seconds": 0.0,
+            "commit_seconds": 0.0,
+            "snapshot_seconds": 0.0,
+        }
         loop = asyncio.get_running_loop()
         self._activation: asyncio.Task[None] = loop.create_task(self._activate())
         self._timer = loop.create_task(self._expiry_loop())
@@ -150,6 +158,7 @@ class ShowActor:
                 seat_map = await self._ready_map()
             except BookingError as exc:
                 return [exc for _ in commands]
+            started = time.perf_counter()
             replies: list[Reply] = []
             events: list[Event] = []
             extras: dict[str, BookingExtras] = {}
@@ -162,8 +171,11 @@ class ShowActor:
                 events.extend(seat_map.drain_events())
             self._stats["batches"] += 1
             self._stats["commands"] += len(commands)
+            self._stats["execute_seconds"] += time.perf_counter() - started
             if events:
+                started = time.perf_counter()
                 failure = await self._commit(events, extras)
+                self._stats["commit_seconds"] += time.perf_counter() - started
                 if failure is not None:
                     return [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
             return replies
@@ -228,9 +240,7 @@ class ShowActor:
                 timeout=self.config.db_timeout_seconds * 2,
             )
         except StaleEpoch as exc:
-            log.warning(
-                "show %s: epoch %d superseded by %d; fencing this copy", self.show_id, exc.mine, exc.current
-            )
+            log.warning("show %s: epoch %d superseded by %d; fencing this copy", self.show_id, exc.mine, exc.current)
             self._fenced = True
             self._map = None
             return exc
@@ -295,7 +305,10 @@ class ShowActor:
     async def _locked_snapshot(self) -> dict[str, Any] | None:
         """Taken under the batch lock, so a snapshot never shows a change that is not committed yet."""
         async with self._lock:
-            return self._snapshot()
+            started = time.perf_counter()
+            snapshot = self._snapshot()
+            self._stats["snapshot_seconds"] += time.perf_counter() - started
+            return snapshot
 
     async def _unlocked_snapshot(self) -> dict[str, Any] | None:
         return self._snapshot()

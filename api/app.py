@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api import problems
 from api.auth import TokenService
 from api.booking import BookingService
-from api.rate_limit import RateLimiter
-from api.routes import accounts, catalog, seed
+from api.rate_limit import RateLimiter, RateLimitMiddleware
+from api.routes import accounts, catalog, holds, seed
 from persistence.catalog import Database
 from settings import Settings
 
@@ -52,16 +52,13 @@ def create_app(
     app.state.ready = False
     problems.install(app)
 
-    @app.middleware("http")
-    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        refusal = await limiter.check(request)
-        if refusal is not None:
-            return refusal
-        return await call_next(request)
+    if limiter.enabled:
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
 
     app.include_router(accounts.router)
     app.include_router(catalog.router)
     app.include_router(catalog.admin)
+    app.include_router(holds.router)
     app.include_router(seed.router)
 
     @app.get("/healthz", tags=["operations"], responses={503: {"description": "not accepting bookings yet"}})
@@ -72,9 +69,7 @@ def create_app(
         try:
             await database.ping()
         except Exception:
-            return problems.problem(
-                503, "the booking database is not reachable", "database-down", {"Retry-After": "2"}
-            )
+            return problems.problem(503, "the booking database is not reachable", "database-down", {"Retry-After": "2"})
         return JSONResponse({"status": "ok"})
 
     return app

@@ -8,6 +8,7 @@ the seed API's bare ``AuthorizationToken: <token>`` header.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -20,6 +21,7 @@ from pwdlib import PasswordHash
 from api.problems import ApiProblem
 
 _hasher = PasswordHash.recommended()
+VERIFIED_CACHE_SIZE = 100_000
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>` from /api/v1/auth/token")
 
 
@@ -61,6 +63,7 @@ class TokenService:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, tuple[Caller, float]] = {}
 
     def issue(self, user_id: str, role: str) -> str:
         now = datetime.now(UTC)
@@ -68,15 +71,28 @@ class TokenService:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Caller:
+        """Check signature and expiry. Verified tokens are remembered until they expire (a bounded cache),
+        so a client's repeated requests cost a dict lookup, not an HMAC and a JSON parse."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            caller, expires_at = cached
+            if time.time() < expires_at:
+                return caller
+            del self._verified[token]
+        caller, expires_at = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (caller, expires_at)
+        return caller
+
+    def _decode(self, token: str) -> tuple[Caller, float]:
         try:
-            claims = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-            )
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
         except jwt.ExpiredSignatureError as exc:
             raise unauthorized("the token has expired; ask /api/v1/auth/token for a new one") from exc
         except jwt.PyJWTError as exc:
             raise unauthorized("the token is not valid") from exc
-        return Caller(user_id=str(claims["sub"]), role=str(claims.get("role", "customer")))
+        return Caller(user_id=str(claims["sub"]), role=str(claims.get("role", "customer"))), float(claims["exp"])
 
 
 def unauthorized(detail: str) -> ApiProblem:

@@ -104,9 +104,16 @@ class BookingService:
         await self._send(show_id, command)
 
     async def my_holds(self, show_id: str, user_id: str) -> tuple[Hold, ...]:
+        """The caller's live holds; ``HoldNotFound`` if there are none."""
         reply = await self._send(show_id, PreparePayment(user_id))
         assert isinstance(reply, HeldHolds)
         return reply.holds
+
+    async def live_holds(self, show_id: str, user_id: str) -> tuple[Hold, ...]:
+        try:
+            return await self.my_holds(show_id, user_id)
+        except HoldNotFound:
+            return ()
 
     async def earliest_show(self, movie_id: str, theater_id: str) -> ShowInfo:
         async with self.db.session() as session:

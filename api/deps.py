@@ -1,4 +1,8 @@
-"""FastAPI dependency aliases for the objects ``main.py`` wires into ``app.state``."""
+"""FastAPI dependency aliases for the objects ``main.py`` wires into ``app.state``.
+
+They are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool, a thread hop per
+request that the hot path cannot afford.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from persistence.catalog import Database
 from settings import Settings
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def _booking(request: Request) -> BookingService:
+async def _booking(request: Request) -> BookingService:
     service: BookingService = request.app.state.booking
     return service
 
 
-def _tokens(request: Request) -> TokenService:
+async def _tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

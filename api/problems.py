@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors import errors as e
@@ -113,6 +116,14 @@ def booking_problem(error: e.BookingError, instance: str | None = None) -> JSONR
     return problem(status, error.detail, error.code, headers, extra, instance)
 
 
+def payment_response(status: int, answer: dict[str, Any]) -> JSONResponse:
+    """A payment's answer, first-time or replayed: a booking, or the stored refusal as a problem."""
+    if "problem" in answer:
+        stored = answer["problem"]
+        return problem(status, str(stored["detail"]), str(stored["type"]).rsplit("/", 1)[-1])
+    return JSONResponse(answer, status_code=status)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.BookingError)
     async def _booking(request: Request, exc: e.BookingError) -> JSONResponse:
@@ -148,6 +159,18 @@ def install(app: FastAPI) -> None:
             TITLES.get(exc.status_code, "error").lower().replace(" ", "-"),
             headers,
             instance=request.url.path,
+        )
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem(
+            503,
+            "the booking database is not reachable; retry shortly",
+            "database-unavailable",
+            {"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

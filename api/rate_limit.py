@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenService
 from api.problems import problem
@@ -46,9 +47,7 @@ class RateLimiter:
     def _identities(self, request: Request) -> list[str]:
         ids = [f"ip:{request.client.host if request.client else 'unknown'}"]
         header = request.headers.get("Authorization", "")
-        token = (
-            header[7:] if header[:7].lower() == "bearer " else request.headers.get("AuthorizationToken", "")
-        )
+        token = header[7:] if header[:7].lower() == "bearer " else request.headers.get("AuthorizationToken", "")
         if token:
             # A bad token is refused later, by the route; here it only counts against the IP.
             with contextlib.suppress(Exception):
@@ -71,9 +70,24 @@ class RateLimiter:
             if not await self._hit(identity):
                 return problem(
                     429,
-                    f"more than {self._item.amount} requests a minute from this "
-                    f"{identity.split(':')[0]}; slow down",
+                    f"more than {self._item.amount} requests a minute from this {identity.split(':')[0]}; slow down",
                     "rate-limited",
                     {"Retry-After": "60"},
                 )
         return None
+
+
+class RateLimitMiddleware:
+    """Pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await self.limiter.check(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

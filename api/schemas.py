@@ -63,11 +63,9 @@ class MovieIn(Strict):
     title: Name
     description: str = Field(default="", max_length=5000)
     duration_minutes: int = Field(ge=1, le=1000)
-    language: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = (
-        None
-    )
-    genres: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]] = (
-        Field(default_factory=list, max_length=20)
+    language: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
+    genres: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20
     )
 
 
@@ -116,7 +114,7 @@ class ShowIn(Strict):
     screen_id: EntityId
     starts_at: UtcDatetime
     prices: dict[Category, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(min_length=1, max_length=20)
-    hold_ttl_seconds: int | None = Field(default=None, ge=30, le=3600)
+    hold_ttl_seconds: int | None = Field(default=None, ge=1, le=3600)
 
 
 class ShowOut(BaseModel):

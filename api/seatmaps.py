@@ -9,6 +9,7 @@ layout, categories, prices) are cached per show in this process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -54,11 +55,20 @@ class SeatMapReader:
         self._prefix = prefix
         self._max_staleness = max_staleness
         self._layouts: dict[str, tuple[ShowInfo, ScreenInfo]] = {}
+        self._loading: dict[str, asyncio.Task[tuple[ShowInfo, ScreenInfo]]] = {}
 
     async def layout(self, show_id: str) -> tuple[ShowInfo, ScreenInfo]:
+        """Show and seat layout, loaded once per process: a crowd's first requests share one load."""
         cached = self._layouts.get(show_id)
         if cached is not None:
             return cached
+        task = self._loading.get(show_id)
+        if task is None:
+            task = self._loading[show_id] = asyncio.get_running_loop().create_task(self._load(show_id))
+            task.add_done_callback(lambda _: self._loading.pop(show_id, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, show_id: str) -> tuple[ShowInfo, ScreenInfo]:
         async with self._db.session() as session:
             show = await catalog.get_show(session, show_id)
             if show is None:

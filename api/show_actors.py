@@ -123,9 +123,7 @@ class ShowActors:
             replies: list[Reply] = await asyncio.wait_for(handle.apply.remote(list(commands)), self._timeout)
             return replies
         except TimeoutError:
-            return unavailable(
-                "the show did not answer in time; the request may or may not have been applied", 2
-            )
+            return unavailable("the show did not answer in time; the request may or may not have been applied", 2)
         except ActorDiedError:
             self.forget(show_id)
             return unavailable("the show's actor stopped; retry", 1)

@@ -338,7 +338,7 @@ class EmbeddedPostgres:
         with self.log_path.open("a") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} cluster.embedded: {tool} {' '.join(args)}\n")
             log.flush()
-            return subprocess.run(  # noqa: S603 - fixed binaries, arguments built here
+            return subprocess.run(
                 [str(POSTGRES_BIN_PATH / tool), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -354,9 +354,7 @@ class EmbeddedPostgres:
             )
 
     def _fail(self, what: str) -> EmbeddedServiceError:
-        return EmbeddedServiceError(
-            f"embedded PostgreSQL: {what}; log {self.log_path}:\n{_log_tail(self.log_path)}"
-        )
+        return EmbeddedServiceError(f"embedded PostgreSQL: {what}; log {self.log_path}:\n{_log_tail(self.log_path)}")
 
     def _initdb(self) -> None:
         """Create the cluster in a staging dir and rename it into place.
@@ -469,9 +467,7 @@ class EmbeddedPostgres:
                 return
             time.sleep(0.1)
 
-    def _connect(
-        self, port: int, dbname: str = "postgres", timeout: int = 5
-    ) -> psycopg.Connection[tuple[object, ...]]:
+    def _connect(self, port: int, dbname: str = "postgres", timeout: int = 5) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
             host=LOOPBACK,
             port=port,
@@ -663,9 +659,7 @@ class EmbeddedRedis:
                 _terminate(proc, REDIS_STOP_TIMEOUT_S)
                 if attempt == attempts:
                     break
-        raise EmbeddedServiceError(
-            f"embedded Redis did not start; log {self.log_path}:\n{_log_tail(self.log_path)}"
-        )
+        raise EmbeddedServiceError(f"embedded Redis did not start; log {self.log_path}:\n{_log_tail(self.log_path)}")
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -691,7 +685,7 @@ class EmbeddedRedis:
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         with self.log_path.open("ab") as log:
-            return subprocess.Popen(  # noqa: S603 - fixed binary, arguments built here
+            return subprocess.Popen(
                 [
                     REDIS_SERVER_PATH,
                     "--bind", LOOPBACK,

@@ -72,8 +72,7 @@ class SimulatedGateway:
         async with self._db.session() as session:
             await session.execute(
                 text(
-                    "UPDATE payment_charges SET status = 'refunded' "
-                    "WHERE idempotency_key = :k AND status = 'captured'"
+                    "UPDATE payment_charges SET status = 'refunded' WHERE idempotency_key = :k AND status = 'captured'"
                 ),
                 {"k": idempotency_key},
             )

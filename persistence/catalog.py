@@ -171,9 +171,7 @@ async def create_movie(
 
 
 async def list_movies(session: AsyncSession, limit: int = 100, offset: int = 0) -> list[MovieInfo]:
-    rows = await session.exec(
-        select(Movie).order_by(col(Movie.title), col(Movie.id)).limit(limit).offset(offset)
-    )
+    rows = await session.exec(select(Movie).order_by(col(Movie.title), col(Movie.id)).limit(limit).offset(offset))
     return [_movie(r) for r in rows]
 
 
@@ -240,9 +238,7 @@ class ScreenInfo:
         return frozenset(s.category for s in self.seats)
 
 
-async def create_screen(
-    session: AsyncSession, theater_id: str, name: str, rows: Sequence[RowSpec]
-) -> ScreenInfo:
+async def create_screen(session: AsyncSession, theater_id: str, name: str, rows: Sequence[RowSpec]) -> ScreenInfo:
     screen = Screen(id=new_id(), theater_id=theater_id, name=name)
     session.add(screen)
     await session.flush()
@@ -270,12 +266,14 @@ async def get_screen(session: AsyncSession, screen_id: str) -> ScreenInfo | None
     screen = await session.get(Screen, screen_id)
     if screen is None:
         return None
-    rows = await session.exec(
-        select(ScreenSeat)
-        .where(ScreenSeat.screen_id == screen_id)
-        .order_by(col(ScreenSeat.row_index), col(ScreenSeat.number))
+    rows = await session.execute(
+        text(
+            "SELECT seat_id, row_label, row_index, number, category FROM screen_seats "
+            "WHERE screen_id = :s ORDER BY row_index, number"
+        ),
+        {"s": screen_id},
     )
-    seats = tuple(SeatLayout(r.seat_id, r.row_label, r.row_index, r.number, r.category) for r in rows)
+    seats = tuple(SeatLayout(*r) for r in rows)
     return ScreenInfo(screen.id, screen.theater_id, screen.name, seats)
 
 

@@ -58,9 +58,7 @@ def _rows(count: int, width: int) -> list[RowSpec]:
     rows = []
     for index in range(count):
         category = "standard" if index < count // 3 else "recliner" if index >= count - 2 else "premium"
-        rows.append(
-            RowSpec(ascii_uppercase[index], width if category != "recliner" else width // 2, category)
-        )
+        rows.append(RowSpec(ascii_uppercase[index], width if category != "recliner" else width // 2, category))
     return rows
 
 
@@ -87,7 +85,5 @@ async def seed_if_empty(database: Database, hold_ttl_seconds: int, days: int = 3
                             continue
                         movie = movies[(t_index + s_index + h_index + day) % len(movies)]
                         prices = {c: PRICES[c] for c in screen.categories}
-                        await catalog.create_show(
-                            session, movie.id, screen, starts_at, prices, hold_ttl_seconds
-                        )
+                        await catalog.create_show(session, movie.id, screen, starts_at, prices, hold_ttl_seconds)
         return True

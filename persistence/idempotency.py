@@ -83,9 +83,7 @@ async def claim(session: AsyncSession, user_id: str, key: str, fingerprint: str)
     return InProgress()
 
 
-async def finish(
-    session: AsyncSession, user_id: str, key: str, status_code: int, response: dict[str, Any]
-) -> None:
+async def finish(session: AsyncSession, user_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
     await session.execute(
         text(
             "UPDATE idempotency_keys SET status_code = :c, response = CAST(:r AS json) "

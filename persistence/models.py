@@ -81,9 +81,7 @@ class Screen(SQLModel, table=True):
     __tablename__ = "screens"
 
     id: str = Field(primary_key=True, max_length=36)
-    theater_id: str = Field(
-        sa_column=Column(String(36), ForeignKey("theaters.id"), nullable=False, index=True)
-    )
+    theater_id: str = Field(sa_column=Column(String(36), ForeignKey("theaters.id"), nullable=False, index=True))
     name: str = Field(max_length=100)
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
 
@@ -135,9 +133,7 @@ class HoldRow(SQLModel, table=True):
 
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint(
-            "status in ('active', 'released', 'expired', 'confirmed', 'closed')", name="ck_holds_status"
-        ),
+        CheckConstraint("status in ('active', 'released', 'expired', 'confirmed', 'closed')", name="ck_holds_status"),
         Index("ix_holds_show_active", "show_id", postgresql_where=text("status = 'active'")),
         Index("ix_holds_user", "user_id"),
     )
@@ -184,9 +180,7 @@ class SeatClaim(SQLModel, table=True):
     """
 
     __tablename__ = "seat_claims"
-    __table_args__ = (
-        CheckConstraint("(booking_id is null) <> (hold_id is null)", name="ck_seat_claims_one_owner"),
-    )
+    __table_args__ = (CheckConstraint("(booking_id is null) <> (hold_id is null)", name="ck_seat_claims_one_owner"),)
 
     show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), primary_key=True))
     seat_id: str = Field(primary_key=True, max_length=16)

@@ -82,9 +82,7 @@ class ShowStore:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._url,
                 connect_timeout=max(1, self._timeout_ms // 1000),
-                options=(
-                    f"-c statement_timeout={self._timeout_ms} -c idle_in_transaction_session_timeout=60000"
-                ),
+                options=(f"-c statement_timeout={self._timeout_ms} -c idle_in_transaction_session_timeout=60000"),
             )
         return self._conn
 
@@ -194,13 +192,56 @@ class ShowStore:
             current = row[0] if row else -1
             if current != epoch:
                 raise StaleEpoch(show_id, epoch, current)
+            ledger: list[LedgerRow] = []
             async with conn.pipeline():
-                for event in events:
-                    await self._write(cur, show_id, epoch, event, extras)
+                for run in _runs(events):
+                    if isinstance(run[0], SeatsHeld):
+                        await self._insert_holds(cur, show_id, epoch, [e.hold for e in run], ledger)  # type: ignore[union-attr]
+                    else:
+                        for event in run:
+                            await self._write(cur, show_id, epoch, event, extras, ledger)
+                if ledger:
+                    columns = list(zip(*ledger, strict=True))
+                    await cur.execute(
+                        "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
+                        "SELECT %s, * , %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
+                        (show_id, epoch, *[list(c) for c in columns]),
+                    )
                 if close_show:
                     await cur.execute(
                         "UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,)
                     )
+
+    @staticmethod
+    async def _insert_holds(
+        cur: psycopg.AsyncCursor[Any], show_id: str, epoch: int, holds: list[Hold], ledger: list[LedgerRow]
+    ) -> None:
+        """Many new holds in two statements: one for the holds, one for their seat claims."""
+        await cur.execute(
+            "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, extensions, "
+            "status, epoch) SELECT h.id, %s, h.user_id, string_to_array(h.seats, ','), h.amount, h.created_at, "
+            "h.expires_at, h.extensions, 'active', %s FROM unnest(%s::text[], %s::text[], %s::text[], "
+            "%s::numeric[], %s::timestamptz[], %s::timestamptz[], %s::int[]) "
+            "AS h(id, user_id, seats, amount, created_at, expires_at, extensions)",
+            (
+                show_id,
+                epoch,
+                [h.hold_id for h in holds],
+                [h.user_id for h in holds],
+                [",".join(h.seat_ids) for h in holds],
+                [h.amount for h in holds],
+                [h.created_at for h in holds],
+                [h.expires_at for h in holds],
+                [h.extensions for h in holds],
+            ),
+        )
+        claims = [(s, h.user_id, h.hold_id, h.expires_at) for h in holds for s in h.seat_ids]
+        await cur.execute(
+            "INSERT INTO seat_claims (show_id, seat_id, user_id, hold_id, expires_at) "
+            "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[])",
+            (show_id, *[list(c) for c in zip(*claims, strict=True)]),
+        )
+        ledger.extend((s, "held", h.user_id, h.hold_id, None) for h in holds for s in h.seat_ids)
 
     async def _write(
         self,
@@ -209,45 +250,18 @@ class ShowStore:
         epoch: int,
         event: Event,
         extras: dict[str, BookingExtras],
+        ledger: list[LedgerRow],
     ) -> None:
-        ledger = (
-            "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-        )
         match event:
             case SeatsHeld(hold=h):
-                await cur.execute(
-                    "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, "
-                    "extensions, status, epoch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'active', %s)",
-                    (
-                        h.hold_id,
-                        show_id,
-                        h.user_id,
-                        list(h.seat_ids),
-                        h.amount,
-                        h.created_at,
-                        h.expires_at,
-                        h.extensions,
-                        epoch,
-                    ),
-                )
-                await cur.executemany(
-                    "INSERT INTO seat_claims (show_id, seat_id, user_id, hold_id, expires_at) "
-                    "VALUES (%s, %s, %s, %s, %s)",
-                    [(show_id, s, h.user_id, h.hold_id, h.expires_at) for s in h.seat_ids],
-                )
-                await cur.executemany(
-                    ledger, [(show_id, s, "held", h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
-                )
+                raise AssertionError("holds are written in runs by _insert_holds")
             case HoldReleased(hold=h, reason=reason):
                 await cur.execute(
                     "UPDATE holds SET status = %s, ended_at = now() WHERE id = %s AND status = 'active'",
                     (HOLD_END_STATUS[reason], h.hold_id),
                 )
                 await cur.execute("DELETE FROM seat_claims WHERE hold_id = %s", (h.hold_id,))
-                await cur.executemany(
-                    ledger, [(show_id, s, reason, h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
-                )
+                ledger.extend((s, reason, h.user_id, h.hold_id, None) for s in h.seat_ids)
             case HoldExtended(hold=h):
                 await cur.execute(
                     "UPDATE holds SET expires_at = %s, extensions = %s WHERE id = %s AND status = 'active'",
@@ -256,9 +270,7 @@ class ShowStore:
                 await cur.execute(
                     "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", (h.expires_at, h.hold_id)
                 )
-                await cur.executemany(
-                    ledger, [(show_id, s, "extended", h.user_id, h.hold_id, None, epoch) for s in h.seat_ids]
-                )
+                ledger.extend((s, "extended", h.user_id, h.hold_id, None) for s in h.seat_ids)
             case BookingConfirmed(booking=b):
                 extra = extras.get(b.booking_id, BookingExtras())
                 await cur.execute(
@@ -277,8 +289,7 @@ class ShowStore:
                     ),
                 )
                 await cur.execute(
-                    "UPDATE holds SET status = 'confirmed', ended_at = now() "
-                    "WHERE id = ANY(%s) AND status = 'active'",
+                    "UPDATE holds SET status = 'confirmed', ended_at = now() WHERE id = ANY(%s) AND status = 'active'",
                     (list(b.hold_ids),),
                 )
                 await cur.execute(
@@ -286,9 +297,7 @@ class ShowStore:
                     "WHERE show_id = %s AND hold_id = ANY(%s)",
                     (b.booking_id, show_id, list(b.hold_ids)),
                 )
-                await cur.executemany(
-                    ledger, [(show_id, s, "booked", b.user_id, None, b.booking_id, epoch) for s in b.seat_ids]
-                )
+                ledger.extend((s, "booked", b.user_id, None, b.booking_id) for s in b.seat_ids)
                 if extra.idempotency is not None:
                     answer = extra.idempotency
                     await cur.execute(
@@ -308,14 +317,24 @@ class ShowStore:
                     "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",
                     [(show_id, s) for s in seat_ids],
                 )
-                await cur.executemany(
-                    ledger, [(show_id, s, "blocked", None, None, None, epoch) for s in seat_ids]
-                )
+                ledger.extend((s, "blocked", None, None, None) for s in seat_ids)
             case SeatsUnblocked(seat_ids=seat_ids):
                 await cur.execute(
-                    "DELETE FROM blocked_seats WHERE show_id = %s AND seat_id = ANY(%s)",
-                    (show_id, list(seat_ids)),
+                    "DELETE FROM blocked_seats WHERE show_id = %s AND seat_id = ANY(%s)", (show_id, list(seat_ids))
                 )
-                await cur.executemany(
-                    ledger, [(show_id, s, "unblocked", None, None, None, epoch) for s in seat_ids]
-                )
+                ledger.extend((s, "unblocked", None, None, None) for s in seat_ids)
+
+
+# seat, event, user, hold, booking
+LedgerRow = tuple[str, str, str | None, str | None, str | None]
+
+
+def _runs(events: Sequence[Event]) -> list[list[Event]]:
+    """Consecutive events of one kind, in order: runs of new holds are written as one statement each."""
+    runs: list[list[Event]] = []
+    for event in events:
+        if runs and type(runs[-1][-1]) is type(event):
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    return runs

@@ -36,9 +36,7 @@ def admin_headers(client: httpx.Client) -> dict[str, str]:
 def new_user(client: httpx.Client, name: str = "user") -> tuple[str, str]:
     """Register a fresh customer; returns (user id, token)."""
     email = f"{name}-{secrets.token_hex(6)}@example.com"
-    response = client.post(
-        "/api/v1/auth/register", json={"email": email, "password": "correct-horse", "name": name}
-    )
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": "correct-horse", "name": name})
     assert response.status_code == 201, response.text
     return response.json()["id"], token(client, email, "correct-horse")
 

@@ -53,8 +53,7 @@ def _drop_database(admin_url: str, name: str) -> None:
         # WITH (FORCE) terminates the connections itself (PG13+); the explicit terminate also
         # covers sessions that reconnect between the two statements.
         conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (name,),
         )
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -184,9 +184,7 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
         screen = await catalog.create_screen(
             session, theater_id, body.name, [RowSpec(r.row, r.seats, r.category) for r in body.rows]
         )
-    return ScreenOut(
-        id=screen.id, theater_id=theater_id, name=screen.name, seats=[s.seat_id for s in screen.seats]
-    )
+    return ScreenOut(id=screen.id, theater_id=theater_id, name=screen.name, seats=[s.seat_id for s in screen.seats])
 
 
 @admin.post("/shows", status_code=201, response_model=ShowOut)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from api.auth import SeedCaller
 from api.booking import PaymentRequest
 from api.deps import Booking, Db
-from api.problems import ApiProblem, problem
+from api.problems import ApiProblem, payment_response
 from api.routes.catalog import not_found
 from api.schemas import (
     EntityId,
@@ -35,9 +35,7 @@ router = APIRouter(tags=["seed API (v0)"])
 
 
 def seed_movie(m: MovieInfo) -> SeedMovieOut:
-    return SeedMovieOut(
-        movie_id=m.id, title=m.title, details=m.description, length_minutes=m.duration_minutes
-    )
+    return SeedMovieOut(movie_id=m.id, title=m.title, details=m.description, length_minutes=m.duration_minutes)
 
 
 @router.get("/GetListOfMovie/api/v0/", response_model=list[SeedMovieOut])
@@ -79,9 +77,7 @@ async def get_available_seat(
 
 
 @router.post("/HoldSeat/api/v0/{movie_id}", response_model=SeedHoldOut)
-async def hold_seat(
-    movie_id: EntityId, body: SeedHoldIn, caller: SeedCaller, booking: Booking
-) -> SeedHoldOut:
+async def hold_seat(movie_id: EntityId, body: SeedHoldIn, caller: SeedCaller, booking: Booking) -> SeedHoldOut:
     """Hold all the seats or none (409). A 200 means they are the caller's until `hold_end_time`."""
     if body.movie_id != movie_id:
         raise ApiProblem(400, "movie_id in the path and the body differ", "movie-mismatch")
@@ -115,7 +111,4 @@ async def submit_payment(
     status, answer = await booking.pay(
         caller.user_id, PaymentRequest(event_id, body.paymentInfo.digits, idempotency_key, fingerprint)
     )
-    if "problem" in answer:
-        stored = answer["problem"]
-        return problem(status, stored["detail"], str(stored["type"]).rsplit("/", 1)[-1])
-    return JSONResponse(answer, status_code=status)
+    return payment_response(status, answer)

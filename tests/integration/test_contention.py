@@ -31,9 +31,7 @@ CROWD = 200
 HOT_SEATS = ["A1", "A2", "A3", "A4", "A5"]
 
 
-async def crowd_holds(
-    base_url: str, show: ShowFixture, tokens: list[str], seed: int
-) -> list[tuple[int, list[str]]]:
+async def crowd_holds(base_url: str, show: ShowFixture, tokens: list[str], seed: int) -> list[tuple[int, list[str]]]:
     """Every client at once asks for 1–2 random hot seats. Returns (status, seats asked) per client."""
     rng = random.Random(seed)
     wanted = [rng.sample(HOT_SEATS, rng.randint(1, 2)) for _ in tokens]
@@ -132,9 +130,7 @@ def test_crowd_on_few_seats_gets_one_owner_per_seat(live_service: Service, backi
     assert held_events[0] == acknowledged_seats
 
 
-def test_constraint_refuses_a_double_claim_that_bypasses_the_actor(
-    live_service: Service, backing: Backing
-) -> None:
+def test_constraint_refuses_a_double_claim_that_bypasses_the_actor(live_service: Service, backing: Backing) -> None:
     """Two 'actor copies' with the same epoch each believe A1 is free: PostgreSQL lets only one win."""
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal

@@ -12,8 +12,8 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import psycopg
@@ -29,9 +29,7 @@ USERS = 110  # two seats each out of 240; the last seat is the activation hold's
 
 @dataclass
 class Acknowledged:
-    holds: dict[str, tuple[str, list[str], str]] = field(
-        default_factory=dict
-    )  # hold id -> user, seats, expiry
+    holds: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)  # hold id -> user, seats, expiry
     bookings: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # booking id -> user, seats
     statuses: list[int] = field(default_factory=list)
 
@@ -187,9 +185,7 @@ def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service,
     check_invariants(backing, show, ack)
     # After the restart the service serves the same truth: held seats of acknowledged holds are held.
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
-        seats = {
-            s["id"]: s["status"] for s in client.get(f"/api/v1/shows/{show.show_id}/seats").json()["seats"]
-        }
+        seats = {s["id"]: s["status"] for s in client.get(f"/api/v1/shows/{show.show_id}/seats").json()["seats"]}
     for _, seat_ids, _ in ack.holds.values():
         assert all(seats[s] in {"held", "booked"} for s in seat_ids)
     for _, seat_ids in ack.bookings.values():

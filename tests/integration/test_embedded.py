@@ -90,9 +90,7 @@ def test_postgres_starts_serves_booking_and_persists_across_restart(tmp_path: Pa
 
         # Listens on 127.0.0.1:port only, and has no Unix socket anywhere.
         postmaster = psutil.Process(_postmaster_pid(pg))
-        listening = {
-            (c.laddr.ip, c.laddr.port) for c in postmaster.net_connections("inet") if c.status == "LISTEN"
-        }
+        listening = {(c.laddr.ip, c.laddr.port) for c in postmaster.net_connections("inet") if c.status == "LISTEN"}
         assert listening == {("127.0.0.1", pg.port)}
         assert postmaster.net_connections("unix") == []
         assert (tmp_path / "pg" / "postgres.log").stat().st_size > 0
@@ -257,9 +255,7 @@ def _system_postgres_listening() -> bool:
     return _port_open(5432)
 
 
-def test_provision_postgres_creates_and_drops_unique_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_provision_postgres_creates_and_drops_unique_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not _system_postgres_listening():
         pytest.skip("no PostgreSQL listening on 127.0.0.1:5432 to run the DATABASE_URL mode against")
     monkeypatch.setenv("DATABASE_URL", SYSTEM_PG_URL)
@@ -284,9 +280,7 @@ def test_provision_postgres_creates_and_drops_unique_database(
         other_cleanup()
 
 
-def test_provision_postgres_embedded_without_database_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_provision_postgres_embedded_without_database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     url, cleanup = provision_postgres(tmp_path)
     try:

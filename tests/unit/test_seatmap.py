@@ -603,9 +603,7 @@ def test_confirm_refusals(env: Env) -> None:
     assert_refused(sm, lambda: sm.confirm("alice", [mine.hold_id, mine.hold_id]), InvalidRequest)
     assert_refused(sm, lambda: sm.confirm("alice", mine.hold_id), InvalidRequest)
     # one bad hold spoils the whole confirmation: the good one stays held
-    assert_refused(
-        sm, lambda: sm.confirm("alice", [mine.hold_id, theirs.hold_id]), HoldNotFound(theirs.hold_id)
-    )
+    assert_refused(sm, lambda: sm.confirm("alice", [mine.hold_id, theirs.hold_id]), HoldNotFound(theirs.hold_id))
     assert_refused(sm, lambda: sm.confirm("alice", [mine.hold_id, "nope"]), HoldNotFound("nope"))
     env.clock.advance(60)
     late = sm.hold("alice", ["A3"])
@@ -860,9 +858,7 @@ def test_restore_round_trip(env: Env) -> None:
     assert restored.next_expiry() == stale.expires_at
     # both copies go on identically
     assert restored.expire_due() == sm.expire_due() == [stale]
-    assert_refused(
-        restored, lambda: restored.hold("alice", ["C1", "C2", "C3", "C4"]), SeatLimitExceeded(6, 3, 4)
-    )
+    assert_refused(restored, lambda: restored.hold("alice", ["C1", "C2", "C3", "C4"]), SeatLimitExceeded(6, 3, 4))
     assert restored.hold("alice", ["C1", "C2", "C3"]).hold_id == "r-1"
 
 

@@ -1,0 +1,107 @@
+"""Holds on a show (``/api/v1/shows/{show_id}/holds``): create by seat list or best-available, list mine,
+extend, release, pay. Every route acts only on the caller's own holds; another account's hold id answers
+404, exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+
+from actors.seatmap import Hold
+from api.auth import CurrentCaller
+from api.booking import PaymentRequest
+from api.deps import Booking
+from api.problems import payment_response
+from api.schemas import MAX_SEATS_PER_REQUEST, Category, EntityId, PaymentInfo, SeatId, ShowId, Strict
+from persistence.idempotency import request_hash
+
+router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"])
+
+
+class HoldIn(Strict):
+    """Either `seats`, or `count` (and `category`) for the best available adjacent seats."""
+
+    seats: list[SeatId] | None = Field(default=None, min_length=1, max_length=MAX_SEATS_PER_REQUEST)
+    count: int | None = Field(default=None, ge=1, le=MAX_SEATS_PER_REQUEST)
+    category: Category = "standard"
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HoldIn:
+        if (self.seats is None) == (self.count is None):
+            raise ValueError("give either `seats` or `count`")
+        return self
+
+
+class HoldOut(BaseModel):
+    id: str
+    show_id: str
+    seats: list[str]
+    amount: float
+    created_at: datetime
+    expires_at: datetime
+    extensions: int
+
+
+class PayIn(Strict):
+    payment_info: PaymentInfo
+
+
+def hold_out(show_id: str, hold: Hold) -> HoldOut:
+    return HoldOut(
+        id=hold.hold_id,
+        show_id=show_id,
+        seats=list(hold.seat_ids),
+        amount=float(hold.amount),
+        created_at=hold.created_at,
+        expires_at=hold.expires_at,
+        extensions=hold.extensions,
+    )
+
+
+@router.post("", status_code=201, response_model=HoldOut)
+async def create_hold(show_id: ShowId, body: HoldIn, caller: CurrentCaller, booking: Booking) -> HoldOut:
+    """All or nothing: 409 if any seat is not available to you, and then nothing is held."""
+    if body.seats is not None:
+        hold = await booking.hold(show_id, caller.user_id, body.seats)
+    else:
+        assert body.count is not None
+        hold = await booking.hold_best(show_id, caller.user_id, body.count, body.category)
+    return hold_out(show_id, hold)
+
+
+@router.get("", response_model=list[HoldOut])
+async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Booking) -> list[HoldOut]:
+    """Your live holds on this show."""
+    return [hold_out(show_id, h) for h in await booking.live_holds(show_id, caller.user_id)]
+
+
+@router.post("/{hold_id}/extend", response_model=HoldOut)
+async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> HoldOut:
+    """Extend by the show's hold length: at most twice, never past the show's start."""
+    return hold_out(show_id, await booking.extend(show_id, caller.user_id, hold_id))
+
+
+@router.delete("/{hold_id}", status_code=204)
+async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> None:
+    await booking.release(show_id, caller.user_id, hold_id)
+
+
+@router.post("/pay", responses={402: {"description": "declined; your holds stay yours until they expire"}})
+async def pay_holds(
+    show_id: ShowId,
+    body: PayIn,
+    caller: CurrentCaller,
+    booking: Booking,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    """Pay for all your live holds on this show as one booking (same rules as the seed SubmitPayment)."""
+    fingerprint = request_hash({"event_id": show_id, "card": body.payment_info.digits})
+    status, answer = await booking.pay(
+        caller.user_id, PaymentRequest(show_id, body.payment_info.digits, idempotency_key, fingerprint)
+    )
+    return payment_response(status, answer)
