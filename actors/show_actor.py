@@ -243,6 +243,9 @@ class ShowActor:
             log.warning("show %s: epoch %d superseded by %d; fencing this copy", self.show_id, exc.mine, exc.current)
             self._fenced = True
             self._map = None
+            # Leave the stage: if this copy is still the registered actor, Ray restarts it and the new
+            # activation takes the newest epoch; if a newer copy already serves, nothing is lost.
+            asyncio.get_running_loop().call_later(0.2, os._exit, 1)
             return exc
         except Exception as exc:
             log.warning("show %s: commit failed (%r); reloading from PostgreSQL", self.show_id, exc)

@@ -417,3 +417,27 @@ async def get_booking(session: AsyncSession, booking_id: str) -> dict[str, Any] 
         "status": row.status,
         "created_at": row.created_at,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    seat_id: str
+    event: str
+    user_id: str | None
+    hold_id: str | None
+    booking_id: str | None
+    epoch: int
+    at: datetime
+
+
+async def seat_history(session: AsyncSession, show_id: str, seat_id: str | None = None) -> list[LedgerEntry]:
+    """A show's ledger (or one seat's), oldest first."""
+    rows = await session.execute(
+        text(
+            "SELECT id, seat_id, event, user_id, hold_id, booking_id, epoch, at FROM seat_ledger "
+            "WHERE show_id = :s AND (CAST(:seat AS text) IS NULL OR seat_id = :seat) ORDER BY id LIMIT 10000"
+        ),
+        {"s": show_id, "seat": seat_id},
+    )
+    return [LedgerEntry(*r) for r in rows]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from api.auth import AdminCaller
 from api.deps import AppSettings, Booking, Db
@@ -16,6 +19,7 @@ from api.schemas import (
     MovieOut,
     ScreenIn,
     ScreenOut,
+    SeatId,
     SeatMapOut,
     SeatOut,
     ShowIn,
@@ -152,6 +156,33 @@ async def seat_map(show_id: EntityId, booking: Booking) -> SeatMapOut:
         as_of=datetime.fromtimestamp(view.as_of, UTC),
         source=view.source,
     )
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    seat_id: str
+    event: str
+    user_id: str | None
+    hold_id: str | None
+    booking_id: str | None
+    epoch: int
+    at: datetime
+
+
+@admin.get("/shows/{show_id}/ledger", response_model=list[LedgerEntryOut])
+async def show_ledger(
+    show_id: EntityId,
+    _: AdminCaller,
+    db: Db,
+    seat: Annotated[SeatId | None, Query(description="only this seat")] = None,
+) -> list[LedgerEntryOut]:
+    """The append-only history of a show's seats: what happened, to which seat, for whom, when, and under
+    which epoch of the show's actor (oldest first, at most 10,000 entries)."""
+    async with db.session() as session:
+        if await catalog.get_show(session, show_id) is None:
+            raise not_found("show", show_id)
+        entries = await catalog.seat_history(session, show_id, seat)
+    return [LedgerEntryOut(**asdict(e)) for e in entries]
 
 
 # -- admin writes ---------------------------------------------------------------------------------------

@@ -63,6 +63,13 @@ async def crowd(base_url: str, show: ShowFixture, users: list[tuple[str, str]], 
         await asyncio.gather(*(one(i, u, t) for i, (u, t) in enumerate(users)))
 
 
+async def until_acknowledged(ack: Acknowledged, holds: int) -> None:
+    """Crash only once the crowd is well under way (some holds acknowledged, most still to come)."""
+    async with asyncio.timeout(30):
+        while len(ack.holds) < holds:
+            await asyncio.sleep(0.01)
+
+
 def show_actor(backing: Backing, show: ShowFixture) -> Any:
     return ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace)
 
@@ -133,7 +140,7 @@ def test_killing_the_show_actor_mid_load_loses_nothing(live_service: Service, ba
 
     async def load_and_kill() -> None:
         load = asyncio.create_task(crowd(live_service.base_url, show, users, ack))
-        await asyncio.sleep(0.4)
+        await until_acknowledged(ack, holds=20)
         assert not load.done(), "the kill must land mid-load"
         os.kill(int(before["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
         await load
@@ -172,7 +179,7 @@ def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service,
 
     async def load_and_crash() -> None:
         load = asyncio.create_task(crowd(live_service.base_url, show, users, ack))
-        await asyncio.sleep(0.4)
+        await until_acknowledged(ack, holds=20)
         assert not load.done(), "the crash must land mid-load"
         live_service.kill()
         # The whole system goes down: the service process and every show actor with it.

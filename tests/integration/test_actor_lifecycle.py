@@ -1,0 +1,135 @@
+"""Show actor lifecycle against real Ray and PostgreSQL: racing activation, fencing, the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import psycopg
+import pytest
+import ray
+
+from actors.errors import StaleEpoch
+from actors.seatmap import Hold, SeatsHeld
+from actors.show_actor import ActorConfig, RemoteShowActor, actor_name
+from persistence.show_store import ShowStore
+from settings import libpq_url
+from tests.api_client import admin_headers, bulk_users, create_show, hold_body, seed_headers
+from tests.conftest import Backing, Service
+
+
+def held(user: str, seat: str) -> SeatsHeld:
+    now = datetime.now(UTC)
+    return SeatsHeld(Hold(str(uuid.uuid4()), user, (seat,), now, now + timedelta(minutes=10), Decimal(250)))
+
+
+def test_a_superseded_epoch_cannot_write(live_service: Service, backing: Backing) -> None:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = create_show(client)
+    ((user, _),) = bulk_users(backing.database_url, 1)
+
+    async def scenario() -> None:
+        old, new = ShowStore(backing.database_url, 5.0), ShowStore(backing.database_url, 5.0)
+        stale = await old.activate(show.show_id)
+        fresh = await new.activate(show.show_id)
+        assert fresh.epoch == stale.epoch + 1
+        with pytest.raises(StaleEpoch):
+            await old.commit(show.show_id, stale.epoch, [held(user, "A1")])
+        await new.commit(show.show_id, fresh.epoch, [held(user, "A2")])
+        await old.close()
+        await new.close()
+
+    asyncio.run(scenario())
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        seats = [r[0] for r in conn.execute("SELECT seat_id FROM seat_claims WHERE show_id = %s", (show.show_id,))]
+    assert seats == ["A2"]
+
+
+def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_service: Service, backing: Backing) -> None:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = create_show(client)
+        (_, token), (_, other) = bulk_users(backing.database_url, 2)
+        hold = f"/HoldSeat/api/v0/{show.movie_id}"
+        assert client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A1"])).status_code == 200
+        actor = ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace)
+        before = ray.get(actor.ping.remote())
+        # Another activation happens behind this actor's back (as when Ray restarts a show elsewhere).
+        with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
+            conn.execute("UPDATE shows SET epoch = epoch + 1 WHERE id = %s", (show.show_id,))
+        refused = client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A2"]))
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"]
+        deadline = time.monotonic() + 30
+        while True:
+            retry = client.post(hold, headers=seed_headers(other), json=hold_body(show, ["A2"]))
+            if retry.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert retry.status_code == 503
+            time.sleep(0.5)
+        assert retry.status_code == 200
+        after = ray.get(actor.ping.remote())
+        assert after["pid"] != before["pid"]
+        assert after["epoch"] > before["epoch"] + 1
+        # Nothing the stale copy was asked to do got written, and what was acknowledged is still there.
+        ledger = client.get(f"/api/v1/admin/shows/{show.show_id}/ledger", headers=admin_headers(client)).json()
+    assert [(e["seat_id"], e["event"]) for e in ledger] == [("A1", "held"), ("A2", "held")]
+    assert ledger[1]["epoch"] == after["epoch"]
+
+
+def test_many_processes_racing_to_activate_a_show_share_one_actor(live_service: Service, backing: Backing) -> None:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = create_show(client)
+    config = ActorConfig(
+        database_url=backing.database_url,
+        redis_url=backing.redis_url,
+        redis_prefix=backing.redis_prefix,
+        max_seats_per_user=10,
+        max_seats_per_request=10,
+        max_extensions=2,
+        db_timeout_seconds=5,
+        publish_interval_seconds=0.2,
+    )
+
+    def activate(_: int) -> str:
+        handle = RemoteShowActor.options(
+            name=actor_name(show.show_id),
+            namespace=backing.ray_namespace,
+            get_if_exists=True,
+            lifetime="detached",
+            max_restarts=-1,
+            num_cpus=0,
+        ).remote(show.show_id, config)
+        info = ray.get(handle.ping.remote())
+        return f"{handle._actor_id.hex()}:{info['pid']}"
+
+    with ThreadPoolExecutor(16) as pool:
+        identities = set(pool.map(activate, range(16)))
+    assert len(identities) == 1
+
+
+def test_the_ledger_is_append_only(live_service: Service, backing: Backing) -> None:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = create_show(client)
+        ((_, token),) = bulk_users(backing.database_url, 1)
+        assert (
+            client.post(
+                f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(token), json=hold_body(show, ["B3"])
+            ).status_code
+            == 200
+        )
+        history = client.get(
+            f"/api/v1/admin/shows/{show.show_id}/ledger", params={"seat": "B3"}, headers=admin_headers(client)
+        )
+    assert history.status_code == 200
+    assert [e["event"] for e in history.json()] == ["held"]
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            conn.execute("UPDATE seat_ledger SET event = 'booked' WHERE show_id = %s", (show.show_id,))
+        conn.rollback()
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            conn.execute("DELETE FROM seat_ledger WHERE show_id = %s", (show.show_id,))
