@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -57,7 +58,7 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
         hold = f"/HoldSeat/api/v0/{show.movie_id}"
         assert client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A1"])).status_code == 200
         actor = ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace)
-        before = ray.get(actor.ping.remote())
+        before = cast("dict[str, Any]", ray.get(actor.ping.remote()))
         # Another activation happens behind this actor's back (as when Ray restarts a show elsewhere).
         with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
             conn.execute("UPDATE shows SET epoch = epoch + 1 WHERE id = %s", (show.show_id,))
@@ -72,7 +73,7 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
             assert retry.status_code == 503
             time.sleep(0.5)
         assert retry.status_code == 200
-        after = ray.get(actor.ping.remote())
+        after = cast("dict[str, Any]", ray.get(actor.ping.remote()))
         assert after["pid"] != before["pid"]
         assert after["epoch"] > before["epoch"] + 1
         # Nothing the stale copy was asked to do got written, and what was acknowledged is still there.
