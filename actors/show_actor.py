@@ -43,7 +43,7 @@ from actors.commands import (
     UnblockSeats,
     booking_answer,
 )
-from actors.errors import BookingError, HoldNotFound, StaleEpoch, Unavailable
+from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, Unavailable
 from actors.seatmap import Booking, Event, SeatMap, SeatStatus, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
 from persistence.show_store import BookingExtras, IdempotentAnswer, ShowStore
@@ -135,7 +135,7 @@ class ShowActor:
         if self._fenced:
             raise Unavailable("this copy of the show was superseded; retry", 1)
         if self._retired:
-            raise Unavailable("the show is closed", 1)
+            raise SalesClosed(self.show_id)
         if self._map is None:
             if self._activation.done():
                 self._activation = asyncio.get_running_loop().create_task(self._activate())
