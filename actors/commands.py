@@ -17,6 +17,8 @@ from actors.seatmap import Booking, Hold
 class HoldSeats:
     user_id: str
     seat_ids: tuple[str, ...]
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class HoldBestAvailable:
     user_id: str
     count: int
     category: str
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,18 @@ class Done:
 
 
 Reply = Hold | Booking | HeldHolds | Done | BookingError
+
+
+def hold_answer(hold: Hold) -> dict[str, object]:
+    """A new hold as stored for idempotent replays; each route renders it in its own shape."""
+    return {
+        "hold_id": hold.hold_id,
+        "seat_ids": list(hold.seat_ids),
+        "amount": float(hold.amount),
+        "created_at": hold.created_at.isoformat(),
+        "expires_at": hold.expires_at.isoformat(),
+        "extensions": hold.extensions,
+    }
 
 
 def booking_answer(booking: Booking) -> dict[str, object]:

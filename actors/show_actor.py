@@ -42,11 +42,12 @@ from actors.commands import (
     Reply,
     UnblockSeats,
     booking_answer,
+    hold_answer,
 )
 from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, Unavailable
-from actors.seatmap import Booking, Event, SeatMap, SeatStatus, ShowRules
+from actors.seatmap import Event, SeatMap, SeatStatus, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
-from persistence.show_store import BookingExtras, IdempotentAnswer, ShowStore
+from persistence.show_store import CommitExtras, IdempotentAnswer, ShowStore
 
 log = logging.getLogger("booking.show_actor")
 
@@ -161,7 +162,7 @@ class ShowActor:
             started = time.perf_counter()
             replies: list[Reply] = []
             events: list[Event] = []
-            extras: dict[str, BookingExtras] = {}
+            extras = CommitExtras()
             for command in commands:
                 try:
                     reply = self._execute(seat_map, command, extras)
@@ -180,15 +181,17 @@ class ShowActor:
                     return [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
             return replies
 
-    def _execute(self, seat_map: SeatMap, command: Command, extras: dict[str, BookingExtras]) -> Reply:
+    def _execute(self, seat_map: SeatMap, command: Command, extras: CommitExtras) -> Reply:
         match command:
             case HoldSeats(user_id=user, seat_ids=seat_ids):
                 hold = seat_map.hold(user, seat_ids)
                 self._wake.set()
+                self._remember(extras, command, 201, hold_answer(hold))
                 return hold
             case HoldBestAvailable(user_id=user, count=count, category=category):
                 hold = seat_map.hold_best(user, count, category)
                 self._wake.set()
+                self._remember(extras, command, 201, hold_answer(hold))
                 return hold
             case ReleaseHold(user_id=user, hold_id=hold_id):
                 return seat_map.release(user, hold_id)
@@ -198,7 +201,9 @@ class ShowActor:
                 return self._payable_holds(seat_map, user)
             case ConfirmHolds():
                 booking = seat_map.confirm(command.user_id, command.hold_ids)
-                extras[booking.booking_id] = self._booking_extras(command, booking)
+                if command.payment_ref is not None:
+                    extras.payment_refs[booking.booking_id] = command.payment_ref
+                self._remember(extras, command, 200, booking_answer(booking))
                 return booking
             case BlockSeats(seat_ids=seat_ids):
                 seat_map.block(seat_ids)
@@ -218,20 +223,20 @@ class ShowActor:
         return HeldHolds(tuple(holds))
 
     @staticmethod
-    def _booking_extras(command: ConfirmHolds, booking: Booking) -> BookingExtras:
-        answer = None
+    def _remember(
+        extras: CommitExtras,
+        command: HoldSeats | HoldBestAvailable | ConfirmHolds,
+        status_code: int,
+        response: dict[str, Any],
+    ) -> None:
+        """Record the answer to a request with an ``Idempotency-Key``; it commits with the change."""
         if command.idempotency_key is not None and command.request_hash is not None:
-            answer = IdempotentAnswer(
-                user_id=command.user_id,
-                key=command.idempotency_key,
-                request_hash=command.request_hash,
-                status_code=200,
-                response=booking_answer(booking),
+            extras.answers.append(
+                IdempotentAnswer(command.user_id, command.idempotency_key, command.request_hash, status_code, response)
             )
-        return BookingExtras(payment_ref=command.payment_ref, idempotency=answer)
 
     async def _commit(
-        self, events: list[Event], extras: dict[str, BookingExtras], close_show: bool = False
+        self, events: list[Event], extras: CommitExtras | None = None, close_show: bool = False
     ) -> BookingError | None:
         """Commit or roll the seat map back to PostgreSQL's truth. Returns the error to answer with."""
         try:
@@ -254,7 +259,7 @@ class ShowActor:
             await self._store.discard_connection()
             return Unavailable("the booking database did not confirm the change; retry", 2)
         self._stats["commits"] += 1
-        self._publisher.mark_dirty()
+        self._publisher.committed(events)
         return None
 
     # -- timers -------------------------------------------------------------------------------------
@@ -286,11 +291,11 @@ class ShowActor:
                     await self._retire(seat_map)
                     return
                 if seat_map.expire_due():
-                    await self._commit(seat_map.drain_events(), {})
+                    await self._commit(seat_map.drain_events())
 
     async def _retire(self, seat_map: SeatMap) -> None:
         seat_map.close_sales()
-        failure = await self._commit(seat_map.drain_events(), {}, close_show=True)
+        failure = await self._commit(seat_map.drain_events(), close_show=True)
         if failure is not None:
             return  # reloaded or fenced; the loop (or the next activation) tries again
         self._retired = True

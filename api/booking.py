@@ -8,8 +8,8 @@ Domain refusals travel back from the actor as values and are raised here, to be 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from actors.commands import (
     Reply,
     UnblockSeats,
     booking_answer,
+    hold_answer,
 )
 from actors.errors import (
     BookingError,
@@ -50,11 +51,33 @@ log = logging.getLogger("booking.api")
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """The body of a successful request, or a replayed refusal (``problem_status`` set)."""
+
+    body: dict[str, Any]
+    problem_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSpec:
+    """Named seats, or ``count`` best-available seats of ``category``."""
+
+    seat_ids: tuple[str, ...] = ()
+    count: int = 0
+    category: str = "standard"
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentRequest:
     show_id: str
     card_number: str
     idempotency_key: str | None
     fingerprint: str
+
+    @classmethod
+    def of(cls, show_id: str, card_number: str, idempotency_key: str | None) -> PaymentRequest:
+        fingerprint = idempotency.request_hash({"op": "pay", "show": show_id, "card": card_number})
+        return cls(show_id, card_number, idempotency_key, fingerprint)
 
 
 class BookingService:
@@ -77,16 +100,6 @@ class BookingService:
         reply = await self.actors.submit(show_id, command)
         if isinstance(reply, BookingError):
             raise reply
-        return reply
-
-    async def hold(self, show_id: str, user_id: str, seat_ids: Sequence[str]) -> Hold:
-        reply = await self._send(show_id, HoldSeats(user_id, tuple(seat_ids)))
-        assert isinstance(reply, Hold)
-        return reply
-
-    async def hold_best(self, show_id: str, user_id: str, count: int, category: str) -> Hold:
-        reply = await self._send(show_id, HoldBestAvailable(user_id, count, category))
-        assert isinstance(reply, Hold)
         return reply
 
     async def release(self, show_id: str, user_id: str, hold_id: str) -> Hold:
@@ -135,39 +148,64 @@ class BookingService:
 
     # -- paying -----------------------------------------------------------------------------------------
 
-    async def pay(self, user_id: str, request: PaymentRequest) -> tuple[int, dict[str, Any]]:
-        """Pay for all of the caller's live holds on a show as one booking. Returns (status, body);
-        refusals are raised. With an ``Idempotency-Key``, a replay returns the first final answer."""
-        key = request.idempotency_key
+    async def idempotent(
+        self, user_id: str, key: str | None, fingerprint: str, run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Answer:
+        """Run ``run`` at most once per (account, ``Idempotency-Key``), per the IETF draft: a replay returns
+        the first final answer, the same key with another request is 422, a concurrent duplicate is 409.
+        Successful answers are stored by the show actor in the transaction of their effect; final refusals
+        here; transient failures (503) free the key so the client can retry."""
         if key is not None:
             async with self.db.session() as session:
-                claim = await idempotency.claim(session, user_id, key, request.fingerprint)
+                claim = await idempotency.claim(session, user_id, key, fingerprint)
             match claim:
                 case idempotency.Replay(status_code=status, response=body):
-                    return status, body
+                    return Answer(body, problem_status=status if "problem" in body else None)
                 case idempotency.Mismatch():
                     raise ApiProblem(
-                        422,
-                        "this Idempotency-Key was used with a different request",
-                        "idempotency-key-reused",
+                        422, "this Idempotency-Key was used with a different request", "idempotency-key-reused"
                     )
                 case idempotency.InProgress():
                     raise ApiProblem(
-                        409,
-                        "a request with this Idempotency-Key is still being processed",
-                        "request-in-progress",
+                        409, "a request with this Idempotency-Key is still being processed", "request-in-progress"
                     )
         try:
-            booking = await self._pay(user_id, request)
+            return Answer(await run())
         except BookingError as exc:
             if key is not None:
                 await self._settle_key(user_id, key, exc)
             raise
-        except ApiProblem as exc:
+        except ApiProblem:
             if key is not None:
                 await self._forget_key(user_id, key)
-            raise exc
-        return 200, booking_answer(booking)
+            raise
+
+    async def hold_request(self, show_id: str, user_id: str, spec: HoldSpec, key: str | None) -> Answer:
+        """Create a hold (named seats or best available), idempotently when ``key`` is given."""
+        fingerprint = idempotency.request_hash({"op": "hold", "show": show_id, **asdict(spec)})
+
+        async def run() -> dict[str, Any]:
+            await self.show_on_sale(show_id)
+            command: Command = (
+                HoldSeats(user_id, spec.seat_ids, key, fingerprint)
+                if spec.seat_ids
+                else HoldBestAvailable(user_id, spec.count, spec.category, key, fingerprint)
+            )
+            reply = await self.actors.submit(show_id, command)
+            if isinstance(reply, BookingError):
+                raise reply
+            assert isinstance(reply, Hold)
+            return hold_answer(reply)
+
+        return await self.idempotent(user_id, key, fingerprint, run)
+
+    async def pay(self, user_id: str, request: PaymentRequest) -> Answer:
+        """Pay for all of the caller's live holds on a show as one booking."""
+
+        async def run() -> dict[str, Any]:
+            return booking_answer(await self._pay(user_id, request))
+
+        return await self.idempotent(user_id, request.idempotency_key, request.fingerprint, run)
 
     async def _settle_key(self, user_id: str, key: str, error: BookingError) -> None:
         """A final refusal is stored as the key's answer; a transient one frees the key for a retry."""

@@ -116,12 +116,10 @@ def booking_problem(error: e.BookingError, instance: str | None = None) -> JSONR
     return problem(status, error.detail, error.code, headers, extra, instance)
 
 
-def payment_response(status: int, answer: dict[str, Any]) -> JSONResponse:
-    """A payment's answer, first-time or replayed: a booking, or the stored refusal as a problem."""
-    if "problem" in answer:
-        stored = answer["problem"]
-        return problem(status, str(stored["detail"]), str(stored["type"]).rsplit("/", 1)[-1])
-    return JSONResponse(answer, status_code=status)
+def replayed_problem(status: int, answer: dict[str, Any]) -> JSONResponse:
+    """The stored refusal of an idempotent request, replayed."""
+    stored = answer["problem"]
+    return problem(status, str(stored["detail"]), str(stored["type"]).rsplit("/", 1)[-1])
 
 
 def install(app: FastAPI) -> None:

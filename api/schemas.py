@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+from fastapi import Header
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 MAX_SEATS_PER_REQUEST = 50
@@ -205,3 +206,14 @@ class SeedPaymentOut(BaseModel):
     booking_id: str
     selected_seat: list[str]
     amount: float
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Repeat a request safely: the same key returns the first answer (IETF draft semantics).",
+    ),
+]

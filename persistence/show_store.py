@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -63,10 +63,13 @@ class IdempotentAnswer:
     response: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class BookingExtras:
-    payment_ref: str | None = None
-    idempotency: IdempotentAnswer | None = None
+@dataclass(slots=True)
+class CommitExtras:
+    """What a batch commits besides its events: payment references of new bookings, and the answers to
+    requests that carried an ``Idempotency-Key`` (stored in the same transaction as their effect)."""
+
+    payment_refs: dict[str, str] = field(default_factory=dict)
+    answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
 class ShowStore:
@@ -179,12 +182,12 @@ class ShowStore:
         show_id: str,
         epoch: int,
         events: Sequence[Event],
-        extras: dict[str, BookingExtras] | None = None,
+        extras: CommitExtras | None = None,
         close_show: bool = False,
     ) -> None:
         """Write ``events`` (in order) in one transaction, or nothing. Raises ``StaleEpoch`` if a newer
         activation owns the show; any other exception means the outcome is unknown to the caller."""
-        extras = extras or {}
+        extras = extras or CommitExtras()
         conn = await self._connection()
         async with conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT epoch FROM shows WHERE id = %s FOR SHARE", (show_id,))
@@ -206,6 +209,16 @@ class ShowStore:
                         "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
                         "SELECT %s, * , %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
                         (show_id, epoch, *[list(c) for c in columns]),
+                    )
+                if extras.answers:
+                    await cur.executemany(
+                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
+                        "status_code = EXCLUDED.status_code, response = EXCLUDED.response",
+                        [
+                            (a.user_id, a.key, a.request_hash, a.status_code, json.dumps(a.response))
+                            for a in extras.answers
+                        ],
                     )
                 if close_show:
                     await cur.execute(
@@ -249,7 +262,7 @@ class ShowStore:
         show_id: str,
         epoch: int,
         event: Event,
-        extras: dict[str, BookingExtras],
+        extras: CommitExtras,
         ledger: list[LedgerRow],
     ) -> None:
         match event:
@@ -272,7 +285,6 @@ class ShowStore:
                 )
                 ledger.extend((s, "extended", h.user_id, h.hold_id, None) for s in h.seat_ids)
             case BookingConfirmed(booking=b):
-                extra = extras.get(b.booking_id, BookingExtras())
                 await cur.execute(
                     "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
                     "status, created_at, epoch) VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s)",
@@ -283,7 +295,7 @@ class ShowStore:
                         list(b.seat_ids),
                         list(b.hold_ids),
                         b.amount,
-                        extra.payment_ref,
+                        extras.payment_refs.get(b.booking_id),
                         b.created_at,
                         epoch,
                     ),
@@ -298,20 +310,6 @@ class ShowStore:
                     (b.booking_id, show_id, list(b.hold_ids)),
                 )
                 ledger.extend((s, "booked", b.user_id, None, b.booking_id) for s in b.seat_ids)
-                if extra.idempotency is not None:
-                    answer = extra.idempotency
-                    await cur.execute(
-                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
-                        "status_code = EXCLUDED.status_code, response = EXCLUDED.response",
-                        (
-                            answer.user_id,
-                            answer.key,
-                            answer.request_hash,
-                            answer.status_code,
-                            json.dumps(answer.response),
-                        ),
-                    )
             case SeatsBlocked(seat_ids=seat_ids):
                 await cur.executemany(
                     "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",

@@ -6,19 +6,17 @@ extend, release, pay. Every route acts only on the caller's own holds; another a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
-from api.booking import PaymentRequest
+from api.booking import HoldSpec, PaymentRequest
 from api.deps import Booking
-from api.problems import payment_response
-from api.schemas import MAX_SEATS_PER_REQUEST, Category, EntityId, PaymentInfo, SeatId, ShowId, Strict
-from persistence.idempotency import request_hash
+from api.problems import replayed_problem
+from api.schemas import MAX_SEATS_PER_REQUEST, Category, EntityId, IdempotencyKey, PaymentInfo, SeatId, ShowId, Strict
 
 router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"])
 
@@ -64,14 +62,29 @@ def hold_out(show_id: str, hold: Hold) -> HoldOut:
 
 
 @router.post("", status_code=201, response_model=HoldOut)
-async def create_hold(show_id: ShowId, body: HoldIn, caller: CurrentCaller, booking: Booking) -> HoldOut:
-    """All or nothing: 409 if any seat is not available to you, and then nothing is held."""
-    if body.seats is not None:
-        hold = await booking.hold(show_id, caller.user_id, body.seats)
-    else:
-        assert body.count is not None
-        hold = await booking.hold_best(show_id, caller.user_id, body.count, body.category)
-    return hold_out(show_id, hold)
+async def create_hold(
+    show_id: ShowId, body: HoldIn, caller: CurrentCaller, booking: Booking, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """All or nothing: 409 if any seat is not available to you, and then nothing is held. With an
+    `Idempotency-Key`, a repeated request returns the first answer and holds nothing more."""
+    spec = (
+        HoldSpec(seat_ids=tuple(body.seats))
+        if body.seats is not None
+        else HoldSpec(count=body.count or 0, category=body.category)
+    )
+    answer = await booking.hold_request(show_id, caller.user_id, spec, idempotency_key)
+    if answer.problem_status is not None:
+        return replayed_problem(answer.problem_status, answer.body)
+    hold = answer.body
+    return HoldOut(
+        id=hold["hold_id"],
+        show_id=show_id,
+        seats=hold["seat_ids"],
+        amount=hold["amount"],
+        created_at=hold["created_at"],
+        expires_at=hold["expires_at"],
+        extensions=hold["extensions"],
+    )
 
 
 @router.get("", response_model=list[HoldOut])
@@ -97,11 +110,10 @@ async def pay_holds(
     body: PayIn,
     caller: CurrentCaller,
     booking: Booking,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
-) -> JSONResponse:
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Pay for all your live holds on this show as one booking (same rules as the seed SubmitPayment)."""
-    fingerprint = request_hash({"event_id": show_id, "card": body.payment_info.digits})
-    status, answer = await booking.pay(
-        caller.user_id, PaymentRequest(show_id, body.payment_info.digits, idempotency_key, fingerprint)
-    )
-    return payment_response(status, answer)
+    answer = await booking.pay(caller.user_id, PaymentRequest.of(show_id, body.payment_info.digits, idempotency_key))
+    if answer.problem_status is not None:
+        return replayed_problem(answer.problem_status, answer.body)
+    return answer.body

@@ -6,18 +6,18 @@ need a token take it from the ``AuthorizationToken`` header (a Bearer token work
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
 
 from api.auth import SeedCaller
-from api.booking import PaymentRequest
+from api.booking import HoldSpec, PaymentRequest
 from api.deps import Booking, Db
-from api.problems import ApiProblem, payment_response
+from api.problems import ApiProblem, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
     EntityId,
+    IdempotencyKey,
     SeedAvailableOut,
     SeedHoldIn,
     SeedHoldOut,
@@ -29,7 +29,6 @@ from api.schemas import (
 )
 from persistence import catalog
 from persistence.catalog import MovieInfo
-from persistence.idempotency import request_hash
 
 router = APIRouter(tags=["seed API (v0)"])
 
@@ -77,18 +76,27 @@ async def get_available_seat(
 
 
 @router.post("/HoldSeat/api/v0/{movie_id}", response_model=SeedHoldOut)
-async def hold_seat(movie_id: EntityId, body: SeedHoldIn, caller: SeedCaller, booking: Booking) -> SeedHoldOut:
+async def hold_seat(
+    movie_id: EntityId,
+    body: SeedHoldIn,
+    caller: SeedCaller,
+    booking: Booking,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Hold all the seats or none (409). A 200 means they are the caller's until `hold_end_time`."""
     if body.movie_id != movie_id:
         raise ApiProblem(400, "movie_id in the path and the body differ", "movie-mismatch")
     show = await booking.resolve_show(body.event_id, movie_id, body.theater_id)
-    hold = await booking.hold(show.id, caller.user_id, body.selected_seat)
+    answer = await booking.hold_request(show.id, caller.user_id, HoldSpec(tuple(body.selected_seat)), idempotency_key)
+    if answer.problem_status is not None:
+        return replayed_problem(answer.problem_status, answer.body)
+    hold = answer.body
     return SeedHoldOut(
-        hold_end_time=hold.expires_at,
+        hold_end_time=hold["expires_at"],
         event_id=show.id,
-        selected_seat=list(hold.seat_ids),
-        price=float(hold.amount),
-        hold_id=hold.hold_id,
+        selected_seat=hold["seat_ids"],
+        price=hold["amount"],
+        hold_id=hold["hold_id"],
     )
 
 
@@ -102,13 +110,12 @@ async def submit_payment(
     body: SeedPaymentIn,
     caller: SeedCaller,
     booking: Booking,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
-) -> JSONResponse:
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Pay for every seat the caller holds on this show, as one booking."""
     if body.event_id != event_id:
         raise ApiProblem(400, "event_id in the path and the body differ", "event-mismatch")
-    fingerprint = request_hash({"event_id": event_id, "card": body.paymentInfo.digits})
-    status, answer = await booking.pay(
-        caller.user_id, PaymentRequest(event_id, body.paymentInfo.digits, idempotency_key, fingerprint)
-    )
-    return payment_response(status, answer)
+    answer = await booking.pay(caller.user_id, PaymentRequest.of(event_id, body.paymentInfo.digits, idempotency_key))
+    if answer.problem_status is not None:
+        return replayed_problem(answer.problem_status, answer.body)
+    return answer.body
