@@ -13,10 +13,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from actors.seatmap import Event
 
 log = logging.getLogger("booking.seatmap_publisher")
 
@@ -46,6 +48,10 @@ class SeatMapPublisher:
         self._last_error_log = 0.0
 
     def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def committed(self, events: Sequence[Event]) -> None:
+        """Called by the actor after each successful commit, with the events it made durable."""
         self._dirty.set()
 
     async def run(self, source: SnapshotSource, interval: float) -> None:
