@@ -62,6 +62,14 @@ class ConfirmHolds:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelBooking:
+    """``user_id`` None: cancelled by the show's operator (an admin), not the booking's owner."""
+
+    user_id: str | None
+    booking_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BlockSeats:
     seat_ids: tuple[str, ...]
 
@@ -72,7 +80,15 @@ class UnblockSeats:
 
 
 Command = (
-    HoldSeats | HoldBestAvailable | ReleaseHold | ExtendHold | PreparePayment | ConfirmHolds | BlockSeats | UnblockSeats
+    HoldSeats
+    | HoldBestAvailable
+    | ReleaseHold
+    | ExtendHold
+    | PreparePayment
+    | ConfirmHolds
+    | CancelBooking
+    | BlockSeats
+    | UnblockSeats
 )
 
 

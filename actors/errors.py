@@ -98,6 +98,17 @@ class HoldNotFound(BookingError):
         self.detail = "no such hold" if not hold_id else f"no hold {hold_id} of yours on this show"
 
 
+class BookingNotFound(BookingError):
+    """No booking with that id belongs to the caller (unknown ids and other people's look the same)."""
+
+    code = "booking-not-found"
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(booking_id)
+        self.booking_id = booking_id
+        self.detail = f"no booking {booking_id} of yours"
+
+
 class HoldExpired(BookingError):
     code = "hold-expired"
 

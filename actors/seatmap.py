@@ -33,6 +33,7 @@ from typing import Literal
 from uuid import uuid4
 
 from actors.errors import (
+    BookingNotFound,
     ExtensionRefused,
     HoldExpired,
     HoldNotFound,
@@ -126,7 +127,12 @@ class SeatsUnblocked:
     seat_ids: tuple[str, ...]
 
 
-Event = SeatsHeld | HoldReleased | HoldExtended | BookingConfirmed | SeatsBlocked | SeatsUnblocked
+@dataclass(frozen=True, slots=True)
+class BookingCancelled:
+    booking: Booking
+
+
+Event = SeatsHeld | HoldReleased | HoldExtended | BookingConfirmed | BookingCancelled | SeatsBlocked | SeatsUnblocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +399,26 @@ class SeatMap:
         self.pending_events.append(BookingConfirmed(booking))
         return booking
 
+    def cancel(self, user_id: str | None, booking_id: str) -> Booking:
+        """Cancel a booking before the show starts; its seats become available again.
+
+        ``user_id`` None acts for the show (an admin); otherwise the booking must be the user's, and
+        another user's booking is reported exactly like an unknown one (``BookingNotFound``).
+        """
+        now = self.clock()
+        booking = self._bookings.get(booking_id)
+        if booking is None or (user_id is not None and booking.user_id != user_id):
+            raise BookingNotFound(booking_id)
+        if now >= self.rules.starts_at:
+            raise SalesClosed(self.rules.show_id)
+        del self._bookings[booking_id]
+        for seat_id in booking.seat_ids:
+            del self._seat_booking[seat_id]
+        self._user_bookings[booking.user_id].remove(booking_id)
+        self._user_booked[booking.user_id] -= len(booking.seat_ids)
+        self.pending_events.append(BookingCancelled(booking))
+        return booking
+
     def expire_due(self) -> list[Hold]:
         """Remove every hold with ``expires_at <= now``, ordered by (expires_at, hold_id)."""
         now = self.clock()
@@ -606,6 +632,7 @@ class SeatMap:
 
 __all__ = [
     "Booking",
+    "BookingCancelled",
     "BookingConfirmed",
     "Clock",
     "Event",

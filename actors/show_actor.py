@@ -30,6 +30,7 @@ import ray
 
 from actors.commands import (
     BlockSeats,
+    CancelBooking,
     Command,
     ConfirmHolds,
     Done,
@@ -205,6 +206,8 @@ class ShowActor:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
                 self._remember(extras, command, 200, booking_answer(booking))
                 return booking
+            case CancelBooking(user_id=user, booking_id=booking_id):
+                return seat_map.cancel(user, booking_id)
             case BlockSeats(seat_ids=seat_ids):
                 seat_map.block(seat_ids)
                 return Done()

@@ -13,7 +13,7 @@ from api import problems
 from api.auth import TokenService
 from api.booking import BookingService
 from api.rate_limit import RateLimiter, RateLimitMiddleware
-from api.routes import accounts, catalog, holds, seed
+from api.routes import accounts, bookings, catalog, holds, seed
 from persistence.catalog import Database
 from settings import Settings
 
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(catalog.admin)
     app.include_router(holds.router)
+    app.include_router(bookings.router)
     app.include_router(seed.router)
 
     @app.get("/healthz", tags=["operations"], responses={503: {"description": "not accepting bookings yet"}})

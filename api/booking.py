@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from actors.commands import (
     BlockSeats,
+    CancelBooking,
     Command,
     ConfirmHolds,
     ExtendHold,
@@ -31,6 +32,7 @@ from actors.commands import (
 )
 from actors.errors import (
     BookingError,
+    BookingNotFound,
     HoldExpired,
     HoldNotFound,
     InvalidRequest,
@@ -45,7 +47,7 @@ from api.seatmaps import SeatMapReader
 from api.show_actors import ShowActors
 from payments.gateway import PaymentGateway
 from persistence import catalog, idempotency
-from persistence.catalog import Database, ShowInfo
+from persistence.catalog import BookingInfo, Database, ShowInfo
 
 log = logging.getLogger("booking.api")
 
@@ -263,13 +265,35 @@ class BookingService:
             # Outcome unknown: the booking may have committed. Keep the charge; a retry with the same
             # Idempotency-Key replays the stored answer if it did.
             raise reply
-        await self._refund(charge_key)
+        await self._refund(charge.charge_id)
         if isinstance(reply, BookingError):
             raise reply
         raise InvalidRequest("unexpected reply")
 
-    async def _refund(self, charge_key: str) -> None:
+    async def _refund(self, charge_id: str) -> None:
         try:
-            await self.gateway.refund(charge_key)
+            await self.gateway.refund(charge_id)
         except Exception as exc:
-            log.error("refund of charge %s failed and must be reconciled: %r", charge_key, exc)
+            log.error("refund of charge %s failed and must be reconciled: %r", charge_id, exc)
+
+    # -- bookings ---------------------------------------------------------------------------------------
+
+    async def booking_of(self, caller_id: str, is_admin: bool, booking_id: str) -> BookingInfo:
+        """The booking if the caller owns it (or is an admin); otherwise 404, as if it did not exist."""
+        async with self.db.session() as session:
+            booking = await catalog.get_booking(session, booking_id)
+        if booking is None or (booking.user_id != caller_id and not is_admin):
+            raise BookingNotFound(booking_id)
+        return booking
+
+    async def cancel(self, caller_id: str, is_admin: bool, booking_id: str) -> BookingInfo:
+        """Cancel a confirmed booking before its show starts, free its seats and refund its payment."""
+        booking = await self.booking_of(caller_id, is_admin, booking_id)
+        if booking.status == "cancelled":
+            return booking
+        reply = await self.actors.submit(booking.show_id, CancelBooking(None if is_admin else caller_id, booking_id))
+        if isinstance(reply, BookingError):
+            raise reply
+        if booking.payment_ref:
+            await self._refund(booking.payment_ref)
+        return replace(booking, status="cancelled")

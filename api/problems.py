@@ -31,6 +31,7 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     e.UnknownShow: 404,
     e.UnknownSeats: 404,
     e.HoldNotFound: 404,
+    e.BookingNotFound: 404,
     e.SeatsUnavailable: 409,
     e.NoAdjacentSeats: 409,
     e.SeatLimitExceeded: 409,

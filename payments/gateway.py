@@ -31,7 +31,7 @@ class ChargeResult:
 class PaymentGateway(Protocol):
     async def charge(self, idempotency_key: str, amount: Decimal, card_number: str) -> ChargeResult: ...
 
-    async def refund(self, idempotency_key: str) -> None: ...
+    async def refund(self, charge_id: str) -> None: ...
 
 
 class SimulatedGateway:
@@ -68,11 +68,10 @@ class SimulatedGateway:
         detail = "card declined" if card_number == DECLINED_CARD else "card not accepted by the test gateway"
         return ChargeResult(False, row.charge_id, detail)
 
-    async def refund(self, idempotency_key: str) -> None:
+    async def refund(self, charge_id: str) -> None:
+        """Refund a captured charge; refunding twice is a no-op."""
         async with self._db.session() as session:
             await session.execute(
-                text(
-                    "UPDATE payment_charges SET status = 'refunded' WHERE idempotency_key = :k AND status = 'captured'"
-                ),
-                {"k": idempotency_key},
+                text("UPDATE payment_charges SET status = 'refunded' WHERE charge_id = :c AND status = 'captured'"),
+                {"c": charge_id},
             )

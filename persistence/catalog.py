@@ -21,7 +21,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import (
-    BookingRow,
     Movie,
     Screen,
     ScreenSeat,
@@ -404,19 +403,50 @@ async def latest_hold_status(session: AsyncSession, show_id: str, user_id: str) 
     return None if row is None else str(row[0])
 
 
-async def get_booking(session: AsyncSession, booking_id: str) -> dict[str, Any] | None:
-    row = await session.get(BookingRow, booking_id)
-    if row is None:
-        return None
-    return {
-        "id": row.id,
-        "show_id": row.show_id,
-        "user_id": row.user_id,
-        "seat_ids": list(row.seat_ids),
-        "amount": float(row.amount),
-        "status": row.status,
-        "created_at": row.created_at,
-    }
+@dataclass(frozen=True, slots=True)
+class BookingInfo:
+    id: str
+    show_id: str
+    user_id: str
+    seat_ids: tuple[str, ...]
+    amount: Decimal
+    status: str
+    payment_ref: str | None
+    created_at: datetime
+
+
+_BOOKING_COLUMNS = "id, show_id, user_id, seat_ids, amount, status, payment_ref, created_at"
+
+
+def _booking(row: Any) -> BookingInfo:
+    return BookingInfo(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7])
+
+
+async def get_booking(session: AsyncSession, booking_id: str) -> BookingInfo | None:
+    row = (
+        await session.execute(text(f"SELECT {_BOOKING_COLUMNS} FROM bookings WHERE id = :b"), {"b": booking_id})  # noqa: S608
+    ).first()
+    return _booking(row) if row else None
+
+
+async def list_bookings(session: AsyncSession, user_id: str, limit: int, offset: int) -> tuple[list[BookingInfo], int]:
+    """A user's bookings, newest first, with the total count."""
+    rows = await session.execute(
+        text(
+            f"SELECT {_BOOKING_COLUMNS}, count(*) OVER () FROM bookings WHERE user_id = :u "  # noqa: S608
+            "ORDER BY created_at DESC, id LIMIT :l OFFSET :o"
+        ),
+        {"u": user_id, "l": limit, "o": offset},
+    )
+    items = rows.all()
+    total = int(items[0][-1]) if items else 0
+    if not items and offset:
+        total = int(
+            (
+                await session.execute(text("SELECT count(*) FROM bookings WHERE user_id = :u"), {"u": user_id})
+            ).scalar_one()
+        )
+    return [_booking(r) for r in items], total
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from actors.errors import StaleEpoch, UnknownShow
 from actors.seatmap import (
     Booking,
+    BookingCancelled,
     BookingConfirmed,
     Event,
     Hold,
@@ -310,6 +311,12 @@ class ShowStore:
                     (b.booking_id, show_id, list(b.hold_ids)),
                 )
                 ledger.extend((s, "booked", b.user_id, None, b.booking_id) for s in b.seat_ids)
+            case BookingCancelled(booking=b):
+                await cur.execute(
+                    "UPDATE bookings SET status = 'cancelled' WHERE id = %s AND status = 'confirmed'", (b.booking_id,)
+                )
+                await cur.execute("DELETE FROM seat_claims WHERE booking_id = %s", (b.booking_id,))
+                ledger.extend((s, "cancelled", b.user_id, None, b.booking_id) for s in b.seat_ids)
             case SeatsBlocked(seat_ids=seat_ids):
                 await cur.executemany(
                     "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",

@@ -13,6 +13,7 @@ import pytest
 
 from actors.errors import (
     BookingError,
+    BookingNotFound,
     ExtensionRefused,
     HoldExpired,
     HoldNotFound,
@@ -25,6 +26,7 @@ from actors.errors import (
 )
 from actors.seatmap import (
     Booking,
+    BookingCancelled,
     BookingConfirmed,
     Event,
     Hold,
@@ -1016,3 +1018,31 @@ def test_error_pickle_round_trip(make: Callable[[], BookingError]) -> None:
     assert clone.args == err.args
     assert clone.detail == err.detail
     assert vars(clone) == vars(err)
+
+
+def test_cancel_frees_the_seats_and_the_owners_cap(env: Env) -> None:
+    sm = env.sm
+    hold = sm.hold("alice", ["A1", "A2"])
+    booking = sm.confirm("alice", [hold.hold_id])
+    env.events()
+    assert_refused(sm, lambda: sm.cancel("bob", booking.booking_id), BookingNotFound(booking.booking_id))
+    assert_refused(sm, lambda: sm.cancel("alice", "no-such-booking"), BookingNotFound("no-such-booking"))
+    cancelled = sm.cancel("alice", booking.booking_id)
+    assert cancelled == booking
+    assert env.events() == [BookingCancelled(booking)]
+    assert sm.status("A1") is SeatStatus.AVAILABLE
+    assert sm.bookings_of("alice") == []
+    assert sum(sm.counts().values()) == len(sm.snapshot())
+    # the seats can be sold again, and the owner's seat count went back down
+    assert sm.hold("bob", ["A1"]).seat_ids == ("A1",)
+    assert_refused(sm, lambda: sm.cancel("alice", booking.booking_id), BookingNotFound(booking.booking_id))
+
+
+def test_an_operator_cancels_any_booking_but_not_after_the_start(env: Env) -> None:
+    sm = env.sm
+    booking = sm.confirm("alice", [sm.hold("alice", ["B1"]).hold_id])
+    other = sm.confirm("bob", [sm.hold("bob", ["B2"]).hold_id])
+    assert sm.cancel(None, booking.booking_id) == booking
+    env.clock.now = STARTS_AT
+    assert_refused(sm, lambda: sm.cancel("bob", other.booking_id), SalesClosed)
+    assert sm.status("B2") is SeatStatus.BOOKED
