@@ -105,7 +105,13 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     seatmaps = SeatMapReader(database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds)
     booking = BookingService(database, actors, seatmaps, SimulatedGateway(database))
     tokens = TokenService(secret, settings.token_ttl_seconds)
-    limiter = RateLimiter(settings.rate_limit_per_minute, urls.redis_url, settings.redis_prefix, tokens)
+    limiter = RateLimiter(
+        settings.rate_limit_per_minute,
+        urls.redis_url,
+        settings.redis_prefix,
+        tokens,
+        window_seconds=settings.rate_limit_window_seconds,
+    )
 
     async def shutdown() -> None:
         await redis.aclose()

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_seats_per_request: int = Field(default=10, ge=1)
     max_hold_extensions: int = Field(default=2, ge=0)
     rate_limit_per_minute: int = Field(default=600, ge=0)
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="sliding window the per-minute rate is counted over"
+    )
 
     # Runtime.
     ray_namespace: str = "booking"

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api import problems
 from api.auth import TokenService
@@ -43,7 +44,8 @@ def create_app(
         if on_shutdown is not None:
             await on_shutdown()
 
-    app = FastAPI(title="Seatwise booking API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # The docs pages load Swagger UI and ReDoc from files shipped in the package, never from a CDN.
+    app = FastAPIOffline(title="Seatwise booking API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = database
     app.state.booking = booking

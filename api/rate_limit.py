@@ -13,7 +13,7 @@ import time
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,13 +23,17 @@ from api.problems import problem
 
 log = logging.getLogger("booking.rate_limit")
 
-EXEMPT_PATHS = ("/healthz", "/docs", "/openapi.json", "/redoc")
+EXEMPT_PATHS = ("/healthz", "/docs", "/openapi.json", "/redoc", "/static-offline-docs")
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, redis_url: str, prefix: str, tokens: TokenService) -> None:
+    def __init__(
+        self, per_minute: int, redis_url: str, prefix: str, tokens: TokenService, window_seconds: int = 60
+    ) -> None:
         self.enabled = per_minute > 0
-        self._item = RateLimitItemPerMinute(max(per_minute, 1))
+        self._item = RateLimitItemPerSecond(max(1, round(per_minute * window_seconds / 60)), window_seconds)
+        self._per_minute = per_minute
+        self._window = window_seconds
         self._tokens = tokens
         self._shared = SlidingWindowCounterRateLimiter(
             RedisStorage(
@@ -63,16 +67,25 @@ class RateLimiter:
                 self._shared_down_until = time.monotonic() + 5
         return await self._local.hit(self._item, identity)
 
+    async def _retry_after(self, identity: str) -> int:
+        """Seconds until the window admits this identity again (the whole window if unknown)."""
+        try:
+            stats = await self._shared.get_window_stats(self._item, identity)
+            return max(1, int(stats.reset_time - time.time() + 0.999))
+        except Exception:
+            return self._window
+
     async def check(self, request: Request) -> JSONResponse | None:
         if not self.enabled or request.url.path.startswith(EXEMPT_PATHS):
             return None
         for identity in self._identities(request):
             if not await self._hit(identity):
+                kind = "IP address" if identity.startswith("ip:") else "account"
                 return problem(
                     429,
-                    f"more than {self._item.amount} requests a minute from this {identity.split(':')[0]}; slow down",
+                    f"more than {self._per_minute} requests a minute from this {kind}; slow down",
                     "rate-limited",
-                    {"Retry-After": "60"},
+                    {"Retry-After": str(await self._retry_after(identity))},
                 )
         return None
 

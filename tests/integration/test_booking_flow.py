@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -269,3 +270,14 @@ def test_admin_routes_refuse_customers(client: httpx.Client) -> None:
         ).status_code
         == 201
     )
+
+
+def test_api_docs_render_offline(client: httpx.Client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert assets, page.text
+    assert all(a.startswith("/") for a in assets), f"external assets: {assets}"
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/openapi.json").json()["info"]["title"] == "Seatwise booking API"

@@ -1,0 +1,61 @@
+"""Rate limits per IP and per account: the limiter trips, answers 429 with Retry-After, and recovers."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api_client import bulk_users
+from tests.conftest import Backing, Service
+
+
+@pytest.fixture(scope="module")
+def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A second service on the same data, with a small limit: 60 a minute, counted over 3 s windows."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    svc = Service(
+        backing=backing,
+        port=port,
+        extra_env={
+            "BOOKING_RATE_LIMIT_PER_MINUTE": "60",
+            "BOOKING_RATE_LIMIT_WINDOW_SECONDS": "3",
+            "BOOKING_REDIS_PREFIX": backing.redis_prefix + "limited:",
+        },
+    )
+    svc.log_path = tmp_path_factory.mktemp("limited") / "service.log"
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def test_the_limiter_trips_answers_429_and_recovers(limited: Service) -> None:
+    with httpx.Client(base_url=limited.base_url, timeout=10) as client:
+        statuses = [client.get("/api/v1/movies").status_code for _ in range(6)]
+        assert statuses[:3] == [200, 200, 200]
+        assert 429 in statuses
+        refused = client.get("/api/v1/movies")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        retry_after = int(refused.headers["Retry-After"])
+        assert 1 <= retry_after <= 3
+        assert client.get("/healthz").status_code == 200  # health checks are never limited
+        time.sleep(retry_after + 0.5)
+        assert client.get("/api/v1/movies").status_code == 200
+
+
+def test_one_account_is_limited_across_addresses(limited: Service, backing: Backing) -> None:
+    """The account budget holds whatever IP the requests come from (127.0.0.x are distinct client IPs)."""
+    ((_, token),) = bulk_users(backing.database_url, 1)
+    statuses = []
+    for i in range(8):
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{i + 2}")
+        with httpx.Client(base_url=limited.base_url, timeout=10, transport=transport) as client:
+            statuses.append(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code)
+    assert statuses[:3] == [200, 200, 200]
+    assert 429 in statuses
