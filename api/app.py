@@ -64,7 +64,7 @@ def create_app(
     app.include_router(bookings.router)
     app.include_router(seed.router)
 
-    @app.get("/healthz", tags=["operations"], responses={503: {"description": "not accepting bookings yet"}})
+    @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
     async def healthz() -> Any:
         """200 once the service accepts bookings (database reachable, start-up done), else 503."""
         if not app.state.ready:

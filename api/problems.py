@@ -15,7 +15,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,6 +58,38 @@ TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem+json answers a route can give (400, 422, 429 and 503 always)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({400, 422, 429, 503, *statuses}):
+        entry: dict[str, Any] = {
+            "description": TITLES.get(status, "Error"),
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        }
+        if status in (429, 503):
+            entry["headers"] = RETRY_AFTER
+        documented[status] = entry
+    return documented
+
+
+AUTHENTICATED = (401, 403)
+BOOKING = (401, 402, 403, 404, 409, 410)
 
 
 class ApiProblem(Exception):
@@ -171,6 +203,11 @@ def install(app: FastAPI) -> None:
             "database-unavailable",
             {"Retry-After": "2"},
         )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+        return problem(400, "a value in the request cannot be stored", "bad-value", instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

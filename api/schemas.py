@@ -19,7 +19,15 @@ EntityId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
 SeatId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}[0-9]{1,3}$")]
 RowLabel = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}$")]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Text that PostgreSQL can store and people can read: no NUL or other control characters but tab/newline.
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def text(max_length: int, min_length: int = 1) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=PRINTABLE)
+
+
+Name = Annotated[str, text(200)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -62,12 +70,10 @@ class TokenOut(BaseModel):
 
 class MovieIn(Strict):
     title: Name
-    description: str = Field(default="", max_length=5000)
+    description: Annotated[str, text(5000, min_length=0)] = ""
     duration_minutes: int = Field(ge=1, le=1000)
-    language: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
-    genres: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]] = Field(
-        default_factory=list, max_length=20
-    )
+    language: Annotated[str, text(50)] | None = None
+    genres: list[Annotated[str, text(50)]] = Field(default_factory=list, max_length=20)
 
 
 class MovieOut(BaseModel):
@@ -81,8 +87,8 @@ class MovieOut(BaseModel):
 
 class TheaterIn(Strict):
     name: Name
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    city: Annotated[str, text(100)]
+    address: Annotated[str, text(500)]
 
 
 class TheaterOut(BaseModel):

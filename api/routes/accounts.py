@@ -16,11 +16,11 @@ from api.auth import (
     verify_password_off_loop,
 )
 from api.deps import Db, Tokens
-from api.problems import ApiProblem
+from api.problems import ApiProblem, problem_responses
 from api.schemas import AccountOut, RegisterIn, TokenOut
 from persistence import catalog
 
-router = APIRouter(prefix="/api/v1/auth", tags=["accounts"])
+router = APIRouter(prefix="/api/v1/auth", tags=["accounts"], responses=problem_responses(401, 409))
 
 
 @router.post("/register", status_code=201, response_model=AccountOut)

@@ -11,11 +11,12 @@ from pydantic import BaseModel
 
 from api.auth import CurrentCaller
 from api.deps import Booking, Db
+from api.problems import BOOKING, problem_responses
 from api.schemas import EntityId
 from persistence import catalog
 from persistence.catalog import BookingInfo
 
-router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
+router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"], responses=problem_responses(*BOOKING))
 
 
 class BookingOut(BaseModel):

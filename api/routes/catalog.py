@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from api.auth import AdminCaller
 from api.deps import AppSettings, Booking, Db
-from api.problems import ApiProblem
+from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     EntityId,
     MovieIn,
@@ -30,8 +30,8 @@ from api.schemas import (
 from persistence import catalog
 from persistence.catalog import MovieInfo, RowSpec, ShowInfo, TheaterInfo
 
-router = APIRouter(prefix="/api/v1", tags=["catalog"])
-admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=problem_responses(404))
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=problem_responses(*AUTHENTICATED, 404, 409))
 
 
 def movie_out(m: MovieInfo) -> MovieOut:

@@ -15,10 +15,10 @@ from actors.seatmap import Hold
 from api.auth import CurrentCaller
 from api.booking import HoldSpec, PaymentRequest
 from api.deps import Booking
-from api.problems import replayed_problem
+from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import MAX_SEATS_PER_REQUEST, Category, EntityId, IdempotencyKey, PaymentInfo, SeatId, ShowId, Strict
 
-router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"])
+router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"], responses=problem_responses(*BOOKING))
 
 
 class HoldIn(Strict):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from api.auth import SeedCaller
 from api.booking import HoldSpec, PaymentRequest
 from api.deps import Booking, Db
-from api.problems import ApiProblem, replayed_problem
+from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
     EntityId,
@@ -30,7 +30,7 @@ from api.schemas import (
 from persistence import catalog
 from persistence.catalog import MovieInfo
 
-router = APIRouter(tags=["seed API (v0)"])
+router = APIRouter(tags=["seed API (v0)"], responses=problem_responses(*BOOKING))
 
 
 def seed_movie(m: MovieInfo) -> SeedMovieOut:
