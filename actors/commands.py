@@ -19,6 +19,7 @@ class HoldSeats:
     seat_ids: tuple[str, ...]
     idempotency_key: str | None = None
     request_hash: str | None = None
+    cap_exempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class ConfirmHolds:
     payment_ref: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    customer_name: str | None = None  # set for box-office sales: the walk-in customer
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,8 +301,9 @@ class SeatMap:
 
     # -- commands -----------------------------------------------------------------------------------
 
-    def hold(self, user_id: str, seat_ids: Sequence[str]) -> Hold:
-        """Hold all of ``seat_ids`` for the user, or none of them.
+    def hold(self, user_id: str, seat_ids: Sequence[str], *, cap_exempt: bool = False) -> Hold:
+        """Hold all of ``seat_ids`` for the user, or none of them. ``cap_exempt`` lifts the per-account
+        seat cap (a box office selling to many walk-in customers).
 
         Checks, in order: ``InvalidRequest`` (empty, repeated seat, more than ``max_seats_per_request``),
         ``SalesClosed``, ``UnknownSeats``, ``SeatsUnavailable`` (held — even by the same user — booked or
@@ -316,7 +317,8 @@ class SeatMap:
         unavailable = [s for s in requested if self._status_at(s, now) is not SeatStatus.AVAILABLE]
         if unavailable:
             raise SeatsUnavailable(unavailable)
-        self._check_user_limit(user_id, len(requested), now)
+        if not cap_exempt:
+            self._check_user_limit(user_id, len(requested), now)
         return self._create_hold(user_id, requested, now)
 
     def hold_best(self, user_id: str, count: int, category: str) -> Hold:

@@ -184,8 +184,8 @@ class ShowActor:
 
     def _execute(self, seat_map: SeatMap, command: Command, extras: CommitExtras) -> Reply:
         match command:
-            case HoldSeats(user_id=user, seat_ids=seat_ids):
-                hold = seat_map.hold(user, seat_ids)
+            case HoldSeats(user_id=user, seat_ids=seat_ids, cap_exempt=cap_exempt):
+                hold = seat_map.hold(user, seat_ids, cap_exempt=cap_exempt)
                 self._wake.set()
                 self._remember(extras, command, 201, hold_answer(hold))
                 return hold
@@ -204,6 +204,8 @@ class ShowActor:
                 booking = seat_map.confirm(command.user_id, command.hold_ids)
                 if command.payment_ref is not None:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
+                if command.customer_name is not None:
+                    extras.box_office[booking.booking_id] = command.customer_name
                 self._remember(extras, command, 200, booking_answer(booking))
                 return booking
             case CancelBooking(user_id=user, booking_id=booking_id):

@@ -12,9 +12,10 @@ from fastapi_offline import FastAPIOffline
 
 from api import problems
 from api.auth import TokenService
+from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
 from api.rate_limit import RateLimiter, RateLimitMiddleware
-from api.routes import accounts, bookings, catalog, holds, seed
+from api.routes import accounts, bookings, box_office, catalog, holds, search, seed
 from persistence.catalog import Database
 from settings import Settings
 
@@ -56,13 +57,20 @@ def create_app(
 
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Added last, so it runs first: a blocked network is refused before it counts against any limit.
+    blocklist = BlockList(database)
+    app.state.blocklist = blocklist
+    app.add_middleware(BlockListMiddleware, blocklist=blocklist)
 
     app.include_router(accounts.router)
+    app.include_router(accounts.admin)
     app.include_router(catalog.router)
     app.include_router(catalog.admin)
     app.include_router(holds.router)
     app.include_router(bookings.router)
+    app.include_router(box_office.router)
     app.include_router(seed.router)
+    app.include_router(search.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
     async def healthz() -> Any:

@@ -131,6 +131,13 @@ async def admin_caller(caller: Annotated[Caller, Depends(bearer_caller)]) -> Cal
     return caller
 
 
+async def box_office_caller(caller: Annotated[Caller, Depends(bearer_caller)]) -> Caller:
+    if caller.role not in ("box_office", "admin"):
+        raise ApiProblem(403, "this needs a box-office account", "forbidden")
+    return caller
+
+
 CurrentCaller = Annotated[Caller, Depends(bearer_caller)]
+BoxOfficeCaller = Annotated[Caller, Depends(box_office_caller)]
 SeedCaller = Annotated[Caller, Depends(seed_caller)]
 AdminCaller = Annotated[Caller, Depends(admin_caller)]

@@ -201,6 +201,50 @@ class BookingService:
 
         return await self.idempotent(user_id, key, fingerprint, run)
 
+    async def box_office_sale(
+        self, seller_id: str, show_id: str, seats: tuple[str, ...], customer_name: str, card: str, key: str | None
+    ) -> Answer:
+        """Sell seats to a walk-in customer in one step: hold (no per-account cap), charge, book. The
+        booking records the selling account and the customer. A declined card frees the seats at once."""
+        fingerprint = idempotency.request_hash(
+            {"op": "box-office-sale", "show": show_id, "seats": seats, "customer": customer_name, "card": card}
+        )
+
+        async def run() -> dict[str, Any]:
+            await self.show_on_sale(show_id)
+            held = await self.actors.submit(show_id, HoldSeats(seller_id, seats, cap_exempt=True))
+            if isinstance(held, BookingError):
+                raise held
+            assert isinstance(held, Hold)
+            charge_key = idempotency.request_hash({"show": show_id, "holds": [held.hold_id], "card": card})
+            try:
+                charge = await self.gateway.charge(charge_key, held.amount, card)
+            except Exception as exc:
+                await self.actors.submit(show_id, ReleaseHold(seller_id, held.hold_id))
+                raise Unavailable("the payment service is not reachable; nothing was sold", 5) from exc
+            if not charge.approved:
+                await self.actors.submit(show_id, ReleaseHold(seller_id, held.hold_id))
+                raise PaymentDeclined(f"{charge.detail}; the seats were released")
+            reply = await self.actors.submit(
+                show_id,
+                ConfirmHolds(
+                    seller_id,
+                    (held.hold_id,),
+                    payment_ref=charge.charge_id,
+                    idempotency_key=key,
+                    request_hash=fingerprint,
+                    customer_name=customer_name,
+                ),
+            )
+            if isinstance(reply, Unavailable):
+                raise reply
+            if not isinstance(reply, Booking):
+                await self._refund(charge.charge_id)
+                raise reply if isinstance(reply, BookingError) else InvalidRequest("unexpected reply")
+            return {**booking_answer(reply), "customer_name": customer_name, "sold_by": seller_id}
+
+        return await self.idempotent(seller_id, key, fingerprint, run)
+
     async def pay(self, user_id: str, request: PaymentRequest) -> Answer:
         """Pay for all of the caller's live holds on a show as one booking."""
 

@@ -101,6 +101,15 @@ async def create_account(
     return _account(row)
 
 
+async def set_role(session: AsyncSession, user_id: str, role: str) -> Account | None:
+    row = await session.get(User, user_id)
+    if row is None:
+        return None
+    row.role = role
+    await session.flush()
+    return _account(row)
+
+
 async def upsert_admin(session: AsyncSession, email: str, password_hash: str) -> Account:
     row = (await session.exec(select(User).where(func.lower(User.email) == email.lower()))).first()
     if row is None:
@@ -199,8 +208,10 @@ async def get_theater(session: AsyncSession, theater_id: str) -> TheaterInfo | N
     return TheaterInfo(row.id, row.name, row.city, row.address) if row else None
 
 
-async def list_theaters(session: AsyncSession, city: str | None = None) -> list[TheaterInfo]:
-    query = select(Theater).order_by(col(Theater.city), col(Theater.name))
+async def list_theaters(
+    session: AsyncSession, city: str | None = None, limit: int = 100, offset: int = 0
+) -> list[TheaterInfo]:
+    query = select(Theater).order_by(col(Theater.city), col(Theater.name), col(Theater.id)).limit(limit).offset(offset)
     if city:
         query = query.where(func.lower(Theater.city) == city.lower())
     return [TheaterInfo(r.id, r.name, r.city, r.address) for r in await session.exec(query)]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -27,9 +28,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlalchemy.dialects.postgresql import CIDR, TSVECTOR
+from sqlmodel import Field, SQLModel, col
 
 UTC_NOW = text("now()")
 
@@ -65,6 +68,22 @@ class Movie(SQLModel, table=True):
         default_factory=list, sa_column=Column(ARRAY(String(50)), nullable=False, server_default="{}")
     )
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+    # Written by PostgreSQL only (migration 0002 defines the function); read by persistence/search.py.
+    search_document: str | None = Field(
+        default=None,
+        sa_column=Column(
+            TSVECTOR, Computed("movie_search_document(title, language, genres, description)", persisted=True)
+        ),
+    )
+
+
+Index("ix_movies_search_document", col(Movie.search_document), postgresql_using="gin")
+Index(
+    "ix_movies_title_trgm",
+    func.lower(col(Movie.title)).label("title_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"title_lower": "gin_trgm_ops"},
+)
 
 
 class Theater(SQLModel, table=True):
@@ -107,6 +126,7 @@ class Show(SQLModel, table=True):
         CheckConstraint("status in ('on_sale', 'closed', 'cancelled')", name="ck_shows_status"),
         Index("ix_shows_movie_starts", "movie_id", "starts_at"),
         Index("ix_shows_theater_starts", "theater_id", "starts_at"),
+        Index("ix_shows_starts_at", "starts_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -166,6 +186,9 @@ class BookingRow(SQLModel, table=True):
     hold_ids: list[str] = Field(sa_column=Column(ARRAY(String(36)), nullable=False))
     amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
     payment_ref: str | None = Field(default=None, max_length=100)
+    # Box-office sales: the staff account that sold it, and the walk-in customer it was sold to.
+    sold_by: str | None = Field(default=None, sa_column=Column(String(36), ForeignKey("users.id"), nullable=True))
+    customer_name: str | None = Field(default=None, max_length=200)
     status: str = Field(default="confirmed", max_length=20)
     created_at: datetime = Field(sa_column=_ts())
     epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -243,3 +266,14 @@ class ServiceSecret(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=50)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class BlockedNetwork(SQLModel, table=True):
+    """Client addresses refused before any route runs; admins edit the list through the API."""
+
+    __tablename__ = "blocked_networks"
+
+    network: str = Field(sa_column=Column(CIDR, primary_key=True))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))

@@ -70,6 +70,7 @@ class CommitExtras:
     requests that carried an ``Idempotency-Key`` (stored in the same transaction as their effect)."""
 
     payment_refs: dict[str, str] = field(default_factory=dict)
+    box_office: dict[str, str] = field(default_factory=dict)  # booking id -> walk-in customer's name
     answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
@@ -288,7 +289,8 @@ class ShowStore:
             case BookingConfirmed(booking=b):
                 await cur.execute(
                     "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
-                    "status, created_at, epoch) VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s)",
+                    "status, created_at, epoch, sold_by, customer_name) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s, %s, %s)",
                     (
                         b.booking_id,
                         show_id,
@@ -299,6 +301,8 @@ class ShowStore:
                         extras.payment_refs.get(b.booking_id),
                         b.created_at,
                         epoch,
+                        b.user_id if b.booking_id in extras.box_office else None,
+                        extras.box_office.get(b.booking_id),
                     ),
                 )
                 await cur.execute(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import (
     DUMMY_HASH,
+    AdminCaller,
     CurrentCaller,
     hash_password_off_loop,
     unauthorized,
@@ -17,7 +19,7 @@ from api.auth import (
 )
 from api.deps import Db, Tokens
 from api.problems import ApiProblem, problem_responses
-from api.schemas import AccountOut, RegisterIn, TokenOut
+from api.schemas import AccountOut, EntityId, Name, RegisterIn, TokenOut
 from persistence import catalog
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"], responses=problem_responses(401, 409))
@@ -56,4 +58,46 @@ async def me(caller: CurrentCaller, db: Db) -> AccountOut:
         account = await catalog.get_account(session, caller.user_id)
     if account is None:
         raise unauthorized("the account behind this token no longer exists")
+    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+
+
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=128)
+    name: Name | None = None
+    role: Literal["customer", "box_office", "admin"]
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["customer", "box_office", "admin"]
+
+
+admin = APIRouter(prefix="/api/v1/admin/users", tags=["admin"], responses=problem_responses(401, 403, 404, 409))
+
+
+@admin.post("", status_code=201, response_model=AccountOut)
+async def create_account(body: StaffIn, _: AdminCaller, db: Db) -> AccountOut:
+    """Create an account with a role (box-office desks, other admins). 409 if the e-mail exists."""
+    password_hash = await hash_password_off_loop(body.password)
+    try:
+        async with db.session() as session:
+            if await catalog.find_account_by_email(session, body.email) is not None:
+                raise ApiProblem(409, "an account with this e-mail exists", "email-taken")
+            account = await catalog.create_account(session, body.email, password_hash, body.name, body.role)
+    except IntegrityError as exc:
+        raise ApiProblem(409, "an account with this e-mail exists", "email-taken") from exc
+    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+
+
+@admin.put("/{user_id}/role", response_model=AccountOut)
+async def set_role(user_id: EntityId, body: RoleIn, _: AdminCaller, db: Db) -> AccountOut:
+    """Change an account's role; it applies to tokens issued from now on."""
+    async with db.session() as session:
+        account = await catalog.set_role(session, user_id, body.role)
+    if account is None:
+        raise ApiProblem(404, f"account {user_id} does not exist", "unknown-account")
     return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)

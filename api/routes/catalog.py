@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, StringConstraints
 
 from api.auth import AdminCaller
 from api.deps import AppSettings, Booking, Db
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
+    PRINTABLE,
     EntityId,
     MovieIn,
     MovieOut,
@@ -24,8 +26,10 @@ from api.schemas import (
     SeatOut,
     ShowIn,
     ShowOut,
+    Strict,
     TheaterIn,
     TheaterOut,
+    text,
 )
 from persistence import catalog
 from persistence.catalog import MovieInfo, RowSpec, ShowInfo, TheaterInfo
@@ -88,9 +92,15 @@ async def get_movie(movie_id: EntityId, db: Db) -> MovieOut:
 
 
 @router.get("/theaters", response_model=list[TheaterOut])
-async def list_theaters(db: Db, city: str | None = Query(None, max_length=100)) -> list[TheaterOut]:
+async def list_theaters(
+    db: Db,
+    city: Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TheaterOut]:
+    """Theaters, by city and name; `city` filters case-insensitively."""
     async with db.session() as session:
-        return [theater_out(t) for t in await catalog.list_theaters(session, city)]
+        return [theater_out(t) for t in await catalog.list_theaters(session, city, limit, offset)]
 
 
 @router.get("/theaters/{theater_id}", response_model=TheaterOut)
@@ -240,3 +250,48 @@ async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSetting
             body.hold_ttl_seconds or settings.hold_ttl_seconds,
         )
     return show_out(show)
+
+
+# -- blocked networks -----------------------------------------------------------------------------------
+
+
+class BlockIn(Strict):
+    network: Annotated[str, StringConstraints(min_length=2, max_length=50, pattern=r"^[0-9a-fA-F:./]+$")]
+    reason: Annotated[str, text(500, min_length=0)] = ""
+
+
+class BlockOut(BaseModel):
+    network: str
+    reason: str
+    created_by: str | None
+
+
+def parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ApiProblem(422, f"not an IP address or network: {value}", "bad-network") from exc
+
+
+@admin.get("/blocked-networks", response_model=list[BlockOut])
+async def blocked_networks(_: AdminCaller, request: Request) -> list[BlockOut]:
+    """Client addresses the API refuses with 403."""
+    return [BlockOut(**asdict(b)) for b in await request.app.state.blocklist.entries()]
+
+
+@admin.post("/blocked-networks", status_code=201, response_model=BlockOut)
+async def block_network(body: BlockIn, caller: AdminCaller, request: Request) -> BlockOut:
+    """Block an address or CIDR network (e.g. `203.0.113.7` or `203.0.113.0/24`); blocking again updates
+    the reason. Takes effect at once in this process and within seconds in the others."""
+    entry = await request.app.state.blocklist.add(parse_network(body.network), body.reason, caller.user_id)
+    return BlockOut(**asdict(entry))
+
+
+@admin.delete("/blocked-networks", status_code=204)
+async def unblock_network(
+    network: Annotated[str, Query(min_length=2, max_length=50, pattern=r"^[0-9a-fA-F:./]+$")],
+    _: AdminCaller,
+    request: Request,
+) -> None:
+    if not await request.app.state.blocklist.remove(parse_network(network)):
+        raise ApiProblem(404, f"{network} is not blocked", "not-blocked")

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Db
+from api.problems import problem_responses
 from api.routes.catalog import movie_out, show_out
 from api.schemas import EntityId, MovieOut, ShowOut
 from persistence import search
 
-router = APIRouter(prefix="/api/v1", tags=["search"])
+router = APIRouter(prefix="/api/v1", tags=["search"], responses=problem_responses())
 
 # Words people can type: no NUL (PostgreSQL refuses it in text) or other control characters.
 PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"

@@ -170,3 +170,23 @@ def test_the_owner_cancels_and_is_refunded(live_service: Service, backing: Backi
         ).fetchone()
     assert events == ["held", "booked", "cancelled"]
     assert refunded == ("refunded",)
+
+
+def test_an_expired_token_is_refused(live_service: Service, backing: Backing) -> None:
+    import datetime as dt
+
+    import jwt
+
+    ((user_id, _),) = bulk_users(backing.database_url, 1)
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        row = conn.execute("SELECT value FROM service_secrets WHERE name = 'token-signing-key'").fetchone()
+    assert row is not None
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    expired = jwt.encode({"sub": user_id, "role": "customer", "iat": past, "exp": past}, row[0], algorithm="HS256")
+    forged = jwt.encode({"sub": user_id, "role": "admin", "exp": past + dt.timedelta(hours=1)}, "not-the-key")
+    with httpx.Client(base_url=live_service.base_url, timeout=10) as client:
+        for token, words in ((expired, "expired"), (forged, "not valid")):
+            response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401
+            assert words in response.json()["detail"]
+            assert response.headers["WWW-Authenticate"] == "Bearer"

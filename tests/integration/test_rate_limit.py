@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api_client import bulk_users
+from tests.api_client import admin_headers, bulk_users
 from tests.conftest import Backing, Service
 
 
@@ -59,3 +59,31 @@ def test_one_account_is_limited_across_addresses(limited: Service, backing: Back
             statuses.append(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code)
     assert statuses[:3] == [200, 200, 200]
     assert 429 in statuses
+
+
+def test_admins_block_and_unblock_a_network(live_service: Service) -> None:
+    blocked = httpx.HTTPTransport(local_address="127.0.0.9")
+    with (
+        httpx.Client(base_url=live_service.base_url, timeout=10) as admin_client,
+        httpx.Client(base_url=live_service.base_url, timeout=10, transport=blocked) as client,
+    ):
+        admin = admin_headers(admin_client)
+        assert client.get("/api/v1/movies").status_code == 200
+        added = admin_client.post(
+            "/api/v1/admin/blocked-networks", headers=admin, json={"network": "127.0.0.8/31", "reason": "scalper"}
+        )
+        assert added.status_code == 201
+        assert added.json()["network"] == "127.0.0.8/31"
+        refused = client.get("/api/v1/movies")
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert admin_client.get("/api/v1/movies").status_code == 200  # 127.0.0.1 is not in 127.0.0.8/31
+        listed = admin_client.get("/api/v1/admin/blocked-networks", headers=admin).json()
+        assert {"network": "127.0.0.8/31", "reason": "scalper"}.items() <= listed[0].items()
+        bad = admin_client.post("/api/v1/admin/blocked-networks", headers=admin, json={"network": "1.2.3.999"})
+        assert bad.status_code == 422
+        removed = admin_client.delete(
+            "/api/v1/admin/blocked-networks", headers=admin, params={"network": "127.0.0.8/31"}
+        )
+        assert removed.status_code == 204
+        assert client.get("/api/v1/movies").status_code == 200
