@@ -27,7 +27,8 @@ from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.booking import BookingService
 from api.rate_limit import RateLimiter
-from api.seatmaps import SeatMapReader
+from api.routes import catalog as catalog_routes
+from api.seatmaps import SeatMapReader, SeatMapStream
 from api.show_actors import ShowActors, ensure_ray
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
 from payments.gateway import SimulatedGateway
@@ -102,7 +103,10 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         batch_max_size=settings.batch_max_size,
         num_cpus=settings.show_actor_num_cpus,
     )
-    seatmaps = SeatMapReader(database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds)
+    seatmaps = SeatMapReader(
+        database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL
+    )
+    seat_stream = SeatMapStream(seatmaps, database, redis, urls.redis_url, settings.redis_prefix)
     booking = BookingService(database, actors, seatmaps, SimulatedGateway(database))
     tokens = TokenService(secret, settings.token_ttl_seconds)
     limiter = RateLimiter(
@@ -114,10 +118,13 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     )
 
     async def shutdown() -> None:
+        await seat_stream.aclose()
         await redis.aclose()
         await database.dispose()
 
-    return create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown)
+    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown)
+    app.state.seat_stream = seat_stream
+    return app
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

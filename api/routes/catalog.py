@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, StringConstraints
 
 from api.auth import AdminCaller
@@ -23,7 +25,6 @@ from api.schemas import (
     ScreenOut,
     SeatId,
     SeatMapOut,
-    SeatOut,
     ShowIn,
     ShowOut,
     Strict,
@@ -142,30 +143,49 @@ async def get_show(show_id: EntityId, db: Db) -> ShowOut:
     return show_out(show)
 
 
+# Rendered seat maps, reused for a moment: a crowd refreshing one show's map costs one Redis read and
+# one JSON encoding per RENDER_TTL, not per request. main.py takes RENDER_TTL off the staleness budget
+# the reader may use, so a map still lags the actor by at most BOOKING_SEATMAP_MAX_STALENESS_SECONDS.
+RENDER_TTL = 0.2
+_rendered: dict[str, tuple[float, bytes]] = {}
+
+
 @router.get("/shows/{show_id}/seats", response_model=SeatMapOut)
-async def seat_map(show_id: EntityId, booking: Booking) -> SeatMapOut:
+async def seat_map(show_id: EntityId, booking: Booking) -> Response:
     """The seat map; at most 2 seconds behind the show's actor, never waiting on it."""
+    cached = _rendered.get(show_id)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < RENDER_TTL:
+        return Response(cached[1], media_type="application/json")
     view = await booking.seatmaps.read(show_id)
     counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
-    for seat in view.seats:
-        counts[seat.status] += 1
-    return SeatMapOut(
-        show_id=show_id,
-        seats=[
-            SeatOut(
-                id=s.id,
-                row=s.row,
-                number=s.number,
-                status=s.status,
-                category=s.category,
-                price=float(s.price),
-            )
-            for s in view.seats
-        ],
-        counts=counts,
-        as_of=datetime.fromtimestamp(view.as_of, UTC),
-        source=view.source,
-    )
+    seats = []
+    for s in view.seats:
+        counts[s.status] += 1
+        seats.append(
+            {
+                "id": s.id,
+                "row": s.row,
+                "number": s.number,
+                "status": s.status,
+                "category": s.category,
+                "price": float(s.price),
+            }
+        )
+    body = json.dumps(
+        {
+            "show_id": show_id,
+            "seats": seats,
+            "counts": counts,
+            "as_of": datetime.fromtimestamp(view.as_of, UTC).isoformat().replace("+00:00", "Z"),
+            "source": view.source,
+        },
+        separators=(",", ":"),
+    ).encode()
+    if len(_rendered) > 10_000:
+        _rendered.clear()
+    _rendered[show_id] = (now, body)
+    return Response(body, media_type="application/json")
 
 
 class LedgerEntryOut(BaseModel):
