@@ -305,7 +305,8 @@ class ShowInfo:
         return self.status == "on_sale" and now < self.starts_at
 
 
-def _show(row: Show) -> ShowInfo:
+def show_info(row: Any) -> ShowInfo:
+    """A show row (ORM object or SQL row with the same column names) as a ``ShowInfo``."""
     return ShowInfo(
         id=row.id,
         movie_id=row.movie_id,
@@ -338,12 +339,12 @@ async def create_show(
     )
     session.add(row)
     await session.flush()
-    return _show(row)
+    return show_info(row)
 
 
 async def get_show(session: AsyncSession, show_id: str) -> ShowInfo | None:
     row = await session.get(Show, show_id)
-    return _show(row) if row else None
+    return show_info(row) if row else None
 
 
 async def list_shows(
@@ -361,7 +362,7 @@ async def list_shows(
         query = query.where(Show.theater_id == theater_id)
     if on_sale_after is not None:
         query = query.where(Show.status == "on_sale", col(Show.starts_at) > on_sale_after)
-    return [_show(r) for r in await session.exec(query.limit(limit).offset(offset))]
+    return [show_info(r) for r in await session.exec(query.limit(limit).offset(offset))]
 
 
 async def count_movies(session: AsyncSession) -> int:

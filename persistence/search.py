@@ -19,13 +19,11 @@ reaches PostgreSQL as a bound parameter; optional filters are ``CAST(:x AS ...) 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence.catalog import MovieInfo, ShowInfo
+from persistence.catalog import MovieInfo, ShowInfo, show_info
 
 # pg_trgm's word similarity (0..1) a title needs to match a query that full-text search missed: one typo
 # in a word of five or more letters stays above it ("Orbitls" → "Orbitals" 0.62, "Monsoon Exprss" →
@@ -153,19 +151,6 @@ async def search_movies(
     return hits, total
 
 
-def _show(row: Any) -> ShowInfo:
-    return ShowInfo(
-        id=row.id,
-        movie_id=row.movie_id,
-        theater_id=row.theater_id,
-        screen_id=row.screen_id,
-        starts_at=row.starts_at,
-        prices={k: Decimal(str(v)) for k, v in row.prices.items()},
-        hold_ttl_seconds=row.hold_ttl_seconds,
-        status=row.status,
-    )
-
-
 async def search_shows(
     session: AsyncSession,
     movie_id: str | None,
@@ -198,4 +183,4 @@ async def search_shows(
         )
     ).all()
     total = int(rows[0].total) if rows else 0
-    return [_show(r) for r in rows if r.id is not None], total
+    return [show_info(r) for r in rows if r.id is not None], total
