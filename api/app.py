@@ -15,7 +15,7 @@ from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
 from api.rate_limit import RateLimiter, RateLimitMiddleware
-from api.routes import accounts, bookings, box_office, catalog, holds, search, seed
+from api.routes import accounts, bookings, box_office, catalog, holds, search, seed, stream
 from persistence.catalog import Database
 from settings import Settings
 
@@ -70,6 +70,7 @@ def create_app(
     app.include_router(bookings.router)
     app.include_router(box_office.router)
     app.include_router(seed.router)
+    app.include_router(stream.router)
     app.include_router(search.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
