@@ -2,8 +2,9 @@
 
 ``python main.py [--host H] [--port P]`` serves the whole system. With no ``DATABASE_URL`` / ``REDIS_URL``
 it starts an embedded PostgreSQL and Redis under ``BOOKING_DATA_DIR``; with no ``RAY_ADDRESS`` it starts a
-local Ray instance. Ctrl-C stops everything this process started; the next start on the same data dir
-finds every account, show, hold and booking as it was.
+local Ray instance; with no ``PAYMENT_GATEWAY_URL`` it starts the simulated payment gateway
+(``payments.simulator``) as a child process. Ctrl-C stops everything this process started; the next start
+on the same data dir finds every account, show, hold and booking as it was.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from api.routes import catalog as catalog_routes
 from api.seatmaps import SeatMapReader, SeatMapStream
 from api.show_actors import ShowActors, ensure_ray
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
-from payments.gateway import SimulatedGateway
+from notifications import NotificationService
+from payments.http_gateway import HttpGateway
+from payments.reconciler import Reconciler
+from payments.simulator import SimulatorProcess
 from persistence import catalog, demo, migrate
 from persistence.catalog import Database
 from settings import Settings
@@ -43,10 +47,12 @@ log = logging.getLogger("booking")
 class ServiceUrls:
     database_url: str
     redis_url: str
+    payment_gateway_url: str
 
 
 def start_services(settings: Settings, stack: ExitStack) -> ServiceUrls:
-    """Use the configured PostgreSQL and Redis, or start embedded ones that ``stack`` will stop."""
+    """Use the configured PostgreSQL, Redis and payment gateway, or start embedded ones (the simulated
+    gateway, with its ledger in the same database) that ``stack`` will stop."""
     database_url = settings.database_url
     redis_url = settings.redis_url
     if database_url is None:
@@ -59,7 +65,13 @@ def start_services(settings: Settings, stack: ExitStack) -> ServiceUrls:
         redis_url = redis_server.start()
         stack.callback(redis_server.stop)
         log.info("embedded Redis at %s", redis_url)
-    return ServiceUrls(database_url, redis_url)
+    payment_gateway_url = settings.payment_gateway_url
+    if payment_gateway_url is None:
+        gateway = SimulatorProcess(database_url, settings.data_dir / "payment-gateway.log")
+        payment_gateway_url = gateway.start()
+        stack.callback(gateway.stop)
+        log.info("simulated payment gateway at %s", payment_gateway_url)
+    return ServiceUrls(database_url, redis_url, payment_gateway_url)
 
 
 async def prepare_database(settings: Settings, database_url: str) -> str:
@@ -95,6 +107,10 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         max_extensions=settings.max_hold_extensions,
         db_timeout_seconds=settings.db_timeout_seconds,
         publish_interval_seconds=settings.seatmap_publish_interval_seconds,
+        payment_window_seconds=settings.payment_window_seconds,
+        convenience_fee=settings.convenience_fee_per_ticket,
+        cancel_cutoff_seconds=settings.cancellation_cutoff_minutes * 60,
+        cancellation_fee_rate=settings.cancellation_fee_percent / 100,
     )
     actors = ShowActors(
         actor_config,
@@ -107,7 +123,15 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL
     )
     seat_stream = SeatMapStream(seatmaps, database, redis, urls.redis_url, settings.redis_prefix)
-    booking = BookingService(database, actors, seatmaps, SimulatedGateway(database))
+    gateway = HttpGateway(urls.payment_gateway_url, settings.payment_timeout_seconds, settings.payment_attempts)
+    reconciler = Reconciler(
+        database,
+        gateway,
+        actors.submit,
+        settle_after_seconds=settings.payment_settle_after_seconds,
+        interval_seconds=settings.reconcile_interval_seconds,
+    )
+    booking = BookingService(database, actors, seatmaps, gateway, reconciler)
     tokens = TokenService(secret, settings.token_ttl_seconds)
     limiter = RateLimiter(
         settings.rate_limit_per_minute,
@@ -116,14 +140,19 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         tokens,
         window_seconds=settings.rate_limit_window_seconds,
     )
+    notifications = NotificationService.from_settings(settings, urls.database_url, urls.redis_url)
 
     async def shutdown() -> None:
+        await notifications.stop()
+        await reconciler.aclose()
         await seat_stream.aclose()
+        await gateway.aclose()
         await redis.aclose()
         await database.dispose()
 
-    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown)
+    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown, on_startup=notifications.start)
     app.state.seat_stream = seat_stream
+    app.state.notifications = notifications
     return app
 
 
@@ -166,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\nSeatwise is starting on {base}\n"
             f"  API docs:        {base}/docs\n"
             f"  health:          {base}/healthz\n"
+            f"  payment gateway: {urls.payment_gateway_url}\n"
             f"  Ray dashboard:   {dashboard_line}\n"
             f"  data dir:        {data_line}\n"
             "Press Ctrl-C to stop.\n",

@@ -1,12 +1,14 @@
 """Every setting of the service, read from the environment once by ``main.py`` and passed down.
 
-Names follow the pinned contract: ``DATABASE_URL``, ``REDIS_URL`` and ``RAY_ADDRESS`` choose real
-services (unset means: start embedded ones under ``BOOKING_DATA_DIR``), and every other knob is a
-``BOOKING_*`` variable. Nothing else in the code base reads the environment.
+Names follow the pinned contract: ``DATABASE_URL``, ``REDIS_URL``, ``RAY_ADDRESS`` and
+``PAYMENT_GATEWAY_URL`` choose real services (unset means: start embedded ones under ``BOOKING_DATA_DIR``,
+or the simulated payment gateway), and every other knob is a ``BOOKING_*`` variable. Nothing else in the
+code base reads the environment.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -20,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
     ray_address: str | None = Field(default=None, validation_alias=AliasChoices("RAY_ADDRESS"))
+    payment_gateway_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PAYMENT_GATEWAY_URL"),
+        description="Base URL of the payment gateway service; unset: main.py starts the simulated one.",
+    )
     data_dir: Path = Path(".data")
 
     # Accounts.
@@ -35,6 +42,25 @@ class Settings(BaseSettings):
     max_seats_per_user: int = Field(default=10, ge=1)
     max_seats_per_request: int = Field(default=10, ge=1)
     max_hold_extensions: int = Field(default=2, ge=0)
+    payment_window_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="extra time a hold gets while it is being paid for (bounded)"
+    )
+    convenience_fee_per_ticket: Decimal = Field(
+        default=Decimal(0), ge=0, le=100_000, description="added to each ticket's price, shown in the breakdown"
+    )
+    cancellation_cutoff_minutes: int = Field(
+        default=60, ge=0, description="customers may cancel a booking until this long before the show"
+    )
+    cancellation_fee_percent: Decimal = Field(
+        default=Decimal(10), ge=0, le=100, description="share of the seats' price kept when a customer cancels"
+    )
+    sales_cutoff_minutes: int = Field(
+        default=0, ge=0, description="sales of a show stop this long before it starts (unless the show sets a time)"
+    )
+    payment_settle_after_seconds: float = Field(
+        default=30.0, gt=0, description="a payment still pending this long is settled by the reconciler"
+    )
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0, description="how often the reconciler runs")
     rate_limit_per_minute: int = Field(default=600, ge=0)
     rate_limit_window_seconds: int = Field(
         default=60, ge=1, le=3600, description="sliding window the per-minute rate is counted over"
@@ -50,6 +76,52 @@ class Settings(BaseSettings):
     seatmap_publish_interval_seconds: float = Field(default=0.2, gt=0)
     seatmap_max_staleness_seconds: float = Field(default=2.0, gt=0)
     show_actor_num_cpus: float = Field(default=0.0, ge=0)
+    payment_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="timeout of one request to the payment gateway (each attempt)"
+    )
+    payment_attempts: int = Field(
+        default=3, ge=1, le=10, description="tries per payment gateway call (transport errors, timeouts, 5xx)"
+    )
+
+    # Notifications (notifications/): outbox → Redis Stream → e-mail and webhooks.
+    notifications_enabled: bool = Field(
+        default=True, description="run the hold-reminder sweep, the outbox relay and delivery in this process"
+    )
+    hold_reminder_seconds: float = Field(
+        default=60.0, gt=0, description="send `hold.expiring` this long before a hold expires"
+    )
+    notification_sweep_interval_seconds: float = Field(
+        default=5.0, gt=0, description="how often the hold-reminder sweep runs"
+    )
+    notification_relay_interval_seconds: float = Field(
+        default=0.5, gt=0, description="how often the relay looks for outbox rows to move to the Redis Stream"
+    )
+    notification_max_attempts: int = Field(
+        default=6, ge=1, le=100, description="delivery attempts per target before the event is dead-lettered"
+    )
+    notification_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="first retry delay; doubles after each failed attempt"
+    )
+    notification_retry_max_seconds: float = Field(default=60.0, gt=0, description="longest retry delay")
+    notification_claim_idle_seconds: float = Field(
+        default=120.0, gt=0, description="an entry pending this long at a silent consumer is taken over"
+    )
+    notification_concurrency: int = Field(
+        default=8, ge=1, le=256, description="stream entries one process delivers at once"
+    )
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="bound on one webhook POST")
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail; unset: messages are written as .eml files to mail_dir"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="Seatwise <no-reply@seatwise.local>", description="the From: of every e-mail")
+    smtp_starttls: bool = Field(default=True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="bound on sending one e-mail")
+    mail_dir: Path | None = Field(
+        default=None, description="where .eml files go when no SMTP host is set; default data_dir/mail"
+    )
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -8,9 +8,11 @@ whole because one request in it was refused).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 
 from actors.errors import BookingError
-from actors.seatmap import Booking, Hold
+from actors.seatmap import Booking, BookingCancelled, Hold, Payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +53,32 @@ class PreparePayment:
 
 
 @dataclass(frozen=True, slots=True)
+class BeginPayment:
+    """Put the caller's live holds (or exactly ``hold_ids``) into payment-pending; replies ``Payment``.
+    The payment row is committed before the reply, so the gateway is never asked for a charge that
+    PostgreSQL does not know of."""
+
+    user_id: str
+    hold_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbortPayment:
+    """The payment took no money (declined, or the gateway never charged): its holds go back to active."""
+
+    payment_key: str
+    outcome: Literal["declined", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
 class ConfirmHolds:
     """Turn exactly these holds into one booking, recording the payment reference and, when the request
-    carried an ``Idempotency-Key``, its answer in the same transaction."""
+    carried an ``Idempotency-Key``, its answer in the same transaction. ``payment_key``: the payment the
+    holds are pending under (the booking then marks that payment captured)."""
 
     user_id: str
     hold_ids: tuple[str, ...]
+    payment_key: str | None = None
     payment_ref: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
@@ -69,6 +91,11 @@ class CancelBooking:
 
     user_id: str | None
     booking_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelShow:
+    """Cancel the whole show (an admin): every booking cancelled with a full refund; sales end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +114,11 @@ Command = (
     | ReleaseHold
     | ExtendHold
     | PreparePayment
+    | BeginPayment
+    | AbortPayment
     | ConfirmHolds
     | CancelBooking
+    | CancelShow
     | BlockSeats
     | UnblockSeats
 )
@@ -103,10 +133,17 @@ class HeldHolds:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """Reply to commands that return nothing (block, unblock)."""
+    """Reply to commands that return nothing (block, unblock, abort a payment)."""
 
 
-Reply = Hold | Booking | HeldHolds | Done | BookingError
+@dataclass(frozen=True, slots=True)
+class ShowCancellation:
+    """Reply to ``CancelShow``: every booking it cancelled, with its refund."""
+
+    cancelled: tuple[BookingCancelled, ...]
+
+
+Reply = Hold | Booking | HeldHolds | Payment | BookingCancelled | ShowCancellation | Done | BookingError
 
 
 def hold_answer(hold: Hold) -> dict[str, object]:
@@ -115,6 +152,8 @@ def hold_answer(hold: Hold) -> dict[str, object]:
         "hold_id": hold.hold_id,
         "seat_ids": list(hold.seat_ids),
         "amount": float(hold.amount),
+        "fee": float(hold.fee),
+        "total": float(hold.total),
         "created_at": hold.created_at.isoformat(),
         "expires_at": hold.expires_at.isoformat(),
         "extensions": hold.extensions,
@@ -127,5 +166,11 @@ def booking_answer(booking: Booking) -> dict[str, object]:
         "status": "confirmed",
         "booking_id": booking.booking_id,
         "selected_seat": list(booking.seat_ids),
-        "amount": float(booking.amount),
+        "amount": float(booking.total),
+        "price_breakdown": price_breakdown(booking.amount, booking.fee),
     }
+
+
+def price_breakdown(seats: Decimal, fee: Decimal) -> dict[str, float]:
+    """What a customer pays: the seats' price, the convenience fee, and their total."""
+    return {"seats": float(seats), "convenience_fee": float(fee), "total": float(seats + fee)}

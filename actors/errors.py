@@ -9,6 +9,7 @@ never here; the ``code`` attribute is only a stable, machine-readable name for t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 
 class BookingError(Exception):
@@ -135,6 +136,30 @@ class SalesClosed(BookingError):
 
 class PaymentDeclined(BookingError):
     code = "payment-declined"
+
+
+class PaymentInProgress(BookingError):
+    """The hold is being paid for: it cannot be released, extended or paid for again by another payment
+    until that payment ends (a retry of the same payment resumes it)."""
+
+    code = "payment-in-progress"
+
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(hold_id)
+        self.hold_id = hold_id
+        self.detail = f"a payment for hold {hold_id} is in progress; wait for it to finish"
+
+
+class CancellationClosed(BookingError):
+    """Customers may cancel only until a set time before the show."""
+
+    code = "cancellation-closed"
+
+    def __init__(self, cutoff: timedelta) -> None:
+        Exception.__init__(self, cutoff)
+        self.cutoff = cutoff
+        minutes = int(cutoff.total_seconds() // 60)
+        self.detail = f"bookings can be cancelled only until {minutes} minutes before the show"
 
 
 class Unavailable(BookingError):

@@ -26,8 +26,11 @@ from actors.seatmap import (
     BookingCancelled,
     BookingConfirmed,
     Event,
+    Hold,
     HoldExtended,
     HoldReleased,
+    PaymentAborted,
+    PaymentStarted,
     SeatsBlocked,
     SeatsHeld,
     SeatStatus,
@@ -182,13 +185,23 @@ def seat_changes(events: Iterable[Event]) -> tuple[dict[str, _SeatState], list[H
             change = HoldChange(change.hold_id, change.owner, earlier.seat_ids, change.status, change.expires_at)
         holds[change.hold_id] = change
 
+    def held(hold: Hold) -> None:
+        """The hold is active (new, extended, or its expiry moved by a payment)."""
+        expires = hold.expires_at.timestamp()
+        for seat in hold.seat_ids:
+            seats[seat] = _SeatState(SeatStatus.HELD, expires, hold.hold_id, hold.user_id)
+        hold_change(HoldChange(hold.hold_id, hold.user_id, hold.seat_ids, "active", expires))
+
     for event in events:
         match event:
             case SeatsHeld(hold=hold) | HoldExtended(hold=hold):
-                expires = hold.expires_at.timestamp()
-                for seat in hold.seat_ids:
-                    seats[seat] = _SeatState(SeatStatus.HELD, expires, hold.hold_id, hold.user_id)
-                hold_change(HoldChange(hold.hold_id, hold.user_id, hold.seat_ids, "active", expires))
+                held(hold)
+            case PaymentStarted(payment=payment):
+                for hold in payment.holds:
+                    held(hold)
+            case PaymentAborted(holds=aborted):
+                for hold in aborted:
+                    held(hold)
             case HoldReleased(hold=hold, reason=reason):
                 # A released hold still owned its seats (a seat is re-held only after its expired hold
                 # was released, and that later event then wins).

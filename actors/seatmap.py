@@ -11,10 +11,27 @@ appends past-tense events to ``pending_events`` that the caller drains with ``dr
     hold(user, seats) | hold_best(user, count, category)  -> Hold          (SeatsHeld)
     release(user, hold_id)                                 -> Hold          (HoldReleased reason=released)
     extend(user, hold_id)                                  -> Hold          (HoldExtended)
-    confirm(user, hold_ids, booking_id)                    -> Booking       (BookingConfirmed)
+    begin_payment(user, hold_ids | None)                   -> Payment       (PaymentStarted, or none if resumed)
+    abort_payment(payment_key, outcome)                    -> list[Hold]    (PaymentAborted)
+    confirm(user, hold_ids, booking_id, payment_key)       -> Booking       (BookingConfirmed)
+    cancel(user | None, booking_id)                        -> BookingCancelled (BookingCancelled)
+    cancel_show()                                          -> list[BookingCancelled]
+                                                              (HoldReleased…, BookingCancelled…, ShowCancelled)
     expire_due()                                           -> list[Hold]    (HoldReleased reason=expired)
     close_sales()                                          -> list[Hold]    (HoldReleased reason=sales_closed)
     block(seats) / unblock(seats)                          -> None          (SeatsBlocked / SeatsUnblocked)
+
+Payments: ``begin_payment`` puts holds into payment-pending under a new payment key (the idempotency key
+the gateway is charged with). A pending hold cannot be released or extended, and cannot expire mid-payment:
+its ``expires_at`` is pushed to at least ``now + payment_window`` (bounded), and ``abort_payment`` (card
+declined, no charge made) puts it back to the expiry it had. If nobody resolves the payment within the
+window the hold expires like any other; the charge, if one was made, is then refunded by the reconciler.
+So a pending hold always ends booked, or released with any charge refunded.
+
+Money: a hold's ``amount`` is the seats' price, its ``fee`` the convenience fee (per ticket); the charge is
+``total``. A customer may cancel a booking until ``cancel_cutoff`` before the show and gets back the seats'
+price less ``cancellation_fee_rate`` (the convenience fee is kept); an operator's cancellation, and a
+cancelled show, refund everything.
 
 Seat states: a seat is ``booked`` if a booking owns it, ``blocked`` if an admin took it off sale,
 ``held`` if a hold owns it and ``now < hold.expires_at``, else ``available``. An expired hold owns
@@ -34,11 +51,13 @@ from uuid import uuid4
 
 from actors.errors import (
     BookingNotFound,
+    CancellationClosed,
     ExtensionRefused,
     HoldExpired,
     HoldNotFound,
     InvalidRequest,
     NoAdjacentSeats,
+    PaymentInProgress,
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
@@ -81,9 +100,21 @@ class Hold:
     expires_at: datetime
     amount: Decimal
     extensions: int = 0
+    fee: Decimal = Decimal(0)
+    # Set while being paid for: the payment's key, and the expiry to go back to if the payment fails.
+    payment_key: str | None = None
+    resume_expires_at: datetime | None = None
 
     def is_live(self, now: datetime) -> bool:
         return now < self.expires_at
+
+    @property
+    def total(self) -> Decimal:
+        return self.amount + self.fee
+
+    @property
+    def paying(self) -> bool:
+        return self.payment_key is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +125,34 @@ class Booking:
     hold_ids: tuple[str, ...]
     amount: Decimal
     created_at: datetime
+    fee: Decimal = Decimal(0)
+    payment_key: str | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return self.amount + self.fee
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Holds in payment-pending under one key. ``resumed``: the payment was already under way (a retry),
+    so the caller charges again under the same key and the gateway answers with the first outcome."""
+
+    payment_key: str
+    user_id: str
+    holds: tuple[Hold, ...]
+    resumed: bool = False
+
+    @property
+    def hold_ids(self) -> tuple[str, ...]:
+        return tuple(h.hold_id for h in self.holds)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((h.total for h in self.holds), Decimal(0))
+
+
+CancelReason = Literal["customer", "operator", "show_cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +189,39 @@ class SeatsUnblocked:
 @dataclass(frozen=True, slots=True)
 class BookingCancelled:
     booking: Booking
+    reason: CancelReason = "customer"
+    refund: Decimal = Decimal(0)  # what goes back to the payer
 
 
-Event = SeatsHeld | HoldReleased | HoldExtended | BookingConfirmed | BookingCancelled | SeatsBlocked | SeatsUnblocked
+@dataclass(frozen=True, slots=True)
+class PaymentStarted:
+    payment: Payment  # its holds as they are now: pending, expiry pushed to cover the payment window
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAborted:
+    payment_key: str
+    holds: tuple[Hold, ...]  # back to active, with the expiry they had before the payment
+    outcome: Literal["declined", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCancelled:
+    show_id: str
+
+
+Event = (
+    SeatsHeld
+    | HoldReleased
+    | HoldExtended
+    | BookingConfirmed
+    | BookingCancelled
+    | SeatsBlocked
+    | SeatsUnblocked
+    | PaymentStarted
+    | PaymentAborted
+    | ShowCancelled
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +234,17 @@ class ShowRules:
     max_seats_per_user: int
     max_extensions: int = 2
     max_seats_per_request: int = 10
+    payment_window: timedelta = timedelta(minutes=2)
+    convenience_fee: Decimal = Decimal(0)  # per ticket
+    cancel_cutoff: timedelta = timedelta(0)  # customers may cancel until this long before the show
+    cancellation_fee_rate: Decimal = Decimal(0)  # share of the seats' price kept on a customer's cancellation
+    sales_open_at: datetime | None = None  # None: on sale from creation
+    sales_close_at: datetime | None = None  # None: until the show starts
+
+    @property
+    def sales_end(self) -> datetime:
+        """When sales stop: the scheduled close, never after the show starts."""
+        return self.starts_at if self.sales_close_at is None else min(self.sales_close_at, self.starts_at)
 
 
 @dataclass(slots=True)
@@ -342,6 +442,7 @@ class SeatMap:
 
     def release(self, user_id: str, hold_id: str) -> Hold:
         hold = self._live_hold_of(user_id, hold_id, self.clock())
+        self._check_not_paying(hold)
         self._remove_hold(hold)
         self.pending_events.append(HoldReleased(hold, "released"))
         return hold
@@ -350,31 +451,41 @@ class SeatMap:
         """Push the hold's expiry to ``min(now + hold_ttl, starts_at)`` (never earlier than it was).
 
         Refused (``ExtensionRefused``) once ``max_extensions`` were used, or when the hold already lasts
-        until the show starts. Each successful call uses one extension.
+        until sales end; ``PaymentInProgress`` while it is being paid for. Each successful call uses one
+        extension.
         """
         now = self.clock()
         hold = self._live_hold_of(user_id, hold_id, now)
+        self._check_not_paying(hold)
         self._check_on_sale(now)
         if hold.extensions >= self.rules.max_extensions:
             raise ExtensionRefused(
                 f"hold {hold_id} was already extended {hold.extensions} times, "
                 f"the most allowed is {self.rules.max_extensions}"
             )
-        if hold.expires_at >= self.rules.starts_at:
-            raise ExtensionRefused(f"hold {hold_id} already lasts until the show starts and cannot be extended past it")
-        expires_at = max(min(now + self.rules.hold_ttl, self.rules.starts_at), hold.expires_at)
+        if hold.expires_at >= self.rules.sales_end:
+            raise ExtensionRefused(
+                f"hold {hold_id} already lasts until sales end and cannot be extended past it "
+                "(sales end when the show starts, or at its sales cut-off)"
+            )
+        expires_at = max(min(now + self.rules.hold_ttl, self.rules.sales_end), hold.expires_at)
         extended = replace(hold, expires_at=expires_at, extensions=hold.extensions + 1)
         self._holds[hold_id] = extended
         heapq.heappush(self._expiry_heap, (expires_at, hold_id))
         self.pending_events.append(HoldExtended(extended))
         return extended
 
-    def confirm(self, user_id: str, hold_ids: Sequence[str], booking_id: str | None = None) -> Booking:
+    def confirm(
+        self, user_id: str, hold_ids: Sequence[str], booking_id: str | None = None, payment_key: str | None = None
+    ) -> Booking:
         """Turn the user's live holds into one booking (seats in the order of ``hold_ids``).
 
         Checks, in order: ``InvalidRequest`` (no hold id, repeated hold id, or ``booking_id`` already
         used on this show), then for each hold in order ``HoldNotFound`` / ``HoldExpired``, then
-        ``SalesClosed``.
+        ``PaymentInProgress`` (a hold is pending under another payment, or under one while no
+        ``payment_key`` is given) or ``HoldNotFound`` (``payment_key`` given but the hold is not pending
+        under it: the payment was aborted), then ``SalesClosed``. A payment that was under way when
+        sales ended may still complete until the show starts.
         """
         now = self.clock()
         if isinstance(hold_ids, str):
@@ -386,7 +497,13 @@ class SeatMap:
         if booking_id is not None and booking_id in self._bookings:
             raise InvalidRequest(f"booking id {booking_id} is already used on this show")
         holds = [self._live_hold_of(user_id, hold_id, now) for hold_id in hold_ids]
-        self._check_on_sale(now)
+        for hold in holds:
+            if hold.payment_key != payment_key:
+                if payment_key is not None and hold.payment_key is None:
+                    raise HoldNotFound(hold.hold_id)
+                raise PaymentInProgress(hold.hold_id)
+        if payment_key is None or self.sales_closed or now >= self.rules.starts_at:
+            self._check_on_sale(now)
         booking = Booking(
             booking_id=booking_id if booking_id is not None else self.id_factory(),
             user_id=user_id,
@@ -394,6 +511,8 @@ class SeatMap:
             hold_ids=tuple(hold_ids),
             amount=sum((hold.amount for hold in holds), Decimal(0)),
             created_at=now,
+            fee=sum((hold.fee for hold in holds), Decimal(0)),
+            payment_key=payment_key,
         )
         for hold in holds:
             self._remove_hold(hold)
@@ -401,11 +520,13 @@ class SeatMap:
         self.pending_events.append(BookingConfirmed(booking))
         return booking
 
-    def cancel(self, user_id: str | None, booking_id: str) -> Booking:
+    def cancel(self, user_id: str | None, booking_id: str) -> BookingCancelled:
         """Cancel a booking before the show starts; its seats become available again.
 
-        ``user_id`` None acts for the show (an admin); otherwise the booking must be the user's, and
-        another user's booking is reported exactly like an unknown one (``BookingNotFound``).
+        ``user_id`` None acts for the show (an operator: any time before the start, full refund);
+        otherwise the booking must be the user's (another user's booking is reported exactly like an
+        unknown one, ``BookingNotFound``), the cancellation must come at least ``cancel_cutoff`` before the
+        show (``CancellationClosed``), and the refund keeps the cancellation fee and the convenience fee.
         """
         now = self.clock()
         booking = self._bookings.get(booking_id)
@@ -413,13 +534,91 @@ class SeatMap:
             raise BookingNotFound(booking_id)
         if now >= self.rules.starts_at:
             raise SalesClosed(self.rules.show_id)
-        del self._bookings[booking_id]
-        for seat_id in booking.seat_ids:
-            del self._seat_booking[seat_id]
-        self._user_bookings[booking.user_id].remove(booking_id)
-        self._user_booked[booking.user_id] -= len(booking.seat_ids)
-        self.pending_events.append(BookingCancelled(booking))
-        return booking
+        if user_id is not None and now > self.rules.starts_at - self.rules.cancel_cutoff:
+            raise CancellationClosed(self.rules.cancel_cutoff)
+        if user_id is None:
+            cancelled = BookingCancelled(booking, "operator", booking.total)
+        else:
+            kept = (booking.amount * self.rules.cancellation_fee_rate).quantize(Decimal("0.01"))
+            cancelled = BookingCancelled(booking, "customer", booking.amount - kept)
+        self._remove_booking(booking)
+        self.pending_events.append(cancelled)
+        return cancelled
+
+    def cancel_show(self) -> list[BookingCancelled]:
+        """Cancel the whole show: sales stop, every hold is released, every booking is cancelled with a
+        full refund. ``SalesClosed`` once the show has started. Idempotent."""
+        now = self.clock()
+        if now >= self.rules.starts_at:
+            raise SalesClosed(self.rules.show_id)
+        self.close_sales()
+        cancelled = [
+            BookingCancelled(booking, "show_cancelled", booking.total)
+            for booking in sorted(self._bookings.values(), key=lambda b: (b.created_at, b.booking_id))
+        ]
+        for event in cancelled:
+            self._remove_booking(event.booking)
+        self.pending_events.extend(cancelled)
+        self.pending_events.append(ShowCancelled(self.rules.show_id))
+        return cancelled
+
+    def begin_payment(self, user_id: str, hold_ids: Sequence[str] | None = None) -> Payment:
+        """Put the user's live holds (all of them, or exactly ``hold_ids``) into payment-pending under a
+        new payment key, their expiry pushed to at least ``now + payment_window``.
+
+        If exactly those holds are already pending under one key, the payment is resumed (no event, same
+        key): a retry must charge under the same key. ``HoldNotFound`` (no live hold, or one not the
+        user's), ``HoldExpired``, ``PaymentInProgress`` (some of the holds are pending under another
+        payment, or pending with others that are not), ``SalesClosed``.
+        """
+        now = self.clock()
+        if hold_ids is None:
+            holds = self._live_holds_of(user_id, now)
+            if not holds:
+                raise HoldNotFound("")
+        else:
+            if isinstance(hold_ids, str) or not hold_ids or len(set(hold_ids)) != len(hold_ids):
+                raise InvalidRequest("hold_ids must be a non-empty list of distinct hold ids")
+            holds = [self._live_hold_of(user_id, hold_id, now) for hold_id in hold_ids]
+        holds.sort(key=lambda h: (h.created_at, h.hold_id))
+        keys = {hold.payment_key for hold in holds}
+        if len(keys) == 1 and None not in keys:
+            (key,) = keys
+            assert key is not None
+            if {h.hold_id for h in self._holds.values() if h.payment_key == key} == {h.hold_id for h in holds}:
+                return Payment(key, user_id, tuple(holds), resumed=True)
+        if keys != {None}:
+            raise PaymentInProgress(next(h.hold_id for h in holds if h.paying))
+        self._check_on_sale(now)
+        key = f"pay_{self.id_factory()}"
+        deadline = now + self.rules.payment_window
+        pending = tuple(
+            replace(h, payment_key=key, resume_expires_at=h.expires_at, expires_at=max(h.expires_at, deadline))
+            for h in holds
+        )
+        for hold in pending:
+            self._replace_hold(hold)
+        payment = Payment(key, user_id, pending)
+        self.pending_events.append(PaymentStarted(payment))
+        return payment
+
+    def abort_payment(self, payment_key: str, outcome: Literal["declined", "failed"]) -> list[Hold]:
+        """End a payment that took no money: its holds go back to active with the expiry they had (a hold
+        whose time ran out meanwhile is then expired). Holds no longer pending under the key are left
+        alone, so aborting twice, or after the holds ended, is a no-op returning ``[]``."""
+        holds = sorted(
+            (h for h in self._holds.values() if h.payment_key == payment_key), key=lambda h: (h.created_at, h.hold_id)
+        )
+        if not holds:
+            return []
+        resumed = [
+            replace(h, payment_key=None, resume_expires_at=None, expires_at=h.resume_expires_at or h.expires_at)
+            for h in holds
+        ]
+        for hold in resumed:
+            self._replace_hold(hold)
+        self.pending_events.append(PaymentAborted(payment_key, tuple(resumed), outcome))
+        return resumed
 
     def expire_due(self) -> list[Hold]:
         """Remove every hold with ``expires_at <= now``, ordered by (expires_at, hold_id)."""
@@ -509,8 +708,18 @@ class SeatMap:
         return requested
 
     def _check_on_sale(self, now: datetime) -> None:
-        if self.sales_closed or now >= self.rules.starts_at:
-            raise SalesClosed(self.rules.show_id)
+        rules = self.rules
+        if (
+            self.sales_closed
+            or now >= rules.sales_end
+            or (rules.sales_open_at is not None and now < rules.sales_open_at)
+        ):
+            raise SalesClosed(rules.show_id)
+
+    @staticmethod
+    def _check_not_paying(hold: Hold) -> None:
+        if hold.paying:
+            raise PaymentInProgress(hold.hold_id)
 
     def _check_known(self, seat_ids: Sequence[str]) -> None:
         unknown = [s for s in seat_ids if s not in self._by_id]
@@ -583,9 +792,10 @@ class SeatMap:
             user_id=user_id,
             seat_ids=seat_ids,
             created_at=now,
-            expires_at=min(now + self.rules.hold_ttl, self.rules.starts_at),
+            expires_at=min(now + self.rules.hold_ttl, self.rules.sales_end),
             amount=sum((self._by_id[s].price for s in seat_ids), Decimal(0)),
             extensions=0,
+            fee=self.rules.convenience_fee * len(seat_ids),
         )
         self._add_hold(hold)
         self.pending_events.append(SeatsHeld(hold))
@@ -620,6 +830,18 @@ class SeatMap:
             self._expiry_heap = [e for e in self._expiry_heap if self._heap_entry_valid(e)]
             heapq.heapify(self._expiry_heap)
 
+    def _replace_hold(self, hold: Hold) -> None:
+        """Store a changed version of a stored hold (same id, same seats)."""
+        self._holds[hold.hold_id] = hold
+        heapq.heappush(self._expiry_heap, (hold.expires_at, hold.hold_id))
+
+    def _remove_booking(self, booking: Booking) -> None:
+        del self._bookings[booking.booking_id]
+        for seat_id in booking.seat_ids:
+            del self._seat_booking[seat_id]
+        self._user_bookings[booking.user_id].remove(booking.booking_id)
+        self._user_booked[booking.user_id] -= len(booking.seat_ids)
+
     def _add_booking(self, booking: Booking) -> None:
         self._bookings[booking.booking_id] = booking
         for seat_id in booking.seat_ids:
@@ -636,6 +858,7 @@ __all__ = [
     "Booking",
     "BookingCancelled",
     "BookingConfirmed",
+    "CancelReason",
     "Clock",
     "Event",
     "ExtensionRefused",
@@ -646,6 +869,9 @@ __all__ = [
     "HoldReleased",
     "InvalidRequest",
     "NoAdjacentSeats",
+    "Payment",
+    "PaymentAborted",
+    "PaymentStarted",
     "SalesClosed",
     "SeatLimitExceeded",
     "SeatMap",
@@ -655,6 +881,7 @@ __all__ = [
     "SeatsHeld",
     "SeatsUnavailable",
     "SeatsUnblocked",
+    "ShowCancelled",
     "ShowRules",
     "UnknownSeats",
 ]

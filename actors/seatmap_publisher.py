@@ -148,6 +148,16 @@ class SeatMapPublisher:
                 self._dirty.set()
             self._log_failure(exc)
 
+    async def drop(self) -> None:
+        """The show is over: send the changes still queued, then delete its snapshot and change log, so
+        nothing of it stays live in Redis (readers fall back to PostgreSQL, which has the final map)."""
+        await self._publish_outbox()
+        try:
+            async with self._io:
+                await self._redis.delete(self._key, self._log)
+        except Exception as exc:
+            self._log_failure(exc)
+
     async def _publish_outbox(self) -> None:
         """Append the pending messages to the change log and publish them, in order, in one round trip.
         On failure they are dropped: readers see the gap in ``prev`` and re-sync from a snapshot."""

@@ -23,14 +23,18 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import ray
 
 from actors.commands import (
+    AbortPayment,
+    BeginPayment,
     BlockSeats,
     CancelBooking,
+    CancelShow,
     Command,
     ConfirmHolds,
     Done,
@@ -41,6 +45,7 @@ from actors.commands import (
     PreparePayment,
     ReleaseHold,
     Reply,
+    ShowCancellation,
     UnblockSeats,
     booking_answer,
     hold_answer,
@@ -67,6 +72,10 @@ class ActorConfig:
     max_extensions: int
     db_timeout_seconds: float
     publish_interval_seconds: float
+    payment_window_seconds: float = 120.0
+    convenience_fee: Decimal = Decimal(0)
+    cancel_cutoff_seconds: float = 0.0
+    cancellation_fee_rate: Decimal = Decimal(0)
 
 
 def actor_name(show_id: str) -> str:
@@ -88,6 +97,7 @@ class ShowActor:
         self._retired = False
         self._wake = asyncio.Event()
         self._activated_at = 0.0
+        self._drop_task: asyncio.Task[None] | None = None
         self._stats: dict[str, float] = {
             "batches": 0,
             "commands": 0,
@@ -116,6 +126,12 @@ class ShowActor:
             max_seats_per_user=self.config.max_seats_per_user,
             max_extensions=self.config.max_extensions,
             max_seats_per_request=self.config.max_seats_per_request,
+            payment_window=timedelta(seconds=self.config.payment_window_seconds),
+            convenience_fee=self.config.convenience_fee,
+            cancel_cutoff=timedelta(seconds=self.config.cancel_cutoff_seconds),
+            cancellation_fee_rate=self.config.cancellation_fee_rate,
+            sales_open_at=stored.sales_open_at,
+            sales_close_at=stored.sales_close_at,
         )
         self._map = SeatMap.restore(
             rules,
@@ -180,6 +196,8 @@ class ShowActor:
                 self._stats["commit_seconds"] += time.perf_counter() - started
                 if failure is not None:
                     return [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
+            if any(isinstance(r, ShowCancellation) for r in replies):
+                self._step_down("cancelled")
             return replies
 
     def _execute(self, seat_map: SeatMap, command: Command, extras: CommitExtras) -> Reply:
@@ -200,8 +218,16 @@ class ShowActor:
                 return seat_map.extend(user, hold_id)
             case PreparePayment(user_id=user):
                 return self._payable_holds(seat_map, user)
+            case BeginPayment(user_id=user, hold_ids=hold_ids):
+                payment = seat_map.begin_payment(user, hold_ids)
+                self._wake.set()
+                return payment
+            case AbortPayment(payment_key=key, outcome=outcome):
+                seat_map.abort_payment(key, outcome)
+                self._wake.set()
+                return Done()
             case ConfirmHolds():
-                booking = seat_map.confirm(command.user_id, command.hold_ids)
+                booking = seat_map.confirm(command.user_id, command.hold_ids, payment_key=command.payment_key)
                 if command.payment_ref is not None:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
                 if command.customer_name is not None:
@@ -210,6 +236,8 @@ class ShowActor:
                 return booking
             case CancelBooking(user_id=user, booking_id=booking_id):
                 return seat_map.cancel(user, booking_id)
+            case CancelShow():
+                return ShowCancellation(tuple(seat_map.cancel_show()))
             case BlockSeats(seat_ids=seat_ids):
                 seat_map.block(seat_ids)
                 return Done()
@@ -303,10 +331,15 @@ class ShowActor:
         failure = await self._commit(seat_map.drain_events(), close_show=True)
         if failure is not None:
             return  # reloaded or fenced; the loop (or the next activation) tries again
+        self._step_down("started")
+
+    def _step_down(self, why: str) -> None:
+        """The show is over (started or cancelled): stop serving, drop its live state from Redis, exit
+        for good. Readers fall back to PostgreSQL, which has the final seat map."""
         self._retired = True
-        self._publisher.mark_dirty()
-        await self._publisher.flush(self._unlocked_snapshot)
-        log.info("show %s started: sales closed, actor retiring", self.show_id)
+        self._publish_task.cancel()
+        self._drop_task = asyncio.get_running_loop().create_task(self._publisher.drop())
+        log.info("show %s %s: sales closed, actor retiring", self.show_id, why)
         asyncio.get_running_loop().call_later(1.0, self._exit)
 
     @staticmethod
@@ -322,9 +355,6 @@ class ShowActor:
             snapshot = self._snapshot()
             self._stats["snapshot_seconds"] += time.perf_counter() - started
             return snapshot
-
-    async def _unlocked_snapshot(self) -> dict[str, Any] | None:
-        return self._snapshot()
 
     def _snapshot(self) -> dict[str, Any] | None:
         seat_map = self._map

@@ -15,7 +15,7 @@ from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
 from api.rate_limit import RateLimiter, RateLimitMiddleware
-from api.routes import accounts, bookings, box_office, catalog, holds, search, seed, stream
+from api.routes import accounts, bookings, box_office, catalog, holds, notifications, search, seed, stream
 from persistence.catalog import Database
 from settings import Settings
 
@@ -36,9 +36,13 @@ def create_app(
     tokens: TokenService,
     limiter: RateLimiter,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        booking.reconciler.start()  # settles unknown payments and owed refunds in the background
+        if on_startup is not None:
+            await on_startup()
         app.state.ready = True
         yield
         app.state.ready = False
@@ -72,6 +76,7 @@ def create_app(
     app.include_router(seed.router)
     app.include_router(stream.router)
     app.include_router(search.router)
+    app.include_router(notifications.admin)
 
     @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
     async def healthz() -> Any:

@@ -11,12 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from actors.commands import (
+    AbortPayment,
+    BeginPayment,
     BlockSeats,
     CancelBooking,
+    CancelShow,
     Command,
     ConfirmHolds,
     ExtendHold,
@@ -26,6 +28,7 @@ from actors.commands import (
     PreparePayment,
     ReleaseHold,
     Reply,
+    ShowCancellation,
     UnblockSeats,
     booking_answer,
     hold_answer,
@@ -37,16 +40,18 @@ from actors.errors import (
     HoldNotFound,
     InvalidRequest,
     PaymentDeclined,
+    PaymentInProgress,
     SalesClosed,
     Unavailable,
     UnknownShow,
 )
-from actors.seatmap import Booking, Hold
+from actors.seatmap import Booking, BookingCancelled, Hold, Payment
 from api.problems import ApiProblem, status_of
 from api.seatmaps import SeatMapReader
 from api.show_actors import ShowActors
-from payments.gateway import PaymentGateway
-from persistence import catalog, idempotency
+from payments.gateway import GatewayRejected, GatewayUnavailable, PaymentGateway
+from payments.reconciler import Reconciler
+from persistence import catalog, idempotency, payments
 from persistence.catalog import BookingInfo, Database, ShowInfo
 
 log = logging.getLogger("booking.api")
@@ -82,14 +87,28 @@ class PaymentRequest:
         return cls(show_id, card_number, idempotency_key, fingerprint)
 
 
+@dataclass(frozen=True, slots=True)
+class ShowCancelReport:
+    show_id: str
+    bookings_cancelled: int
+    refunded: int
+    refunds_pending: int
+
+
 class BookingService:
     def __init__(
-        self, database: Database, actors: ShowActors, seatmaps: SeatMapReader, gateway: PaymentGateway
+        self,
+        database: Database,
+        actors: ShowActors,
+        seatmaps: SeatMapReader,
+        gateway: PaymentGateway,
+        reconciler: Reconciler,
     ) -> None:
         self.db = database
         self.actors = actors
         self.seatmaps = seatmaps
         self.gateway = gateway
+        self.reconciler = reconciler
 
     async def show_on_sale(self, show_id: str) -> ShowInfo:
         show, _ = await self.seatmaps.layout(show_id)
@@ -216,32 +235,15 @@ class BookingService:
             if isinstance(held, BookingError):
                 raise held
             assert isinstance(held, Hold)
-            charge_key = idempotency.request_hash({"show": show_id, "holds": [held.hold_id], "card": card})
+            payment = await self._begin_payment(show_id, seller_id, (held.hold_id,))
             try:
-                charge = await self.gateway.charge(charge_key, held.amount, card)
-            except Exception as exc:
+                booking = await self._charge_and_book(
+                    show_id, seller_id, payment, card, key=key, fingerprint=fingerprint, customer_name=customer_name
+                )
+            except PaymentDeclined as exc:
                 await self.actors.submit(show_id, ReleaseHold(seller_id, held.hold_id))
-                raise Unavailable("the payment service is not reachable; nothing was sold", 5) from exc
-            if not charge.approved:
-                await self.actors.submit(show_id, ReleaseHold(seller_id, held.hold_id))
-                raise PaymentDeclined(f"{charge.detail}; the seats were released")
-            reply = await self.actors.submit(
-                show_id,
-                ConfirmHolds(
-                    seller_id,
-                    (held.hold_id,),
-                    payment_ref=charge.charge_id,
-                    idempotency_key=key,
-                    request_hash=fingerprint,
-                    customer_name=customer_name,
-                ),
-            )
-            if isinstance(reply, Unavailable):
-                raise reply
-            if not isinstance(reply, Booking):
-                await self._refund(charge.charge_id)
-                raise reply if isinstance(reply, BookingError) else InvalidRequest("unexpected reply")
-            return {**booking_answer(reply), "customer_name": customer_name, "sold_by": seller_id}
+                raise PaymentDeclined(f"{exc.detail.split(';')[0]}; the seats were released") from None
+            return {**booking_answer(booking), "customer_name": customer_name, "sold_by": seller_id}
 
         return await self.idempotent(seller_id, key, fingerprint, run)
 
@@ -274,51 +276,103 @@ class BookingService:
 
     async def _pay(self, user_id: str, request: PaymentRequest) -> Booking:
         try:
-            holds = await self.my_holds(request.show_id, user_id)
+            payment = await self._begin_payment(request.show_id, user_id, None)
         except HoldNotFound:
             async with self.db.session() as session:
                 status = await catalog.latest_hold_status(session, request.show_id, user_id)
             if status == "expired":
                 raise HoldExpired("") from None
             raise HoldNotFound("") from None
-        hold_ids = tuple(h.hold_id for h in holds)
-        amount = sum((h.amount for h in holds), Decimal(0))
-        charge_key = idempotency.request_hash(
-            {"show": request.show_id, "holds": sorted(hold_ids), "card": request.card_number}
+        return await self._charge_and_book(
+            request.show_id,
+            user_id,
+            payment,
+            request.card_number,
+            key=request.idempotency_key,
+            fingerprint=request.fingerprint,
         )
+
+    async def _begin_payment(self, show_id: str, user_id: str, hold_ids: tuple[str, ...] | None) -> Payment:
+        """Holds into payment-pending, durably, before any money moves (or the payment under way, resumed)."""
+        reply = await self._send(show_id, BeginPayment(user_id, hold_ids))
+        assert isinstance(reply, Payment)
+        return reply
+
+    async def _charge_and_book(
+        self,
+        show_id: str,
+        user_id: str,
+        payment: Payment,
+        card: str,
+        *,
+        key: str | None,
+        fingerprint: str,
+        customer_name: str | None = None,
+    ) -> Booking:
+        """Charge under the payment's own key, then book. Every way out leaves the payment settled or
+        settleable: declined → holds back (402); no answer → holds kept pending, 503 (a retry charges under
+        the same key, and the reconciler settles it if nobody retries); charged but not bookable → refund."""
         try:
-            charge = await self.gateway.charge(charge_key, amount, request.card_number)
-        except Exception as exc:
-            log.warning("payment gateway failed: %r", exc)
-            raise Unavailable("the payment service is not reachable; your hold is kept", 5) from exc
+            charge = await self.gateway.charge(payment.payment_key, payment.total, card)
+        except GatewayRejected as exc:
+            # A definite no that moved nothing: the payment under way for these seats was made with
+            # another card (a retry must use the same one), or the gateway refused the request itself.
+            log.warning("payment %s: gateway refused: %s", payment.payment_key, exc)
+            raise PaymentInProgress(payment.hold_ids[0]) from None
+        except GatewayUnavailable as exc:
+            log.warning("payment %s: gateway did not answer: %s", payment.payment_key, exc.detail)
+            raise Unavailable(
+                "the payment service did not answer; your seats stay held while the payment is settled. "
+                "Retrying is safe: you are never charged twice",
+                5,
+            ) from None
         if not charge.approved:
+            reply = await self.actors.submit(show_id, AbortPayment(payment.payment_key, "declined"))
+            if isinstance(reply, Unavailable):
+                log.warning("payment %s declined, holds not yet given back: %s", payment.payment_key, reply.detail)
             raise PaymentDeclined(f"{charge.detail}; your seats stay held until the hold expires")
         reply = await self.actors.submit(
-            request.show_id,
+            show_id,
             ConfirmHolds(
                 user_id,
-                hold_ids,
+                payment.hold_ids,
+                payment_key=payment.payment_key,
                 payment_ref=charge.charge_id,
-                idempotency_key=request.idempotency_key,
-                request_hash=request.fingerprint,
+                idempotency_key=key,
+                request_hash=fingerprint,
+                customer_name=customer_name,
             ),
         )
         if isinstance(reply, Booking):
             return reply
         if isinstance(reply, Unavailable):
-            # Outcome unknown: the booking may have committed. Keep the charge; a retry with the same
-            # Idempotency-Key replays the stored answer if it did.
+            # Outcome unknown: the booking may have committed. The payment row says which once it is
+            # settled; a retry with the same Idempotency-Key replays the stored answer if it did.
             raise reply
-        await self._refund(charge.charge_id)
+        async with self.db.session() as session:
+            row = await payments.get(session, payment.payment_key)
+            booked = await catalog.get_booking(session, row.booking_id) if row and row.booking_id else None
+        if booked is not None and booked.status == "confirmed":
+            # Booked meanwhile by the reconciler (or a concurrent retry): the customer has the seats.
+            b = booked
+            return Booking(b.id, b.user_id, b.seat_ids, b.hold_ids, b.amount, b.created_at, b.fee)
+        async with self.db.session() as session:
+            await payments.owe_refund(
+                session, payment.payment_key, charge.charge_id, charge.amount - charge.refunded, "charged, not booked"
+            )
+        await self._settle_refunds([payment.payment_key])
         if isinstance(reply, BookingError):
             raise reply
         raise InvalidRequest("unexpected reply")
 
-    async def _refund(self, charge_id: str) -> None:
+    async def _settle_refunds(self, payment_ids: Sequence[str]) -> None:
+        """Refund now what can be; the reconciler retries the rest."""
         try:
-            await self.gateway.refund(charge_id)
+            report = await self.reconciler.settle_refunds(payment_ids)
+            if report.errors:
+                log.warning("refunds left for the reconciler: %s", "; ".join(report.errors))
         except Exception as exc:
-            log.error("refund of charge %s failed and must be reconciled: %r", charge_id, exc)
+            log.warning("refunds left for the reconciler: %r", exc)
 
     # -- bookings ---------------------------------------------------------------------------------------
 
@@ -331,13 +385,32 @@ class BookingService:
         return booking
 
     async def cancel(self, caller_id: str, is_admin: bool, booking_id: str) -> BookingInfo:
-        """Cancel a confirmed booking before its show starts, free its seats and refund its payment."""
+        """Cancel a confirmed booking before its show starts, free its seats and refund its payment (less
+        the fees for a customer's own cancellation)."""
         booking = await self.booking_of(caller_id, is_admin, booking_id)
         if booking.status == "cancelled":
             return booking
         reply = await self.actors.submit(booking.show_id, CancelBooking(None if is_admin else caller_id, booking_id))
         if isinstance(reply, BookingError):
             raise reply
-        if booking.payment_ref:
-            await self._refund(booking.payment_ref)
-        return replace(booking, status="cancelled")
+        assert isinstance(reply, BookingCancelled)
+        async with self.db.session() as session:
+            owed = await payments.of_bookings(session, [booking_id])
+        await self._settle_refunds(owed)
+        return replace(booking, status="cancelled", cancel_reason=reply.reason, refund_amount=reply.refund)
+
+    async def cancel_show(self, show_id: str) -> ShowCancelReport:
+        """Cancel a whole show (admin): sales stop, every booking is cancelled and refunded in full."""
+        await self.seatmaps.layout(show_id)  # 404 for an unknown show
+        reply = await self.actors.submit(show_id, CancelShow())
+        if isinstance(reply, BookingError):
+            raise reply
+        assert isinstance(reply, ShowCancellation)
+        self.seatmaps.forget(show_id)  # its cached row still says on sale
+        booking_ids = [c.booking.booking_id for c in reply.cancelled]
+        async with self.db.session() as session:
+            owed = await payments.of_bookings(session, booking_ids)
+        await self._settle_refunds(owed)
+        async with self.db.session() as session:
+            left = await payments.of_bookings(session, booking_ids)
+        return ShowCancelReport(show_id, len(booking_ids), len(owed) - len(left), len(left))

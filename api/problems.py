@@ -36,6 +36,8 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     e.NoAdjacentSeats: 409,
     e.SeatLimitExceeded: 409,
     e.ExtensionRefused: 409,
+    e.PaymentInProgress: 409,
+    e.CancellationClosed: 409,
     e.SalesClosed: 409,
     e.HoldExpired: 410,
     e.PaymentDeclined: 402,

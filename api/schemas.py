@@ -122,6 +122,10 @@ class ShowIn(Strict):
     starts_at: UtcDatetime
     prices: dict[Category, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(min_length=1, max_length=20)
     hold_ttl_seconds: int | None = Field(default=None, ge=1, le=3600)
+    sales_open_at: UtcDatetime | None = Field(default=None, description="on sale from (default: at once)")
+    sales_close_at: UtcDatetime | None = Field(
+        default=None, description="sales stop at (default: `BOOKING_SALES_CUTOFF_MINUTES` before the start)"
+    )
 
 
 class ShowOut(BaseModel):
@@ -134,6 +138,8 @@ class ShowOut(BaseModel):
     hold_ttl_seconds: int
     status: str
     on_sale: bool
+    sales_open_at: datetime | None = None
+    sales_close_at: datetime | None = None
 
 
 class SeatOut(BaseModel):
@@ -212,6 +218,7 @@ class SeedPaymentOut(BaseModel):
     booking_id: str
     selected_seat: list[str]
     amount: float
+    price_breakdown: dict[str, float] | None = None
 
 
 IdempotencyKey = Annotated[

@@ -85,6 +85,10 @@ class SeatMapReader:
             task.add_done_callback(lambda _: self._loading.pop(show_id, None))
         return await asyncio.shield(task)
 
+    def forget(self, show_id: str) -> None:
+        """Drop the cached show row (its status changed here, e.g. the show was cancelled)."""
+        self._layouts.pop(show_id, None)
+
     async def _load(self, show_id: str) -> tuple[ShowInfo, ScreenInfo]:
         async with self._db.session() as session:
             show = await catalog.get_show(session, show_id)

@@ -1,21 +1,21 @@
-"""The payment gateway seam, and the simulated gateway the service runs with by default.
+"""The payment gateway seam: what the booking flow and the reconciler may ask of a payment gateway.
 
-The booking flow only sees ``PaymentGateway``: charge an amount under an idempotency key, refund a charge.
-The simulated gateway honours the pinned test cards and keeps its own ledger in PostgreSQL
-(``payment_charges``), keyed by idempotency key, so repeating a charge with the same key never charges
-twice and returns the first outcome.
+The booking flow only sees ``PaymentGateway``. Every call carries an idempotency key chosen by the caller
+(one per payment attempt of a set of holds, one per refund), so a retried call can never move money twice.
+An implementation bounds every call with a timeout and a few retries with backoff; when it still gets no
+answer it raises ``GatewayUnavailable``, and the outcome of that call is then *unknown*: ``lookup`` with
+the same key tells later whether the charge happened (the reconciler's question).
+
+``payments.http_gateway.HttpGateway`` speaks HTTP to a gateway service; ``payments.simulator`` is the
+simulated gateway service the project runs with by default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
-from uuid import uuid4
-
-from sqlalchemy import text
-
-from persistence.catalog import Database
 
 APPROVED_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -23,55 +23,63 @@ DECLINED_CARD = "4000000000000002"
 
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
+    """A charge as the gateway has it. ``approved`` False: declined (nothing was taken)."""
+
     approved: bool
     charge_id: str
     detail: str
+    amount: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRecord:
+    """One captured charge in the gateway's ledger, for reconciliation."""
+
+    idempotency_key: str
+    charge_id: str
+    amount: Decimal
+    refunded: Decimal
+    created_at: datetime
+
+
+class GatewayUnavailable(Exception):
+    """No answer from the gateway after bounded retries: the outcome of the call is unknown."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class GatewayRejected(Exception):
+    """The gateway refused the request with a 4xx (e.g. a key reused for another amount, a refund of more
+    than is left): a definite answer, and nothing was moved."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.detail}"
 
 
 class PaymentGateway(Protocol):
-    async def charge(self, idempotency_key: str, amount: Decimal, card_number: str) -> ChargeResult: ...
-
-    async def refund(self, charge_id: str) -> None: ...
-
-
-class SimulatedGateway:
-    """Approves 4242 4242 4242 4242, declines 4000 0000 0000 0002 and every other number."""
-
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
     async def charge(self, idempotency_key: str, amount: Decimal, card_number: str) -> ChargeResult:
-        approved = card_number == APPROVED_CARD
-        status = "captured" if approved else "declined"
-        async with self._db.session() as session:
-            row = (
-                await session.execute(
-                    text(
-                        "INSERT INTO payment_charges "
-                        "(idempotency_key, amount, card_last4, status, charge_id) "
-                        "VALUES (:k, :a, :l, :s, :c) ON CONFLICT (idempotency_key) DO UPDATE "
-                        "SET idempotency_key = EXCLUDED.idempotency_key RETURNING status, charge_id"
-                    ),
-                    {
-                        "k": idempotency_key,
-                        "a": amount,
-                        "l": card_number[-4:],
-                        "s": status,
-                        "c": str(uuid4()),
-                    },
-                )
-            ).one()
-        if row.status == "captured":
-            return ChargeResult(True, row.charge_id, "approved")
-        if row.status == "refunded":
-            return ChargeResult(False, row.charge_id, "this payment was refunded")
-        detail = "card declined" if card_number == DECLINED_CARD else "card not accepted by the test gateway"
-        return ChargeResult(False, row.charge_id, detail)
+        """Charge ``amount`` once per key: repeating a key returns the first outcome and never charges
+        again. Raises ``GatewayUnavailable`` when the outcome is unknown."""
+        ...
 
-    async def refund(self, charge_id: str) -> None:
-        """Refund a captured charge; refunding twice is a no-op."""
-        async with self._db.session() as session:
-            await session.execute(
-                text("UPDATE payment_charges SET status = 'refunded' WHERE charge_id = :c AND status = 'captured'"),
-                {"c": charge_id},
-            )
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """The charge made under this key, or None if the gateway never charged under it."""
+        ...
+
+    async def refund(self, charge_id: str, amount: Decimal, idempotency_key: str) -> None:
+        """Refund ``amount`` of a captured charge, once per key. Raises ``GatewayUnavailable``."""
+        ...
+
+    async def captured_charges(self, since: datetime | None = None) -> list[ChargeRecord]:
+        """Every captured charge (refunded or not) created at or after ``since``."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -300,9 +300,16 @@ class ShowInfo:
     prices: dict[str, Decimal]
     hold_ttl_seconds: int
     status: str
+    sales_open_at: datetime | None = None
+    sales_close_at: datetime | None = None
+
+    @property
+    def sales_end(self) -> datetime:
+        return self.starts_at if self.sales_close_at is None else min(self.sales_close_at, self.starts_at)
 
     def on_sale(self, now: datetime) -> bool:
-        return self.status == "on_sale" and now < self.starts_at
+        opened = self.sales_open_at is None or now >= self.sales_open_at
+        return self.status == "on_sale" and opened and now < self.sales_end
 
 
 def show_info(row: Any) -> ShowInfo:
@@ -316,6 +323,8 @@ def show_info(row: Any) -> ShowInfo:
         prices={k: Decimal(str(v)) for k, v in row.prices.items()},
         hold_ttl_seconds=row.hold_ttl_seconds,
         status=row.status,
+        sales_open_at=row.sales_open_at,
+        sales_close_at=row.sales_close_at,
     )
 
 
@@ -326,6 +335,8 @@ async def create_show(
     starts_at: datetime,
     prices: dict[str, Decimal],
     hold_ttl_seconds: int,
+    sales_open_at: datetime | None = None,
+    sales_close_at: datetime | None = None,
 ) -> ShowInfo:
     row = Show(
         id=new_id(),
@@ -336,6 +347,8 @@ async def create_show(
         prices={k: str(v) for k, v in prices.items()},
         hold_ttl_seconds=hold_ttl_seconds,
         status="on_sale",
+        sales_open_at=sales_open_at,
+        sales_close_at=sales_close_at,
     )
     session.add(row)
     await session.flush()
@@ -425,13 +438,26 @@ class BookingInfo:
     status: str
     payment_ref: str | None
     created_at: datetime
+    fee: Decimal = Decimal(0)
+    cancel_reason: str | None = None
+    refund_amount: Decimal | None = None
+    hold_ids: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> Decimal:
+        return self.amount + self.fee
 
 
-_BOOKING_COLUMNS = "id, show_id, user_id, seat_ids, amount, status, payment_ref, created_at"
+_BOOKING_COLUMNS = (
+    "id, show_id, user_id, seat_ids, amount, status, payment_ref, created_at, fee, cancel_reason, refund_amount, "
+    "hold_ids"
+)
 
 
 def _booking(row: Any) -> BookingInfo:
-    return BookingInfo(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7])
+    return BookingInfo(
+        row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], tuple(row[11])
+    )
 
 
 async def get_booking(session: AsyncSession, booking_id: str) -> BookingInfo | None:

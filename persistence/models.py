@@ -31,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import CIDR, TSVECTOR
+from sqlalchemy.dialects.postgresql import CIDR, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel, col
 
 UTC_NOW = text("now()")
@@ -139,6 +139,9 @@ class Show(SQLModel, table=True):
     status: str = Field(default="on_sale", max_length=20)
     epoch: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+    # The sales schedule: NULL means from creation, and until the show starts.
+    sales_open_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    sales_close_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class BlockedSeat(SQLModel, table=True):
@@ -169,6 +172,11 @@ class HoldRow(SQLModel, table=True):
     status: str = Field(default="active", max_length=20)
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fee: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(12, 2), nullable=False, server_default="0"))
+    # Set while the hold is being paid for: the payment's idempotency key, and the expiry the hold goes
+    # back to if the payment fails (``expires_at`` then covers the bounded payment window).
+    payment_key: str | None = Field(default=None, max_length=100)
+    resume_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class BookingRow(SQLModel, table=True):
@@ -192,6 +200,10 @@ class BookingRow(SQLModel, table=True):
     status: str = Field(default="confirmed", max_length=20)
     created_at: datetime = Field(sa_column=_ts())
     epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fee: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(12, 2), nullable=False, server_default="0"))
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    cancel_reason: str | None = Field(default=None, max_length=30)
+    refund_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
 
 
 class SeatClaim(SQLModel, table=True):
@@ -246,17 +258,58 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
 
 
-class PaymentCharge(SQLModel, table=True):
-    """The simulated gateway's own ledger: one row per idempotency key, so a key is charged once."""
+class Payment(SQLModel, table=True):
+    """One payment attempt for a set of holds, keyed by the idempotency key the gateway is charged with.
 
-    __tablename__ = "payment_charges"
+    ``status``: ``pending`` (asked for; outcome not yet known here) → ``captured`` (booked) | ``declined`` |
+    ``failed`` (the gateway never charged) | ``refund_pending`` (money to give back) → ``refunded``. The
+    show actor writes the row in the transaction that puts the holds into payment-pending, so no charge is
+    ever asked for that this table does not know; the reconciler settles the rest.
+    """
 
-    idempotency_key: str = Field(primary_key=True, max_length=255)
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('pending', 'captured', 'declined', 'failed', 'refund_pending', 'refunded')",
+            name="ck_payments_status",
+        ),
+        Index("ix_payments_unsettled", "updated_at", postgresql_where=text("status in ('pending', 'refund_pending')")),
+        Index("ix_payments_booking", "booking_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=100)
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), nullable=False))
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("users.id"), nullable=False))
+    hold_ids: list[str] = Field(sa_column=Column(ARRAY(String(36)), nullable=False))
     amount: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
-    card_last4: str = Field(max_length=4)
     status: str = Field(max_length=20)
-    charge_id: str = Field(max_length=36)
+    charge_id: str | None = Field(default=None, max_length=100)
+    booking_id: str | None = Field(default=None, max_length=36)
+    refund_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class NotificationOutbox(SQLModel, table=True):
+    """Events to notify people of, written in the same transaction as the change they report.
+
+    ``kind``: ``booking.confirmed``, ``booking.cancelled``, ``booking.refunded``, ``hold.expiring``.
+    ``payload`` is JSON (ids, seats, amounts, times). A relay copies unrelayed rows, in ``id`` order, to a
+    Redis Stream and sets ``relayed_at``; delivery (e-mail, webhooks) reads the stream.
+    """
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_notification_outbox_unrelayed", "id", postgresql_where=text("relayed_at is null")),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    kind: str = Field(max_length=40)
+    user_id: str | None = Field(default=None, max_length=36)
+    show_id: str | None = Field(default=None, max_length=36)
+    payload: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+    relayed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class ServiceSecret(SQLModel, table=True):
@@ -277,3 +330,67 @@ class BlockedNetwork(SQLModel, table=True):
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_by: str | None = Field(default=None, max_length=36)
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class HoldReminder(SQLModel, table=True):
+    """A ``hold.expiring`` reminder was written for this hold and deadline (migration 0005).
+
+    The reminder sweep claims a hold by inserting here with ``ON CONFLICT DO NOTHING``, so concurrent sweeps
+    write one reminder per deadline; extending a hold (a new ``expires_at``) earns a new reminder.
+    """
+
+    __tablename__ = "hold_reminders"
+
+    hold_id: str = Field(sa_column=Column(String(36), ForeignKey("holds.id"), primary_key=True))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class NotificationWebhook(SQLModel, table=True):
+    """A URL an admin registered for notification events. ``events`` lists the kinds it wants (``*``: all);
+    ``secret`` signs every delivery (HMAC-SHA256) and is shown once, at registration."""
+
+    __tablename__ = "notification_webhooks"
+
+    id: str = Field(primary_key=True, max_length=36)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    events: list[str] = Field(sa_column=Column(ARRAY(String(40)), nullable=False))
+    secret: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_by: str | None = Field(default=None, max_length=36)
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One outbox event to one target (``channel`` ``email``: a user id; ``webhook``: a webhook id).
+
+    ``delivered_at`` set: done, never sent again, however often the stream entry is redelivered.
+    ``lease_until`` in the future: an attempt is in flight in some process. ``attempts`` counts every
+    attempt started, so the retry bound holds across consumer crashes.
+    """
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (CheckConstraint("channel in ('email', 'webhook')", name="ck_notification_deliveries_channel"),)
+
+    outbox_id: int = Field(sa_column=Column(BigInteger, ForeignKey("notification_outbox.id"), primary_key=True))
+    channel: str = Field(primary_key=True, max_length=20)
+    target: str = Field(primary_key=True, max_length=100)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
+
+
+class NotificationOutcome(SQLModel, table=True):
+    """An event whose stream entry was finished: ``delivered`` (every target) or ``dead`` (dead-lettered).
+
+    If Redis loses the stream, relayed events without an outcome are relayed again (migration 0005).
+    """
+
+    __tablename__ = "notification_outcomes"
+    __table_args__ = (CheckConstraint("outcome in ('delivered', 'dead')", name="ck_notification_outcomes_outcome"),)
+
+    outbox_id: int = Field(sa_column=Column(BigInteger, ForeignKey("notification_outbox.id"), primary_key=True))
+    outcome: str = Field(max_length=20)
+    settled_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))

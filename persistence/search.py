@@ -74,17 +74,20 @@ _MOVIES = text(
 _SHOWS = text(
     """
     WITH hits AS (
-        SELECT s.id, s.movie_id, s.theater_id, s.screen_id, s.starts_at, s.prices, s.hold_ttl_seconds, s.status
+        SELECT s.id, s.movie_id, s.theater_id, s.screen_id, s.starts_at, s.prices, s.hold_ttl_seconds, s.status,
+               s.sales_open_at, s.sales_close_at
         FROM shows AS s JOIN theaters AS t ON t.id = s.theater_id
         WHERE (CAST(:movie_id AS text) IS NULL OR s.movie_id = :movie_id)
             AND (CAST(:theater_id AS text) IS NULL OR s.theater_id = :theater_id)
             AND (CAST(:city AS text) IS NULL OR lower(t.city) = lower(:city))
             AND (CAST(:day_start AS timestamptz) IS NULL OR s.starts_at >= :day_start)
             AND (CAST(:day_end AS timestamptz) IS NULL OR s.starts_at < :day_end)
-            AND (NOT :on_sale_only OR (s.status = 'on_sale' AND s.starts_at > now()))
+            AND (NOT :on_sale_only OR (s.status = 'on_sale' AND s.starts_at > now()
+                AND (s.sales_open_at IS NULL OR s.sales_open_at <= now())
+                AND (s.sales_close_at IS NULL OR s.sales_close_at > now())))
     )
     SELECT c.total, p.id, p.movie_id, p.theater_id, p.screen_id, p.starts_at, p.prices, p.hold_ttl_seconds,
-           p.status
+           p.status, p.sales_open_at, p.sales_close_at
     FROM (SELECT count(*) AS total FROM hits) AS c
     LEFT JOIN LATERAL (
         SELECT * FROM hits ORDER BY starts_at, id LIMIT :limit OFFSET :offset

@@ -30,10 +30,13 @@ from actors.seatmap import (
     Hold,
     HoldExtended,
     HoldReleased,
+    PaymentAborted,
+    PaymentStarted,
     SeatsBlocked,
     SeatsHeld,
     SeatSpec,
     SeatsUnblocked,
+    ShowCancelled,
 )
 from settings import libpq_url
 
@@ -47,6 +50,8 @@ class StoredShow:
     starts_at: datetime
     hold_ttl: timedelta
     status: str
+    sales_open_at: datetime | None
+    sales_close_at: datetime | None
     seats: tuple[SeatSpec, ...]
     holds: tuple[Hold, ...]
     bookings: tuple[Booking, ...]
@@ -109,7 +114,8 @@ class ShowStore:
         async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE shows SET epoch = epoch + 1 WHERE id = %s "
-                "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices",
+                "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices, "
+                "sales_open_at, sales_close_at",
                 (show_id,),
             )
             show = await cur.fetchone()
@@ -133,7 +139,8 @@ class ShowStore:
                 for r in await cur.fetchall()
             )
             await cur.execute(
-                "SELECT id, user_id, seat_ids, created_at, expires_at, amount, extensions FROM holds "
+                "SELECT id, user_id, seat_ids, created_at, expires_at, amount, extensions, fee, payment_key, "
+                "resume_expires_at FROM holds "
                 "WHERE show_id = %s AND status = 'active' ORDER BY created_at, id",
                 (show_id,),
             )
@@ -146,11 +153,14 @@ class ShowStore:
                     expires_at=r["expires_at"],
                     amount=r["amount"],
                     extensions=r["extensions"],
+                    fee=r["fee"],
+                    payment_key=r["payment_key"],
+                    resume_expires_at=r["resume_expires_at"],
                 )
                 for r in await cur.fetchall()
             )
             await cur.execute(
-                "SELECT id, user_id, seat_ids, hold_ids, amount, created_at FROM bookings "
+                "SELECT id, user_id, seat_ids, hold_ids, amount, created_at, fee FROM bookings "
                 "WHERE show_id = %s AND status = 'confirmed' ORDER BY created_at, id",
                 (show_id,),
             )
@@ -162,6 +172,7 @@ class ShowStore:
                     hold_ids=tuple(r["hold_ids"]),
                     amount=r["amount"],
                     created_at=r["created_at"],
+                    fee=r["fee"],
                 )
                 for r in await cur.fetchall()
             )
@@ -173,6 +184,8 @@ class ShowStore:
             starts_at=show["starts_at"],
             hold_ttl=timedelta(seconds=show["hold_ttl_seconds"]),
             status=show["status"],
+            sales_open_at=show["sales_open_at"],
+            sales_close_at=show["sales_close_at"],
             seats=seats,
             holds=holds,
             bookings=bookings,
@@ -198,13 +211,14 @@ class ShowStore:
             if current != epoch:
                 raise StaleEpoch(show_id, epoch, current)
             ledger: list[LedgerRow] = []
+            outbox: list[OutboxRow] = []
             async with conn.pipeline():
                 for run in _runs(events):
                     if isinstance(run[0], SeatsHeld):
                         await self._insert_holds(cur, show_id, epoch, [e.hold for e in run], ledger)  # type: ignore[union-attr]
                     else:
                         for event in run:
-                            await self._write(cur, show_id, epoch, event, extras, ledger)
+                            await self._write(cur, show_id, epoch, event, extras, ledger, outbox)
                 if ledger:
                     columns = list(zip(*ledger, strict=True))
                     await cur.execute(
@@ -222,6 +236,11 @@ class ShowStore:
                             for a in extras.answers
                         ],
                     )
+                if outbox:
+                    await cur.executemany(
+                        "INSERT INTO notification_outbox (kind, user_id, show_id, payload) VALUES (%s, %s, %s, %s)",
+                        [(kind, user, show_id, json.dumps(payload)) for kind, user, payload in outbox],
+                    )
                 if close_show:
                     await cur.execute(
                         "UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,)
@@ -234,10 +253,10 @@ class ShowStore:
         """Many new holds in two statements: one for the holds, one for their seat claims."""
         await cur.execute(
             "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, extensions, "
-            "status, epoch) SELECT h.id, %s, h.user_id, string_to_array(h.seats, ','), h.amount, h.created_at, "
-            "h.expires_at, h.extensions, 'active', %s FROM unnest(%s::text[], %s::text[], %s::text[], "
-            "%s::numeric[], %s::timestamptz[], %s::timestamptz[], %s::int[]) "
-            "AS h(id, user_id, seats, amount, created_at, expires_at, extensions)",
+            "status, epoch, fee) SELECT h.id, %s, h.user_id, string_to_array(h.seats, ','), h.amount, h.created_at, "
+            "h.expires_at, h.extensions, 'active', %s, h.fee FROM unnest(%s::text[], %s::text[], %s::text[], "
+            "%s::numeric[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::numeric[]) "
+            "AS h(id, user_id, seats, amount, created_at, expires_at, extensions, fee)",
             (
                 show_id,
                 epoch,
@@ -248,6 +267,7 @@ class ShowStore:
                 [h.created_at for h in holds],
                 [h.expires_at for h in holds],
                 [h.extensions for h in holds],
+                [h.fee for h in holds],
             ),
         )
         claims = [(s, h.user_id, h.hold_id, h.expires_at) for h in holds for s in h.seat_ids]
@@ -266,6 +286,7 @@ class ShowStore:
         event: Event,
         extras: CommitExtras,
         ledger: list[LedgerRow],
+        outbox: list[OutboxRow],
     ) -> None:
         match event:
             case SeatsHeld(hold=h):
@@ -289,8 +310,8 @@ class ShowStore:
             case BookingConfirmed(booking=b):
                 await cur.execute(
                     "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
-                    "status, created_at, epoch, sold_by, customer_name) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s, %s, %s)",
+                    "status, created_at, epoch, sold_by, customer_name, fee) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s, %s, %s, %s)",
                     (
                         b.booking_id,
                         show_id,
@@ -303,7 +324,27 @@ class ShowStore:
                         epoch,
                         b.user_id if b.booking_id in extras.box_office else None,
                         extras.box_office.get(b.booking_id),
+                        b.fee,
                     ),
+                )
+                if b.payment_key is not None:
+                    await cur.execute(
+                        "UPDATE payments SET status = 'captured', charge_id = %s, booking_id = %s, "
+                        "updated_at = now() WHERE id = %s",
+                        (extras.payment_refs.get(b.booking_id), b.booking_id, b.payment_key),
+                    )
+                outbox.append(
+                    (
+                        "booking.confirmed",
+                        b.user_id,
+                        {
+                            "booking_id": b.booking_id,
+                            "show_id": show_id,
+                            "user_id": b.user_id,
+                            "seat_ids": list(b.seat_ids),
+                            "amount": str(b.total),
+                        },
+                    )
                 )
                 await cur.execute(
                     "UPDATE holds SET status = 'confirmed', ended_at = now() WHERE id = ANY(%s) AND status = 'active'",
@@ -315,12 +356,52 @@ class ShowStore:
                     (b.booking_id, show_id, list(b.hold_ids)),
                 )
                 ledger.extend((s, "booked", b.user_id, None, b.booking_id) for s in b.seat_ids)
-            case BookingCancelled(booking=b):
+            case BookingCancelled(booking=b, reason=reason, refund=refund):
                 await cur.execute(
-                    "UPDATE bookings SET status = 'cancelled' WHERE id = %s AND status = 'confirmed'", (b.booking_id,)
+                    "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), cancel_reason = %s, "
+                    "refund_amount = %s WHERE id = %s AND status = 'confirmed'",
+                    (reason, refund, b.booking_id),
                 )
                 await cur.execute("DELETE FROM seat_claims WHERE booking_id = %s", (b.booking_id,))
+                if refund > 0:
+                    # The money goes back through the refund queue (the reconciler retries it).
+                    await cur.execute(
+                        "UPDATE payments SET status = 'refund_pending', refund_amount = %s, updated_at = now() "
+                        "WHERE booking_id = %s AND status = 'captured'",
+                        (refund, b.booking_id),
+                    )
                 ledger.extend((s, "cancelled", b.user_id, None, b.booking_id) for s in b.seat_ids)
+                outbox.append(
+                    (
+                        "booking.cancelled",
+                        b.user_id,
+                        {
+                            "booking_id": b.booking_id,
+                            "show_id": show_id,
+                            "user_id": b.user_id,
+                            "seat_ids": list(b.seat_ids),
+                            "reason": reason,
+                            "refund": str(refund),
+                        },
+                    )
+                )
+            case PaymentStarted(payment=p):
+                await self._move_holds(cur, p.holds)
+                await cur.execute(
+                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts) "
+                    "VALUES (%s, %s, %s, %s, %s, 'pending', 1)",
+                    (p.payment_key, show_id, p.user_id, list(p.hold_ids), p.total),
+                )
+                ledger.extend((s, "payment_pending", h.user_id, h.hold_id, None) for h in p.holds for s in h.seat_ids)
+            case PaymentAborted(payment_key=key, holds=holds, outcome=outcome):
+                await self._move_holds(cur, holds)
+                await cur.execute(
+                    "UPDATE payments SET status = %s, updated_at = now() WHERE id = %s AND status = 'pending'",
+                    (outcome, key),
+                )
+                ledger.extend((s, "payment_aborted", h.user_id, h.hold_id, None) for h in holds for s in h.seat_ids)
+            case ShowCancelled():
+                await cur.execute("UPDATE shows SET status = 'cancelled' WHERE id = %s", (show_id,))
             case SeatsBlocked(seat_ids=seat_ids):
                 await cur.executemany(
                     "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",
@@ -333,9 +414,23 @@ class ShowStore:
                 )
                 ledger.extend((s, "unblocked", None, None, None) for s in seat_ids)
 
+    @staticmethod
+    async def _move_holds(cur: psycopg.AsyncCursor[Any], holds: Sequence[Hold]) -> None:
+        """Store holds whose payment state and expiry changed (a payment began or was aborted)."""
+        await cur.executemany(
+            "UPDATE holds SET payment_key = %s, resume_expires_at = %s, expires_at = %s "
+            "WHERE id = %s AND status = 'active'",
+            [(h.payment_key, h.resume_expires_at, h.expires_at, h.hold_id) for h in holds],
+        )
+        await cur.executemany(
+            "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", [(h.expires_at, h.hold_id) for h in holds]
+        )
+
 
 # seat, event, user, hold, booking
 LedgerRow = tuple[str, str, str | None, str | None, str | None]
+# kind, user, payload
+OutboxRow = tuple[str, str | None, dict[str, Any]]
 
 
 def _runs(events: Sequence[Event]) -> list[list[Event]]:

@@ -3,7 +3,9 @@
 PostgreSQL and Redis are those named by ``DATABASE_URL`` / ``REDIS_URL`` (a fresh database and a unique
 key prefix per run), or throwaway embedded ones. Ray is a local instance started by this test process,
 which the service under test joins through ``RAY_ADDRESS``; so tests can reach and kill show actors.
-The service itself runs as ``python main.py`` in a subprocess, exactly as users start it.
+The service itself runs as ``python main.py`` in a subprocess, exactly as users start it, and pays
+through the ``gateway`` fixture: the simulated payment gateway (``payments.simulator``) in a subprocess
+against the same database, so tests can read its ledger and inject faults on the gateway the service uses.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from payments.simulator import SimulatorProcess
 from tests.api_client import ADMIN_EMAIL, ADMIN_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
+# Short enough to keep tests fast; the charge-then-timeout card hangs longer than the service waits.
+GATEWAY_SLOW_SECONDS = 0.5
+GATEWAY_HANG_SECONDS = 4.0
+SERVICE_PAYMENT_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -70,13 +78,41 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
         drop_database()
 
 
+@pytest.fixture(scope="session")
+def gateway(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    """The simulated payment gateway, its ledger in the ``backing`` database. ``gateway.base_url`` reaches
+    ``/v1/ledger`` and ``/v1/faults``; a test that injects faults clears them when it is done."""
+    process = SimulatorProcess(
+        backing.database_url,
+        tmp_path_factory.mktemp("gateway") / "gateway.log",
+        slow_seconds=GATEWAY_SLOW_SECONDS,
+        hang_seconds=GATEWAY_HANG_SECONDS,
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def gateway_ledger(gateway: SimulatorProcess) -> dict[str, Any]:
+    """Every charge and refund the gateway has, and its totals (``GET /v1/ledger``)."""
+    response = httpx.get(gateway.base_url + "/v1/ledger", timeout=10)
+    response.raise_for_status()
+    ledger: dict[str, Any] = response.json()
+    return ledger
+
+
 @dataclass
 class Service:
-    """``python main.py`` in a subprocess, restartable on the same port and data."""
+    """``python main.py`` in a subprocess, restartable on the same port and data.
+
+    Without ``payment_gateway_url`` the service starts a simulated gateway of its own."""
 
     backing: Backing
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    payment_gateway_url: str | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -85,7 +121,8 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "RAY_ADDRESS"}}
+        chosen = {"DATABASE_URL", "REDIS_URL", "RAY_ADDRESS", "PAYMENT_GATEWAY_URL"}
+        env = {k: v for k, v in os.environ.items() if k not in chosen}
         env.update(
             DATABASE_URL=self.backing.database_url,
             REDIS_URL=self.backing.redis_url,
@@ -96,8 +133,11 @@ class Service:
             BOOKING_ADMIN_PASSWORD=ADMIN_PASSWORD,
             BOOKING_RATE_LIMIT_PER_MINUTE="0",
             BOOKING_SEED_DEMO_CATALOG="false",
+            BOOKING_PAYMENT_TIMEOUT_SECONDS=str(SERVICE_PAYMENT_TIMEOUT_SECONDS),
             PYTHONUNBUFFERED="1",
         )
+        if self.payment_gateway_url is not None:
+            env["PAYMENT_GATEWAY_URL"] = self.payment_gateway_url
         env.update(self.extra_env)
         return env
 
@@ -146,8 +186,8 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = Service(backing=backing, port=_free_port())
+def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = Service(backing=backing, port=_free_port(), payment_gateway_url=gateway.base_url)
     svc.log_path = tmp_path_factory.mktemp("service") / "service.log"
     svc.start()
     try:

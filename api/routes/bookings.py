@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from actors.commands import price_breakdown
 from api.auth import CurrentCaller
 from api.deps import Booking, Db
 from api.problems import BOOKING, problem_responses
@@ -23,9 +24,12 @@ class BookingOut(BaseModel):
     id: str
     show_id: str
     seats: list[str]
-    amount: float
+    amount: float = Field(description="what was paid: the seats' price plus the convenience fee")
+    price_breakdown: dict[str, float]
     status: str
     created_at: datetime
+    cancel_reason: str | None = Field(None, description="`customer`, `operator` or `show_cancelled`")
+    refund_amount: float | None = Field(None, description="what goes back to the payer on cancellation")
 
 
 class BookingPage(BaseModel):
@@ -40,9 +44,12 @@ def booking_out(b: BookingInfo) -> BookingOut:
         id=b.id,
         show_id=b.show_id,
         seats=list(b.seat_ids),
-        amount=float(b.amount),
+        amount=float(b.total),
+        price_breakdown=price_breakdown(b.amount, b.fee),
         status=b.status,
         created_at=b.created_at,
+        cancel_reason=b.cancel_reason,
+        refund_amount=None if b.refund_amount is None else float(b.refund_amount),
     )
 
 
@@ -66,6 +73,9 @@ async def get_booking(booking_id: EntityId, caller: CurrentCaller, booking: Book
 
 @router.post("/{booking_id}/cancel", response_model=BookingOut)
 async def cancel_booking(booking_id: EntityId, caller: CurrentCaller, booking: Booking) -> BookingOut:
-    """Cancel before the show starts: the seats go back on sale and the payment is refunded. Cancelling
-    a cancelled booking answers it unchanged."""
+    """Cancel up to the cancellation cut-off before the show (`BOOKING_CANCELLATION_CUTOFF_MINUTES`; 409
+    after it): the seats go back on sale and the payment is refunded, less the cancellation fee
+    (`BOOKING_CANCELLATION_FEE_PERCENT` of the seats' price) and the convenience fee. An admin may cancel
+    any booking until the show starts, with a full refund. Cancelling a cancelled booking answers it
+    unchanged."""
     return booking_out(await booking.cancel(caller.user_id, caller.is_admin, booking_id))

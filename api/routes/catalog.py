@@ -6,12 +6,12 @@ import ipaddress
 import json
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.auth import AdminCaller
 from api.deps import AppSettings, Booking, Db
@@ -25,6 +25,7 @@ from api.schemas import (
     ScreenOut,
     SeatId,
     SeatMapOut,
+    ShowId,
     ShowIn,
     ShowOut,
     Strict,
@@ -65,6 +66,8 @@ def show_out(s: ShowInfo) -> ShowOut:
         hold_ttl_seconds=s.hold_ttl_seconds,
         status=s.status,
         on_sale=s.on_sale(datetime.now(UTC)),
+        sales_open_at=s.sales_open_at,
+        sales_close_at=s.sales_end,
     )
 
 
@@ -252,6 +255,13 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
 async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings) -> ShowOut:
     if body.starts_at <= datetime.now(UTC):
         raise ApiProblem(422, "starts_at must be in the future", "show-in-past")
+    sales_close_at = body.sales_close_at
+    if sales_close_at is None and settings.sales_cutoff_minutes:
+        sales_close_at = body.starts_at - timedelta(minutes=settings.sales_cutoff_minutes)
+    if sales_close_at is not None and sales_close_at > body.starts_at:
+        raise ApiProblem(422, "sales_close_at must not be after starts_at", "sales-close-after-start")
+    if body.sales_open_at is not None and sales_close_at is not None and body.sales_open_at >= sales_close_at:
+        raise ApiProblem(422, "sales_open_at must be before sales close", "sales-window-empty")
     async with db.session() as session:
         if await catalog.get_movie(session, body.movie_id) is None:
             raise not_found("movie", body.movie_id)
@@ -268,8 +278,26 @@ async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSetting
             body.starts_at,
             {k: Decimal(str(v)) for k, v in body.prices.items()},
             body.hold_ttl_seconds or settings.hold_ttl_seconds,
+            body.sales_open_at,
+            sales_close_at,
         )
     return show_out(show)
+
+
+class ShowCancelOut(BaseModel):
+    show_id: str
+    status: str
+    bookings_cancelled: int
+    refunded: int = Field(description="bookings whose refund the gateway has already confirmed")
+    refunds_pending: int = Field(description="refunds the reconciler is still retrying")
+
+
+@admin.post("/shows/{show_id}/cancel", response_model=ShowCancelOut)
+async def cancel_show(show_id: ShowId, _: AdminCaller, booking: Booking) -> ShowCancelOut:
+    """Cancel a show before it starts: sales stop, every hold is released, and every booking is cancelled
+    and refunded in full (refunds the gateway cannot take at once are retried by the reconciler)."""
+    report = await booking.cancel_show(show_id)
+    return ShowCancelOut(status="cancelled", **asdict(report))
 
 
 # -- blocked networks -----------------------------------------------------------------------------------

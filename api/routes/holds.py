@@ -39,7 +39,9 @@ class HoldOut(BaseModel):
     id: str
     show_id: str
     seats: list[str]
-    amount: float
+    amount: float = Field(description="the seats' price")
+    fee: float = Field(0.0, description="the convenience fee (per ticket, summed)")
+    total: float = Field(description="what paying for this hold charges: amount + fee")
     created_at: datetime
     expires_at: datetime
     extensions: int
@@ -55,6 +57,8 @@ def hold_out(show_id: str, hold: Hold) -> HoldOut:
         show_id=show_id,
         seats=list(hold.seat_ids),
         amount=float(hold.amount),
+        fee=float(hold.fee),
+        total=float(hold.total),
         created_at=hold.created_at,
         expires_at=hold.expires_at,
         extensions=hold.extensions,
@@ -81,6 +85,8 @@ async def create_hold(
         show_id=show_id,
         seats=hold["seat_ids"],
         amount=hold["amount"],
+        fee=hold.get("fee", 0.0),
+        total=hold.get("total", hold["amount"]),
         created_at=hold["created_at"],
         expires_at=hold["expires_at"],
         extensions=hold["extensions"],
@@ -95,12 +101,14 @@ async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Booking) -> 
 
 @router.post("/{hold_id}/extend", response_model=HoldOut)
 async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> HoldOut:
-    """Extend by the show's hold length: at most twice, never past the show's start."""
+    """Extend by the show's hold length: at most twice, never past the end of sales; 409 while the hold
+    is being paid for."""
     return hold_out(show_id, await booking.extend(show_id, caller.user_id, hold_id))
 
 
 @router.delete("/{hold_id}", status_code=204)
 async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> None:
+    """Give the seats back at once; 409 while the hold is being paid for."""
     await booking.release(show_id, caller.user_id, hold_id)
 
 
@@ -112,7 +120,12 @@ async def pay_holds(
     booking: Booking,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Pay for all your live holds on this show as one booking (same rules as the seed SubmitPayment)."""
+    """Pay for all your live holds on this show as one booking (same rules as the seed SubmitPayment).
+
+    The holds go into payment-pending first: they cannot expire mid-payment (a bounded window) and end
+    either booked, or back in your hands with nothing charged (402), or released with any charge refunded.
+    If the payment service cannot be reached the answer is 503 with `Retry-After` and the holds stay
+    yours: retry (the same `Idempotency-Key` is safe), and the gateway is never charged twice for them."""
     answer = await booking.pay(caller.user_id, PaymentRequest.of(show_id, body.payment_info.digits, idempotency_key))
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)

@@ -95,7 +95,7 @@ async def hold_seat(
         hold_end_time=hold["expires_at"],
         event_id=show.id,
         selected_seat=hold["seat_ids"],
-        price=hold["amount"],
+        price=hold.get("total", hold["amount"]),
         hold_id=hold["hold_id"],
     )
 

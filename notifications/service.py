@@ -1,0 +1,216 @@
+"""``NotificationService``: the notification pipeline's stages as asyncio tasks in an API process.
+
+``start`` runs the hold-reminder sweep, the outbox relay and a delivery consumer; ``stop`` ends them
+(entries in flight stay pending in Redis, and another consumer takes them over). Every stage is safe to
+run in several processes at once, so each API process simply runs all three. The admin API reaches the
+webhook registry and the dead letters through this object too. ``main.py`` builds it from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, replace
+
+import redis.asyncio as aioredis
+
+from notifications.consumer import Consumer, ConsumerConfig
+from notifications.dead_letters import DeadLetters
+from notifications.ledger import DeliveryLedger
+from notifications.mail import MailDirMailer, Mailer, SmtpMailer
+from notifications.outage import Outage
+from notifications.outbox import HoldReminderSweep, OutboxRelay
+from notifications.retry import RetryPolicy
+from notifications.streams import StreamNames
+from notifications.webhooks import WebhookSender, WebhookStore
+from persistence.catalog import Database
+from settings import Settings
+
+log = logging.getLogger("booking.notifications")
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationConfig:
+    redis_prefix: str
+    hold_reminder_seconds: float = 60.0
+    sweep_interval_seconds: float = 5.0
+    relay_interval_seconds: float = 0.5
+    relay_batch_size: int = 500
+    max_attempts: int = 6
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    retry_jitter: float = 0.2
+    claim_idle_seconds: float = 120.0
+    concurrency: int = 8
+    webhook_timeout_seconds: float = 5.0
+    mail_timeout_seconds: float = 10.0
+    mail_from: str = "Seatwise <no-reply@seatwise.local>"
+    lease_margin_seconds: float = 5.0
+    block_ms: int = 1000
+    # Which stages this process runs (all of them, unless notifications are switched off).
+    run_sweep: bool = True
+    run_relay: bool = True
+    run_consumer: bool = True
+    consumer_name: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NotificationConfig:
+        enabled = settings.notifications_enabled
+        return cls(
+            redis_prefix=settings.redis_prefix,
+            hold_reminder_seconds=settings.hold_reminder_seconds,
+            sweep_interval_seconds=settings.notification_sweep_interval_seconds,
+            relay_interval_seconds=settings.notification_relay_interval_seconds,
+            max_attempts=settings.notification_max_attempts,
+            retry_base_seconds=settings.notification_retry_base_seconds,
+            retry_max_seconds=max(settings.notification_retry_max_seconds, settings.notification_retry_base_seconds),
+            claim_idle_seconds=settings.notification_claim_idle_seconds,
+            concurrency=settings.notification_concurrency,
+            webhook_timeout_seconds=settings.webhook_timeout_seconds,
+            mail_timeout_seconds=settings.smtp_timeout_seconds,
+            mail_from=settings.smtp_from,
+            run_sweep=enabled,
+            run_relay=enabled,
+            run_consumer=enabled,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.retry_base_seconds, self.retry_max_seconds, self.retry_jitter)
+
+
+def mailer_from_settings(settings: Settings) -> Mailer:
+    """SMTP when a host is configured; otherwise .eml files under ``mail_dir`` (default data_dir/mail)."""
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            settings.smtp_starttls,
+            settings.smtp_timeout_seconds,
+        )
+    return MailDirMailer(settings.mail_dir or settings.data_dir / "mail")
+
+
+class NotificationService:
+    def __init__(
+        self,
+        config: NotificationConfig,
+        database: Database,
+        redis_url: str,
+        mailer: Mailer,
+        owns_database: bool = False,
+    ) -> None:
+        self.config = replace(config, consumer_name=config.consumer_name or consumer_name())
+        self.database = database
+        self._owns_database = owns_database
+        # Its own connection: XREADGROUP blocks for block_ms, longer than the API's short socket timeout.
+        self.redis = aioredis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            socket_timeout=config.block_ms / 1000 + 5,
+            socket_connect_timeout=2,
+        )
+        self.names = StreamNames.for_prefix(config.redis_prefix)
+        self.ledger = DeliveryLedger(database)
+        self.webhooks = WebhookStore(database)
+        self.dead_letters = DeadLetters(self.redis, self.ledger, self.names)
+        self.sweep = HoldReminderSweep(database, config.hold_reminder_seconds)
+        self.relay = OutboxRelay(database, self.redis, self.names.stream, config.relay_batch_size)
+        self.mailer = mailer
+        self.sender = WebhookSender(config.webhook_timeout_seconds)
+        assert self.config.consumer_name is not None
+        self.consumer = Consumer(
+            self.redis,
+            database,
+            self.names,
+            ConsumerConfig(
+                name=self.config.consumer_name,
+                concurrency=config.concurrency,
+                claim_idle_seconds=config.claim_idle_seconds,
+                webhook_timeout_seconds=config.webhook_timeout_seconds,
+                mail_timeout_seconds=config.mail_timeout_seconds,
+                mail_from=config.mail_from,
+                lease_margin_seconds=config.lease_margin_seconds,
+                block_ms=config.block_ms,
+            ),
+            config.retry_policy(),
+            self.webhooks,
+            self.sender,
+            mailer,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._relay_wakeup = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database_url: str, redis_url: str) -> NotificationService:
+        database = Database(database_url, settings.db_timeout_seconds, pool_size=4)
+        return cls(
+            NotificationConfig.from_settings(settings),
+            database,
+            redis_url,
+            mailer_from_settings(settings),
+            owns_database=True,
+        )
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        if self.config.run_sweep:
+            self._tasks.append(asyncio.create_task(self._sweep_loop(), name="notifications: reminder sweep"))
+        if self.config.run_relay:
+            self._tasks.append(asyncio.create_task(self._relay_loop(), name="notifications: relay"))
+        if self.config.run_consumer:
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="notifications: consumer"))
+
+    async def stop(self, grace_seconds: float = 2.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.consumer.close(grace_seconds)
+        await self.sender.aclose()
+        await self.redis.aclose()
+        if self._owns_database:
+            await self.database.dispose()
+
+    def wake_relay(self) -> None:
+        self._relay_wakeup.set()
+
+    async def _sweep_loop(self) -> None:
+        outage = Outage(log, "hold-reminder sweep")
+        while True:
+            try:
+                written = await self.sweep.run_once()
+                outage.ok()
+            except Exception as exc:
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            if written:
+                self.wake_relay()
+            await asyncio.sleep(self.config.sweep_interval_seconds)
+
+    async def _relay_loop(self) -> None:
+        outage = Outage(log, "notification relay")
+        while True:
+            try:
+                moved = await self.relay.run_once()
+                outage.ok()
+            except Exception as exc:  # Redis or PostgreSQL down: the rows wait in the outbox
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            if moved < self.relay.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.relay_interval_seconds):
+                        await self._relay_wakeup.wait()
+                self._relay_wakeup.clear()

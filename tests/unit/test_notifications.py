@@ -1,0 +1,184 @@
+"""The pure parts of notifications: signatures, the retry schedule, stream entries, e-mail rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import typing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from api.routes.notifications import EventFilter
+from notifications import events
+from notifications.events import MalformedEntry, Notification, webhook_body
+from notifications.mail import MailDirMailer, Recipient, ShowDetails, render_email
+from notifications.retry import RetryPolicy
+from notifications.signing import digest, new_secret, signature_header, verify
+
+CREATED = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+SHOW = ShowDetails("The Long\nNight", "Regal", "Pune", datetime(2026, 12, 2, 13, 30, tzinfo=UTC))
+TO = Recipient("u-1", "asha@example.com", "Asha")
+
+
+def notification(kind: str, **payload: object) -> Notification:
+    return Notification(42, kind, "u-1", "s-1", payload, CREATED)
+
+
+# -- signatures -------------------------------------------------------------------------------------------
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"id":42}'
+    expected = hmac.new(b"whsec_k", b"1767225600." + body, hashlib.sha256).hexdigest()
+    assert digest("whsec_k", 1767225600, body) == expected
+    assert signature_header("whsec_k", 1767225600, body) == f"t=1767225600,v1={expected}"
+
+
+def test_a_signature_verifies_with_its_secret_only() -> None:
+    secret, other = new_secret(), new_secret()
+    assert secret != other
+    assert secret.startswith("whsec_")
+    body = webhook_body(notification(events.BOOKING_CONFIRMED, booking_id="b-1"))
+    header = signature_header(secret, 1_000_000, body)
+    assert verify(secret, header, body, now=1_000_000)
+    assert not verify(other, header, body, now=1_000_000)
+    assert not verify(secret, header, body + b" ", now=1_000_000)
+
+
+def test_verification_refuses_old_timestamps_and_malformed_headers_and_accepts_a_rotated_secret() -> None:
+    body = b"{}"
+    header = signature_header("s", 1_000_000, body)
+    assert verify("s", header, body, now=1_000_299)
+    assert not verify("s", header, body, now=1_000_301)
+    for malformed in ("", "t=1000000", "v1=abc", "t=x,v1=abc", "garbage"):
+        assert not verify("s", malformed, body, now=1_000_000)
+    rotated = f"{header},v1={digest('new', 1_000_000, body)}"
+    assert verify("s", rotated, body, now=1_000_000)
+    assert verify("new", rotated, body, now=1_000_000)
+
+
+# -- retries ----------------------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    assert RetryPolicy(5, 1.0, 60.0).schedule() == [1.0, 2.0, 4.0, 8.0]
+    assert RetryPolicy(7, 0.5, 3.0).schedule() == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    assert RetryPolicy(1, 1.0, 1.0).schedule() == []
+    assert RetryPolicy(100, 1.0, 60.0).delay(10_000) == 60.0
+
+
+def test_attempts_are_bounded() -> None:
+    policy = RetryPolicy(3, 0.1, 1.0)
+    assert [policy.exhausted(n) for n in range(5)] == [False, False, False, True, True]
+
+
+def test_jitter_only_shortens_a_delay_and_by_at_most_its_fraction() -> None:
+    policy = RetryPolicy(10, 1.0, 60.0, jitter=0.25)
+    rng = random.Random(7)
+    delays = [policy.delay(4, rng) for _ in range(500)]
+    assert all(6.0 <= d <= 8.0 for d in delays)
+    assert len(set(delays)) > 100
+
+
+@pytest.mark.parametrize(
+    ("attempts", "base", "cap", "jitter"), [(0, 1, 1, 0), (3, 0, 1, 0), (3, 2, 1, 0), (3, 1, 2, 1)]
+)
+def test_nonsense_policies_are_refused(attempts: int, base: float, cap: float, jitter: float) -> None:
+    with pytest.raises(ValueError, match=r"need|jitter"):
+        RetryPolicy(attempts, base, cap, jitter)
+
+
+# -- stream entries and webhook bodies ----------------------------------------------------------------------
+
+
+def test_a_notification_survives_the_stream() -> None:
+    original = notification(events.BOOKING_CONFIRMED, booking_id="b-1", seat_ids=["A1", "A2"], amount="250.00")
+    fields = original.stream_fields()
+    assert all(isinstance(v, str) for v in fields.values())
+    assert Notification.from_stream_fields(fields) == original
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"outbox_id": "x", "kind": "k", "payload": "{}", "created_at": CREATED.isoformat()},
+        {"outbox_id": "1", "kind": "k", "payload": "[1]", "created_at": CREATED.isoformat()},
+        {"outbox_id": "1", "kind": "k", "payload": "{", "created_at": CREATED.isoformat()},
+        {"outbox_id": "1", "kind": "k", "payload": "{}", "created_at": "yesterday"},
+    ],
+)
+def test_a_stream_entry_that_is_not_a_notification_is_malformed(fields: dict[str, str]) -> None:
+    with pytest.raises(MalformedEntry):
+        Notification.from_stream_fields(fields)
+
+
+def test_the_webhook_body_names_the_event_and_carries_the_payload() -> None:
+    body = webhook_body(notification(events.BOOKING_REFUNDED, booking_id="b-1", amount="90.00"))
+    assert json.loads(body) == {
+        "id": 42,
+        "type": "booking.refunded",
+        "created_at": "2026-12-01T18:00:00+00:00",
+        "data": {"booking_id": "b-1", "amount": "90.00"},
+    }
+    assert body == webhook_body(notification(events.BOOKING_REFUNDED, amount="90.00", booking_id="b-1"))
+
+
+def test_the_api_event_filter_offers_every_kind() -> None:
+    assert set(typing.get_args(EventFilter)) == {*events.KINDS, events.ALL_KINDS}
+
+
+# -- e-mail -----------------------------------------------------------------------------------------------
+
+
+def test_a_confirmation_names_the_movie_theater_time_seats_and_amount() -> None:
+    n = notification(events.BOOKING_CONFIRMED, booking_id="b-1", seat_ids=["A1", "A2"], amount="250.00")
+    message = render_email(n, TO, SHOW, "Seatwise <no-reply@seatwise.local>")
+    assert message["To"] == "asha@example.com"
+    assert message["Subject"] == "Your booking for The Long Night is confirmed"
+    assert message["Message-ID"] == "<42.booking.confirmed@seatwise.notifications>"
+    assert message["X-Seatwise-Delivery"] == "42"
+    body = message.get_content()
+    for text in ("Hello Asha,", "b-1", "Regal, Pune", "Wed 02 Dec 2026, 13:30 UTC", "Seats: A1, A2", "250.00"):
+        assert text in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "subject", "body_text"),
+    [
+        (
+            events.BOOKING_CANCELLED,
+            {"booking_id": "b-1", "reason": "show cancelled"},
+            "was cancelled",
+            "show cancelled",
+        ),
+        (events.BOOKING_REFUNDED, {"booking_id": "b-1", "amount": "90.00"}, "refund of 90.00", "A refund of 90.00"),
+        (
+            events.HOLD_EXPIRING,
+            {"hold_id": "h-1", "seat_ids": ["B3"], "expires_at": "2026-12-01T18:10:00.000000Z"},
+            "held until Tue 01 Dec 2026, 18:10 UTC",
+            "Pay before then",
+        ),
+        ("something.else", {"x": 1}, "Seatwise: something.else", "x: 1"),
+    ],
+)
+def test_every_kind_renders(kind: str, payload: dict[str, object], subject: str, body_text: str) -> None:
+    message = render_email(notification(kind, **payload), TO, SHOW if kind != "something.else" else None, "s@x")
+    assert subject in message["Subject"]
+    assert body_text in message.get_content()
+
+
+def test_a_message_without_show_details_or_name_still_renders() -> None:
+    message = render_email(notification(events.BOOKING_CONFIRMED), Recipient("u", "a@b.c"), None, "s@x")
+    assert message["Subject"] == "Your booking is confirmed"
+    assert message.get_content().startswith("Hello,")
+
+
+def test_the_mail_directory_names_a_file_per_event(tmp_path: Path) -> None:
+    mailer = MailDirMailer(tmp_path)
+    message = render_email(notification(events.BOOKING_CONFIRMED), TO, SHOW, "s@x")
+    assert mailer.path_for(message) == tmp_path / "000000000042-booking.confirmed.eml"
