@@ -26,6 +26,7 @@ from actors.errors import (
     HoldNotFound,
     InvalidRequest,
     NoAdjacentSeats,
+    PaymentInProgress,
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
@@ -38,6 +39,9 @@ from actors.seatmap import (
     Hold,
     HoldExtended,
     HoldReleased,
+    Payment,
+    PaymentAborted,
+    PaymentStarted,
     SeatMap,
     SeatsBlocked,
     SeatsHeld,
@@ -119,6 +123,7 @@ class SeatMapMachine(RuleBasedStateMachine):
         self.blocked: set[str] = set()
         self.closed = False
         self.known_hold_ids: list[str] = []
+        self.known_payments: list[str] = []  # payment keys ever started
 
     @initialize()
     def start(self) -> None:
@@ -234,6 +239,7 @@ class SeatMapMachine(RuleBasedStateMachine):
                     assert hold.expires_at == min(now + RULES.hold_ttl, RULES.starts_at)
                     assert hold.extensions == 0
                     assert hold.amount == sum((BY_ID[s].price for s in hold.seat_ids), Decimal(0))
+                    assert hold.payment_key is None
                     for seat_id in hold.seat_ids:
                         assert self.model_status(seat_id) is SeatStatus.AVAILABLE, seat_id
                         owner = [h for h in self.holds.values() if seat_id in h.seat_ids]
@@ -262,6 +268,7 @@ class SeatMapMachine(RuleBasedStateMachine):
                 case BookingConfirmed(booking):
                     holds = [self.holds[hold_id] for hold_id in booking.hold_ids]
                     assert all(h.is_live(now) and h.user_id == booking.user_id for h in holds)
+                    assert all(h.payment_key == booking.payment_key for h in holds)
                     assert booking.seat_ids == tuple(s for h in holds for s in h.seat_ids)
                     assert booking.amount == sum((h.amount for h in holds), Decimal(0))
                     assert booking.booking_id not in self.bookings
@@ -271,6 +278,28 @@ class SeatMapMachine(RuleBasedStateMachine):
                         assert seat_id not in self.booked, f"{seat_id} booked twice"
                         self.booked[seat_id] = booking.booking_id
                     self.bookings[booking.booking_id] = booking
+                case PaymentStarted(payment):
+                    assert payment.payment_key not in self.known_payments
+                    for hold in payment.holds:
+                        old = self.holds[hold.hold_id]
+                        assert old.is_live(now)
+                        assert old.payment_key is None
+                        assert hold.payment_key == payment.payment_key
+                        assert hold.resume_expires_at == old.expires_at
+                        assert hold.expires_at == max(old.expires_at, now + RULES.payment_window)
+                        assert (hold.seat_ids, hold.user_id, hold.amount) == (old.seat_ids, old.user_id, old.amount)
+                        self.holds[hold.hold_id] = hold
+                    self.known_payments.append(payment.payment_key)
+                case PaymentAborted(payment_key, holds, _):
+                    assert holds
+                    for hold in holds:
+                        old = self.holds[hold.hold_id]
+                        assert old.payment_key == payment_key
+                        assert hold.payment_key is None
+                        assert hold.resume_expires_at is None
+                        assert hold.expires_at == old.resume_expires_at
+                        self.holds[hold.hold_id] = hold
+                    assert not any(h.payment_key == payment_key for h in self.holds.values())
                 case SeatsBlocked(seat_ids):
                     assert seat_ids
                     for seat_id in seat_ids:
@@ -360,6 +389,8 @@ class SeatMapMachine(RuleBasedStateMachine):
         user = self.pick_user(data)
         hold_id = self.pick_hold_id(user, data)
         expected = self.live_hold_error(user, hold_id)
+        if expected is None and self.holds[hold_id].payment_key is not None:
+            expected = PaymentInProgress(hold_id)
         hold = self.run(lambda: self.sm.release(user, hold_id), expected)
         if hold is not None:
             assert hold == self.holds[hold_id]
@@ -373,6 +404,8 @@ class SeatMapMachine(RuleBasedStateMachine):
         user = self.pick_user(data)
         hold_id = self.pick_hold_id(user, data)
         expected = self.live_hold_error(user, hold_id)
+        if expected is None and self.holds[hold_id].payment_key is not None:
+            expected = PaymentInProgress(hold_id)
         if expected is None and not self.on_sale():
             expected = SalesClosed(RULES.show_id)
         if expected is None:
@@ -400,21 +433,114 @@ class SeatMapMachine(RuleBasedStateMachine):
                 st.lists(st.sampled_from(pool), max_size=3),
             )
         )
+        self.check_confirm(user, hold_ids, None)
+
+    def check_confirm(self, user: str, hold_ids: list[str], payment_key: str | None) -> None:
         expected: BookingError | None = None
         if not hold_ids or len(set(hold_ids)) != len(hold_ids):
             expected = InvalidRequest("")
         for hold_id in hold_ids:
             if expected is None:
                 expected = self.live_hold_error(user, hold_id)
-        if expected is None and not self.on_sale():
+        for hold_id in hold_ids:
+            if expected is None and self.holds[hold_id].payment_key != payment_key:
+                aborted = payment_key is not None and self.holds[hold_id].payment_key is None
+                expected = HoldNotFound(hold_id) if aborted else PaymentInProgress(hold_id)
+        checks_sales = payment_key is None or self.closed or self.now >= RULES.starts_at
+        if expected is None and checks_sales and not self.on_sale():
             expected = SalesClosed(RULES.show_id)
-        booking = self.run(lambda: self.sm.confirm(user, hold_ids), expected)
+        booking = self.run(lambda: self.sm.confirm(user, hold_ids, payment_key=payment_key), expected)
         if booking is not None:
             events = self.sm.drain_events()
             assert events == [BookingConfirmed(booking)]
             assert booking.hold_ids == tuple(hold_ids)
             assert booking.created_at == self.now
+            assert booking.payment_key == payment_key
             self.apply(events)
+
+    @precondition(lambda self: bool(self.holds))
+    @rule(data=st.data(), everything=st.booleans())
+    def begin_payment(self, data: st.DataObject, everything: bool) -> None:
+        user = self.pick_user(data)
+        named: list[str] | None = None
+        if everything:
+            chosen = sorted((h for h in self.live() if h.user_id == user), key=lambda h: (h.created_at, h.hold_id))
+            expected: BookingError | None = None if chosen else HoldNotFound("")
+        else:
+            own = sorted(h.hold_id for h in self.live() if h.user_id == user)
+            named = data.draw(
+                st.one_of(
+                    st.lists(st.sampled_from(own), min_size=1, unique=True) if own else st.nothing(),
+                    st.lists(st.sampled_from([*own, *self.known_hold_ids[-4:], "nope"]), max_size=3),
+                )
+            )
+            expected = None if named and len(set(named)) == len(named) else InvalidRequest("")
+            for hold_id in named:
+                if expected is None:
+                    expected = self.live_hold_error(user, hold_id)
+            chosen = [] if expected else sorted((self.holds[h] for h in named), key=lambda h: (h.created_at, h.hold_id))
+        resumed: str | None = None
+        if expected is None:
+            keys = {h.payment_key for h in chosen}
+            if len(keys) == 1 and None not in keys:
+                (key,) = keys
+                same = {h.hold_id for h in self.holds.values() if h.payment_key == key}
+                resumed = key if same == {h.hold_id for h in chosen} else None
+            if resumed is None and keys != {None}:
+                expected = PaymentInProgress(next(h.hold_id for h in chosen if h.payment_key is not None))
+            elif resumed is None and not self.on_sale():
+                expected = SalesClosed(RULES.show_id)
+        payment = self.run(lambda: self.sm.begin_payment(user, named), expected)
+        if payment is None:
+            return
+        assert isinstance(payment, Payment)
+        assert payment.hold_ids == tuple(h.hold_id for h in chosen)
+        events = self.sm.drain_events()
+        if resumed is not None:
+            assert payment.resumed
+            assert payment.payment_key == resumed
+            assert payment.holds == tuple(chosen)
+            assert events == []
+        else:
+            assert not payment.resumed
+            assert events == [PaymentStarted(payment)]
+            self.apply(events)
+
+    def pick_payment(self, data: st.DataObject) -> str:
+        return data.draw(st.sampled_from([*self.known_payments[-4:], "pay_nope"]))
+
+    @precondition(lambda self: bool(self.known_payments))
+    @rule(data=st.data(), outcome=st.sampled_from(["declined", "failed"]))
+    def abort_payment(self, data: st.DataObject, outcome: str) -> None:
+        key = self.pick_payment(data)
+        pending = sorted(
+            (h for h in self.holds.values() if h.payment_key == key), key=lambda h: (h.created_at, h.hold_id)
+        )
+        resumed = self.sm.abort_payment(key, "declined" if outcome == "declined" else "failed")
+        assert [h.hold_id for h in resumed] == [h.hold_id for h in pending]
+        events = self.sm.drain_events()
+        assert events == ([PaymentAborted(key, tuple(resumed), outcome)] if pending else [])  # type: ignore[arg-type]
+        self.apply(events)
+
+    @precondition(lambda self: bool(self.known_payments))
+    @rule(data=st.data())
+    def confirm_payment(self, data: st.DataObject) -> None:
+        """Book under a payment key: usually its own holds, sometimes after they changed hands or time."""
+        key = self.pick_payment(data)
+        pending = sorted(
+            (h for h in self.holds.values() if h.payment_key == key), key=lambda h: (h.created_at, h.hold_id)
+        )
+        user = pending[0].user_id if pending else self.pick_user(data)
+        own = sorted(h.hold_id for h in self.live() if h.user_id == user)
+        hold_ids = data.draw(
+            st.one_of(
+                st.just([h.hold_id for h in pending]) if pending else st.nothing(),
+                st.just([h.hold_id for h in pending]) if pending else st.nothing(),
+                st.lists(st.sampled_from(own), min_size=1, unique=True) if own else st.nothing(),
+                st.lists(st.sampled_from([*own, "nope"]), max_size=2),
+            )
+        )
+        self.check_confirm(user, hold_ids, key)
 
     @rule(seat_ids=seat_lists)
     def block(self, seat_ids: list[str]) -> None:
