@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import ray
@@ -156,6 +158,23 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     return app
 
 
+WORKER_CONFIG_ENV = "SEATWISE_WORKER_CONFIG"
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API worker processes (``BOOKING_API_WORKERS`` > 1, run by uvicorn's
+    supervisor). The parent already started the services, applied migrations, prepared the database and
+    started (or joined) Ray; each worker reads what it found from the environment, joins the same Ray
+    cluster as a driver of its own, and builds its own app: the show actors are shared, everything else in
+    the API process (pools, lanes, caches, the reconciler, the notification loops) is per process and was
+    made to run side by side."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    logging.basicConfig(level=config["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    ensure_ray(config["ray_address"], settings.ray_namespace, logging_level=logging.WARNING)
+    return build_app(settings, ServiceUrls(**config["urls"]), config["secret"])
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run the booking service.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -189,7 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         dashboard = getattr(context, "dashboard_url", None) if context is not None else None
         dashboard_line = f"http://{dashboard}" if dashboard else "not started (external Ray cluster)"
         data_line = "(external services)" if settings.database_url else str(settings.data_dir.resolve())
-        app = build_app(settings, urls, secret)
         base = f"http://{args.host}:{args.port}"
         print(
             f"\nSeatwise is starting on {base}\n"
@@ -198,18 +216,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  payment gateway: {urls.payment_gateway_url}\n"
             f"  Ray dashboard:   {dashboard_line}\n"
             f"  data dir:        {data_line}\n"
+            f"  API processes:   {settings.api_workers}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            loop="uvloop",
-            http="httptools",
-            log_level=args.log_level,
-            access_log=False,
-        )
+        server: dict[str, Any] = {
+            "host": args.host,
+            "port": args.port,
+            "loop": "uvloop",
+            "http": "httptools",
+            "log_level": args.log_level,
+            "access_log": False,
+        }
+        if settings.api_workers == 1:
+            uvicorn.run(build_app(settings, urls, secret), **server)
+        else:
+            os.environ[WORKER_CONFIG_ENV] = json.dumps(
+                {
+                    "urls": asdict(urls),
+                    "secret": secret,
+                    "ray_address": ray.get_runtime_context().gcs_address,
+                    "log_level": args.log_level.upper(),
+                }
+            )
+            uvicorn.run("main:worker_app", factory=True, workers=settings.api_workers, **server)
     return 0
 
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     )
 
     # Runtime.
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes serving the port, each a Ray driver (see docs/measurements.md)",
+    )
     ray_namespace: str = "booking"
     redis_prefix: str = "booking:"
     seed_demo_catalog: bool = True
@@ -113,9 +119,9 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(
         default=None, description="SMTP server for e-mail; unset: messages are written as .eml files to mail_dir"
     )
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="port of the SMTP server")
+    smtp_username: str | None = Field(default=None, description="SMTP login; unset: send without logging in")
+    smtp_password: SecretStr | None = Field(default=None, description="password of the SMTP login")
     smtp_from: str = Field(default="Seatwise <no-reply@seatwise.local>", description="the From: of every e-mail")
     smtp_starttls: bool = Field(default=True, description="upgrade the SMTP connection with STARTTLS")
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="bound on sending one e-mail")

@@ -41,8 +41,25 @@ class Rig:
     tmp: Path
     service: subprocess.Popen[bytes]
     stack: ExitStack
+    env: dict[str, str]
 
-    def start_app(self, module: str, env: dict[str, str] | None = None) -> str:
+    def start_service(self, extra_env: dict[str, str], label: str) -> str:
+        """Another ``main.py`` on the same PostgreSQL, Redis and Ray (the same show actors), with
+        ``extra_env`` on top; returns its base URL. For comparing configurations in one run."""
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "main.py"), "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env={**self.env, **extra_env},
+            stdout=(self.tmp / f"service-{label}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.stack.callback(stop, proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url + "/healthz", proc)
+        return url
+
+    def start_app(self, module: str, env: dict[str, str] | None = None, workers: int = 1) -> str:
         """Serve ``module:app`` with uvicorn (uvloop, httptools) like the service; returns its base URL."""
         port = free_port()
         proc = subprocess.Popen(
@@ -51,6 +68,8 @@ class Rig:
                 "-m",
                 "uvicorn",
                 f"{module}:app",
+                "--workers",
+                str(workers),
                 "--port",
                 str(port),
                 "--loop",
@@ -154,7 +173,7 @@ def running_service(namespace: str, extra_env: dict[str, str] | None = None) -> 
         print(f"service log: {tmp / 'service.log'}", flush=True)
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url + "/healthz", service)
-        yield Rig(base_url, database_url, namespace, tmp, service, stack)
+        yield Rig(base_url, database_url, namespace, tmp, service, stack, env)
 
 
 def wrk(base_url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:

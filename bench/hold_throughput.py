@@ -1,11 +1,13 @@
 """Hold throughput on one hot show through HTTP, next to a bare FastAPI endpoint, in one run.
 
-    python -m bench.hold_throughput [--seconds 4] [--connections 64]
+    python -m bench.hold_throughput [--seconds 4] [--connections 64] [--workers 2 ...]
 
 Load comes from wrk (a second process; `apt-get install wrk`). Every request holds one new seat of one
 show (6,000 seats), so nothing is refused; the run checks afterwards that no seat was sold twice. Also
 reports the cold activation time of a show actor and its memory. Uses DATABASE_URL / REDIS_URL when set,
 else throwaway embedded services. BENCH_PROFILE=file records the service with py-spy during its run.
+``--workers N`` adds, in the same run, the service with N API processes (``BOOKING_API_WORKERS``, each its
+own show) and the bare endpoint with N uvicorn workers, so ratios compare like with like.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, nargs="*", default=[], help="also measure the service (and bare) with N API processes"
+    )
     args = parser.parse_args()
 
     from tests.api_client import admin_headers, bulk_users, create_show
@@ -81,6 +86,7 @@ def main() -> None:
         with httpx.Client(base_url=rig.base_url, timeout=60) as client:
             admin_headers(client)
             show = create_show(client, rows=rows, prices={"standard": 250.0})
+            extra_shows = {n: create_show(client, rows=rows, prices={"standard": 250.0}) for n in args.workers}
             cold_show = create_show(client, prices={"standard": 250.0, "premium": 400.0})
             tokens = [t for _, t in bulk_users(rig.database_url, USERS)]
             # Cold activation: the first request to a show without a live actor.
@@ -96,16 +102,16 @@ def main() -> None:
         info = cast("dict[str, Any]", ray.get(ray.get_actor(f"show:{cold_show.show_id}").ping.remote()))
         memory = psutil.Process(info["pid"]).memory_full_info()
 
-        def script(name: str, seats: list[str]) -> Path:
+        def script(name: str, seats: list[str], target: Any = show) -> Path:
             path = rig.tmp / f"{name}.lua"
             path.write_text(
                 LUA
                 % {
                     "seats": ",".join(f'"{s}"' for s in seats),
                     "tokens": ",".join(f'"{t}"' for t in tokens),
-                    "movie": show.movie_id,
-                    "theater": show.theater_id,
-                    "show": show.show_id,
+                    "movie": target.movie_id,
+                    "theater": target.theater_id,
+                    "show": target.show_id,
                     "threads": args.threads,
                 }
             )
@@ -115,10 +121,17 @@ def main() -> None:
         # The bare endpoint is not bound to a screen: give it seats enough for its much higher rate.
         bare_seats = [f"{r}{n}" for r in ROWS for n in range(1, 1000)]
         results = {}
-        for name, url, lua in (
+        designs = [
             ("bare FastAPI dict", bare_base, script("bare", bare_seats)),
             ("service (actor + PostgreSQL)", rig.base_url, script("service", show_seats)),
-        ):
+        ]
+        for n in args.workers:
+            designs.append(
+                (f"bare FastAPI dict, {n} processes", rig.start_app("bench.bare_app", workers=n), designs[0][2])
+            )
+            url = rig.start_service({"BOOKING_API_WORKERS": str(n)}, f"workers-{n}")
+            designs.append((f"service, {n} API processes", url, script(f"service-{n}", show_seats, extra_shows[n])))
+        for name, url, lua in designs:
             print(f"wrk {args.seconds}s x {args.connections} connections against {name} ...", flush=True)
             profiler = None
             if os.environ.get("BENCH_PROFILE") and url == rig.base_url:
@@ -143,16 +156,23 @@ def main() -> None:
                 profiler.wait(30)
         hot = cast("dict[str, Any]", ray.get(ray.get_actor(f"show:{show.show_id}").ping.remote()))
         with psycopg.connect(libpq_url(rig.database_url)) as conn:
+            # Every show of the run (the extra ones of --workers too): no seat held twice.
             double = conn.execute(
-                "SELECT count(*) FROM (SELECT seat_id FROM seat_ledger WHERE show_id = %s AND event = 'held' "
-                "GROUP BY seat_id HAVING count(*) > 1) d",
-                (show.show_id,),
+                "SELECT count(*) FROM (SELECT show_id, seat_id FROM seat_ledger WHERE event = 'held' "
+                "GROUP BY show_id, seat_id HAVING count(*) > 1) d"
             ).fetchone()
             held = conn.execute("SELECT count(*) FROM seat_claims WHERE show_id = %s", (show.show_id,)).fetchone()
 
     print_table(results, "holds/s")
     ratio = results["service (actor + PostgreSQL)"]["rps"] / results["bare FastAPI dict"]["rps"]
     print(f"\nservice / bare = {ratio:.2f}")
+    for n in args.workers:
+        service_n = results[f"service, {n} API processes"]["rps"]
+        print(
+            f"{n} API processes: service / bare (1 process) = {service_n / results['bare FastAPI dict']['rps']:.2f}, "
+            f"service / bare ({n} processes) = {service_n / results[f'bare FastAPI dict, {n} processes']['rps']:.2f}, "
+            f"vs the service with 1 process = {service_n / results['service (actor + PostgreSQL)']['rps']:.2f}"
+        )
     print(
         f"seats held in PostgreSQL after the run: {held[0] if held else '?'}; "
         f"seats held twice: {double[0] if double else '?'}"
