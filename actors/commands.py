@@ -60,6 +60,7 @@ class BeginPayment:
 
     user_id: str
     hold_ids: tuple[str, ...] | None = None
+    customer_name: str | None = None  # box-office sales: kept with the payment for whoever settles it
 
 
 @dataclass(frozen=True, slots=True)

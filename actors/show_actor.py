@@ -218,8 +218,10 @@ class ShowActor:
                 return seat_map.extend(user, hold_id)
             case PreparePayment(user_id=user):
                 return self._payable_holds(seat_map, user)
-            case BeginPayment(user_id=user, hold_ids=hold_ids):
+            case BeginPayment(user_id=user, hold_ids=hold_ids, customer_name=customer):
                 payment = seat_map.begin_payment(user, hold_ids)
+                if customer is not None and not payment.resumed:
+                    extras.payment_customers[payment.payment_key] = customer
                 self._wake.set()
                 return payment
             case AbortPayment(payment_key=key, outcome=outcome):

@@ -235,7 +235,7 @@ class BookingService:
             if isinstance(held, BookingError):
                 raise held
             assert isinstance(held, Hold)
-            payment = await self._begin_payment(show_id, seller_id, (held.hold_id,))
+            payment = await self._begin_payment(show_id, seller_id, (held.hold_id,), customer_name)
             try:
                 booking = await self._charge_and_book(
                     show_id, seller_id, payment, card, key=key, fingerprint=fingerprint, customer_name=customer_name
@@ -292,9 +292,11 @@ class BookingService:
             fingerprint=request.fingerprint,
         )
 
-    async def _begin_payment(self, show_id: str, user_id: str, hold_ids: tuple[str, ...] | None) -> Payment:
+    async def _begin_payment(
+        self, show_id: str, user_id: str, hold_ids: tuple[str, ...] | None, customer_name: str | None = None
+    ) -> Payment:
         """Holds into payment-pending, durably, before any money moves (or the payment under way, resumed)."""
-        reply = await self._send(show_id, BeginPayment(user_id, hold_ids))
+        reply = await self._send(show_id, BeginPayment(user_id, hold_ids, customer_name))
         assert isinstance(reply, Payment)
         return reply
 

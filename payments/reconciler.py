@@ -142,7 +142,13 @@ class Reconciler:
             return
         reply = await self.submit(
             row.show_id,
-            ConfirmHolds(row.user_id, row.hold_ids, payment_key=row.id, payment_ref=charge.charge_id),
+            ConfirmHolds(
+                row.user_id,
+                row.hold_ids,
+                payment_key=row.id,
+                payment_ref=charge.charge_id,
+                customer_name=row.customer_name,
+            ),
         )
         if isinstance(reply, Booking):
             report.booked += 1

@@ -287,6 +287,7 @@ class Payment(SQLModel, table=True):
     booking_id: str | None = Field(default=None, max_length=36)
     refund_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    customer_name: str | None = Field(default=None, max_length=200)  # box-office sales: the walk-in customer
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
     updated_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))

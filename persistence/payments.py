@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_COLUMNS = "id, show_id, user_id, hold_ids, amount, status, charge_id, booking_id, refund_amount, created_at"
+_COLUMNS = (
+    "id, show_id, user_id, hold_ids, amount, status, charge_id, booking_id, refund_amount, created_at, customer_name"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +36,11 @@ class PaymentRow:
     booking_id: str | None
     refund_amount: Decimal | None
     created_at: datetime
+    customer_name: str | None = None
 
 
 def _row(row: Any) -> PaymentRow:
-    return PaymentRow(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9])
+    return PaymentRow(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10])
 
 
 async def get(session: AsyncSession, payment_id: str) -> PaymentRow | None:

@@ -76,6 +76,7 @@ class CommitExtras:
 
     payment_refs: dict[str, str] = field(default_factory=dict)
     box_office: dict[str, str] = field(default_factory=dict)  # booking id -> walk-in customer's name
+    payment_customers: dict[str, str] = field(default_factory=dict)  # payment key -> walk-in customer's name
     answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
@@ -388,9 +389,16 @@ class ShowStore:
             case PaymentStarted(payment=p):
                 await self._move_holds(cur, p.holds)
                 await cur.execute(
-                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts) "
-                    "VALUES (%s, %s, %s, %s, %s, 'pending', 1)",
-                    (p.payment_key, show_id, p.user_id, list(p.hold_ids), p.total),
+                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name) "
+                    "VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s)",
+                    (
+                        p.payment_key,
+                        show_id,
+                        p.user_id,
+                        list(p.hold_ids),
+                        p.total,
+                        extras.payment_customers.get(p.payment_key),
+                    ),
                 )
                 ledger.extend((s, "payment_pending", h.user_id, h.hold_id, None) for h in p.holds for s in h.seat_ids)
             case PaymentAborted(payment_key=key, holds=holds, outcome=outcome):

@@ -32,6 +32,7 @@ from tests.api_client import (
     new_user,
     pay_body,
     seed_headers,
+    token,
 )
 from tests.conftest import Backing, Service, _free_port, gateway_ledger
 
@@ -361,3 +362,34 @@ def test_cancelling_a_show_with_50_bookings_refunds_all_50_in_full(
     assert len(refunded) == 50
     assert reasons == {"show_cancelled": 50}
     assert status == "cancelled"
+
+
+def test_a_box_office_sale_whose_answer_is_lost_is_booked_in_the_customers_name(
+    paying_service: Service, backing: Backing, gateway: SimulatorProcess, faults: Any
+) -> None:
+    with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
+        show = create_show(client)
+        email = f"desk-{secrets.token_hex(4)}@example.com"
+        created = client.post(
+            "/api/v1/admin/users",
+            headers=admin_headers(client),
+            json={"email": email, "password": "desk-password", "role": "box_office"},
+        )
+        assert created.status_code == 201, created.text
+        desk = {"Authorization": f"Bearer {token(client, email, 'desk-password')}"}
+        faults(fail_after_rate=1.0)
+        sale = client.post(
+            f"/api/v1/box-office/shows/{show.show_id}/sales",
+            headers=desk,
+            json={"seats": ["B5", "B6"], "customer_name": "Meera Iyer", "payment_info": {"card_number": OK_CARD}},
+        )
+        assert sale.status_code == 503
+        faults()
+    result = wait_until_settled(backing, gateway, show.show_id, seconds=SETTLE_AFTER_SECONDS + 30)
+    assert result.clean, result
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        rows = conn.execute(
+            "SELECT seat_ids, customer_name, sold_by FROM bookings WHERE show_id = %s AND status = 'confirmed'",
+            (show.show_id,),
+        ).fetchall()
+    assert [(list(r[0]), r[1], r[2] is not None) for r in rows] == [(["B5", "B6"], "Meera Iyer", True)]
