@@ -40,6 +40,8 @@ from persistence.catalog import Database, ScreenInfo, ShowInfo
 
 log = logging.getLogger("booking.seatmaps")
 
+SHOW_ROW_TTL = 5.0  # seconds a cached show row is used before it is reloaded (in the background)
+
 
 @dataclass(frozen=True, slots=True)
 class SeatView:
@@ -72,22 +74,36 @@ class SeatMapReader:
         self._prefix = prefix
         self._max_staleness = max_staleness
         self._layouts: dict[str, tuple[ShowInfo, ScreenInfo]] = {}
+        self._loaded_at: dict[str, float] = {}
         self._loading: dict[str, asyncio.Task[tuple[ShowInfo, ScreenInfo]]] = {}
 
     async def layout(self, show_id: str) -> tuple[ShowInfo, ScreenInfo]:
-        """Show and seat layout, loaded once per process: a crowd's first requests share one load."""
+        """Show and seat layout, loaded once per process: a crowd's first requests share one load. The
+        show row (status, schedule) can change in another process (a show cancelled there): a cached row
+        older than ``SHOW_ROW_TTL`` is reloaded in the background while requests go on with it."""
         cached = self._layouts.get(show_id)
         if cached is not None:
+            if time.monotonic() - self._loaded_at.get(show_id, 0.0) > SHOW_ROW_TTL and show_id not in self._loading:
+                self._start_load(show_id)
             return cached
-        task = self._loading.get(show_id)
-        if task is None:
-            task = self._loading[show_id] = asyncio.get_running_loop().create_task(self._load(show_id))
-            task.add_done_callback(lambda _: self._loading.pop(show_id, None))
+        task = self._loading.get(show_id) or self._start_load(show_id)
         return await asyncio.shield(task)
+
+    def _start_load(self, show_id: str) -> asyncio.Task[tuple[ShowInfo, ScreenInfo]]:
+        task = self._loading[show_id] = asyncio.get_running_loop().create_task(self._load(show_id))
+
+        def done(finished: asyncio.Task[tuple[ShowInfo, ScreenInfo]]) -> None:
+            self._loading.pop(show_id, None)
+            if not finished.cancelled():
+                finished.exception()  # a failed background refresh keeps the cached row; never unretrieved
+
+        task.add_done_callback(done)
+        return task
 
     def forget(self, show_id: str) -> None:
         """Drop the cached show row (its status changed here, e.g. the show was cancelled)."""
         self._layouts.pop(show_id, None)
+        self._loaded_at.pop(show_id, None)
 
     async def _load(self, show_id: str) -> tuple[ShowInfo, ScreenInfo]:
         async with self._db.session() as session:
@@ -97,6 +113,7 @@ class SeatMapReader:
             screen = await catalog.get_screen(session, show.screen_id)
         assert screen is not None
         self._layouts[show_id] = (show, screen)
+        self._loaded_at[show_id] = time.monotonic()
         return show, screen
 
     async def _from_redis(self, show_id: str) -> dict[str, Any] | None:
