@@ -76,6 +76,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="*", default=[], help="also measure the service (and bare) with N API processes"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VAR=VALUE",
+        help="also measure the service with one setting changed, e.g. logs=BOOKING_RAY_LOG_TO_DRIVER=true",
+    )
     args = parser.parse_args()
 
     from tests.api_client import admin_headers, bulk_users, create_show
@@ -87,6 +94,8 @@ def main() -> None:
             admin_headers(client)
             show = create_show(client, rows=rows, prices={"standard": 250.0})
             extra_shows = {n: create_show(client, rows=rows, prices={"standard": 250.0}) for n in args.workers}
+            variants = {v.split("=", 1)[0]: v.split("=", 1)[1].split("=", 1) for v in args.variant}
+            variant_shows = {name: create_show(client, rows=rows, prices={"standard": 250.0}) for name in variants}
             cold_show = create_show(client, prices={"standard": 250.0, "premium": 400.0})
             tokens = [t for _, t in bulk_users(rig.database_url, USERS)]
             # Cold activation: the first request to a show without a live actor.
@@ -131,6 +140,11 @@ def main() -> None:
             )
             url = rig.start_service({"BOOKING_API_WORKERS": str(n)}, f"workers-{n}")
             designs.append((f"service, {n} API processes", url, script(f"service-{n}", show_seats, extra_shows[n])))
+        for label, (var, value) in variants.items():
+            url = rig.start_service({var: value}, label)
+            designs.append(
+                (f"service, {var}={value}", url, script(f"service-{label}", show_seats, variant_shows[label]))
+            )
         for name, url, lua in designs:
             print(f"wrk {args.seconds}s x {args.connections} connections against {name} ...", flush=True)
             profiler = None
