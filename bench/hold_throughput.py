@@ -7,7 +7,8 @@ show (6,000 seats), so nothing is refused; the run checks afterwards that no sea
 reports the cold activation time of a show actor and its memory. Uses DATABASE_URL / REDIS_URL when set,
 else throwaway embedded services. BENCH_PROFILE=file records the service with py-spy during its run.
 ``--workers N`` adds, in the same run, the service with N API processes (``BOOKING_API_WORKERS``, each its
-own show) and the bare endpoint with N uvicorn workers, so ratios compare like with like.
+own show) and the bare endpoint with N uvicorn workers, so ratios compare like with like; ``--variant
+NAME=VAR=VALUE`` adds the service with one setting changed (an A/B in one run, on its own show).
 """
 
 from __future__ import annotations
