@@ -2,11 +2,15 @@
 
 The list lives in PostgreSQL (``blocked_networks``) so it survives restarts and every API process sees
 it; each process keeps a copy that it refreshes at most every few seconds, and at once after an edit it
-made itself. If PostgreSQL is unreachable the last copy keeps being enforced.
+made itself. If PostgreSQL is unreachable the last copy keeps being enforced. This runs before every
+request, so a due refresh is one query in the background that requests do not wait for (one at a time:
+a crowd must not turn each refresh into a query per request); only the first load, and the one after an
+edit made here, are waited for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -36,15 +40,38 @@ class BlockList:
         self._refresh = refresh_seconds
         self._networks: tuple[Network, ...] = ()
         self._loaded_at = float("-inf")
+        self._current = False  # False until loaded, and again after an edit made here
+        self._generation = 0  # bumped by every edit made here
+        self._reloading: asyncio.Task[None] | None = None
 
     async def _networks_now(self) -> tuple[Network, ...]:
-        if time.monotonic() - self._loaded_at >= self._refresh:
-            try:
-                self._networks = tuple(ipaddress.ip_network(b.network) for b in await self.entries())
-            except Exception as exc:
-                log.warning("could not refresh the block list; keeping the last copy: %r", exc)
-            self._loaded_at = time.monotonic()
+        due = time.monotonic() - self._loaded_at >= self._refresh
+        if self._reloading is None and (due or not self._current):
+            self._reloading = asyncio.get_running_loop().create_task(self._reload())
+        if not self._current and self._reloading is not None:
+            await asyncio.shield(self._reloading)
         return self._networks
+
+    async def _reload(self) -> None:
+        try:
+            while True:
+                generation = self._generation
+                try:
+                    self._networks = tuple(ipaddress.ip_network(b.network) for b in await self.entries())
+                except Exception as exc:
+                    log.warning("could not refresh the block list; keeping the last copy: %r", exc)
+                if generation == self._generation:
+                    break  # no edit was made here while reading: this copy is current
+        finally:
+            self._loaded_at = time.monotonic()
+            self._current = True
+            self._reloading = None
+
+    def _invalidate(self) -> None:
+        """An edit made here: the next request waits for a fresh copy."""
+        self._loaded_at = float("-inf")
+        self._current = False
+        self._generation += 1
 
     async def blocks(self, host: str | None) -> bool:
         if not host:
@@ -74,7 +101,7 @@ class BlockList:
                 ),
                 {"n": str(network), "r": reason, "c": created_by},
             )
-        self._loaded_at = float("-inf")
+        self._invalidate()
         return BlockedNetwork(str(network), reason, created_by)
 
     async def remove(self, network: Network) -> bool:
@@ -84,7 +111,7 @@ class BlockList:
                 {"n": str(network)},
             )
             removed = result.first() is not None
-        self._loaded_at = float("-inf")
+        self._invalidate()
         return removed
 
 
