@@ -73,6 +73,7 @@ class SeatMapPublisher:
         self._sequencer = SeatSequencer()
         self._outbox: list[Message] = []
         self._io = asyncio.Lock()
+        self._dropped = False  # the show is over: never write its snapshot again
 
     def mark_dirty(self) -> None:
         self._dirty.set()
@@ -92,7 +93,8 @@ class SeatMapPublisher:
         self._wake.set()
 
     async def run(self, source: SnapshotSource, interval: float) -> None:
-        while True:
+        """Publish until ``drop``: changes as they are committed, snapshots coalesced and as a heartbeat."""
+        while not self._dropped:
             now = time.monotonic()
             if self._urgent:
                 due = now
@@ -116,7 +118,7 @@ class SeatMapPublisher:
 
     async def flush(self, source: SnapshotSource, changed: bool = True) -> None:
         snapshot = await source()
-        if snapshot is None:
+        if snapshot is None or self._dropped:
             return
         # No await between the snapshot and here: the source took it under the actor's batch lock and
         # returned without yielding, so exactly the batches numbered so far are in it.
@@ -142,6 +144,8 @@ class SeatMapPublisher:
         await self._publish_outbox()
         try:
             async with self._io:
+                if self._dropped:
+                    return
                 await self._redis.set(self._key, payload, ex=KEY_TTL_SECONDS)
         except Exception as exc:  # Redis is optional; never let it disturb the actor.
             if changed:
@@ -150,7 +154,11 @@ class SeatMapPublisher:
 
     async def drop(self) -> None:
         """The show is over: send the changes still queued, then delete its snapshot and change log, so
-        nothing of it stays live in Redis (readers fall back to PostgreSQL, which has the final map)."""
+        nothing of it stays live in Redis (readers fall back to PostgreSQL, which has the final map). No
+        snapshot is written after this: ``flush`` checks the flag under the same lock the delete takes, and
+        ``run`` ends by itself (it is not cancelled, so no write can be cut off half-sent)."""
+        self._dropped = True
+        self._wake.set()
         await self._publish_outbox()
         try:
             async with self._io:

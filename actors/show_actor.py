@@ -339,10 +339,13 @@ class ShowActor:
         """The show is over (started or cancelled): stop serving, drop its live state from Redis, exit
         for good. Readers fall back to PostgreSQL, which has the final seat map."""
         self._retired = True
-        self._publish_task.cancel()
-        self._drop_task = asyncio.get_running_loop().create_task(self._publisher.drop())
+        self._drop_task = asyncio.get_running_loop().create_task(self._drop_live_state())
         log.info("show %s %s: sales closed, actor retiring", self.show_id, why)
         asyncio.get_running_loop().call_later(1.0, self._exit)
+
+    async def _drop_live_state(self) -> None:
+        """Stop publishing and delete the show's Redis state (the publisher's own loop then ends)."""
+        await self._publisher.drop()
 
     @staticmethod
     def _exit() -> None:

@@ -11,7 +11,9 @@ import httpx
 import psycopg
 import pytest
 import ray
+import redis
 
+from actors.seatmap_publisher import seatmap_key, seatmap_log
 from actors.show_actor import actor_name
 from settings import libpq_url
 from tests.api_client import (
@@ -237,6 +239,13 @@ def test_show_start_retires_the_actor_and_closes_sales(client: httpx.Client, bac
     assert statuses[0] == "closed"
     assert statuses[1] in {"closed", "expired"}
     assert actor_gone(backing, show.show_id, within=10)
+    # Its live state is gone from Redis too (readers fall back to PostgreSQL's final seat map).
+    live_keys = redis.Redis.from_url(backing.redis_url).exists(
+        seatmap_key(backing.redis_prefix, show.show_id), seatmap_log(backing.redis_prefix, show.show_id)
+    )
+    assert live_keys == 0
+    seats = client.get(f"/api/v1/shows/{show.show_id}/seats")
+    assert seats.status_code == 200
 
 
 def actor_gone(backing: Backing, show_id: str, within: float) -> bool:
