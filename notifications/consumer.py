@@ -11,7 +11,9 @@ with its acknowledgement.
 Crashes: an entry stays in the group's pending list until acknowledged. While it works on an entry the
 consumer keeps the entry's idle time low (``XCLAIM … JUSTID`` to itself between rounds); an entry idle
 longer than ``claim_idle_seconds`` belongs to a consumer that died, and any consumer takes it over with
-``XAUTOCLAIM``. Redis or PostgreSQL being down delays delivery and loses nothing.
+``XAUTOCLAIM``. Redis or PostgreSQL being down delays delivery and loses nothing. A finished entry is
+recorded in ``notification_outcomes`` before it is acknowledged; if the consumer finds its group missing
+(Redis restarted empty), it tells the service, whose relay sends the unfinished events again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from functools import partial
 
@@ -105,7 +108,9 @@ class Consumer:
         webhooks: WebhookStore,
         sender: WebhookSender,
         mailer: Mailer,
+        on_stream_lost: Callable[[], None] | None = None,
     ) -> None:
+        self._on_stream_lost = on_stream_lost
         self._redis = redis
         self._db = database
         self._names = names
@@ -124,39 +129,63 @@ class Consumer:
         self._max_held = config.concurrency * HELD_PER_SLOT
         self._busy = 0  # entries in a round or about to start one (not waiting out a back-off)
         self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._redis_outage = Outage(log, "notification stream (Redis)")
         self._db_outage = Outage(log, "notification delivery (PostgreSQL)")
 
     # -- the group ---------------------------------------------------------------------------------------
 
-    async def ensure_group(self) -> None:
+    async def ensure_group(self) -> bool:
+        """Create the consumer group if it is missing; True if it was (a new or an emptied Redis)."""
         try:
             await self._redis.xgroup_create(self._names.stream, self._names.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+            return False
+        if self._on_stream_lost is not None:
+            self._on_stream_lost()
+        return True
 
     async def run(self) -> None:
-        """Read new entries and take over abandoned ones until cancelled."""
-        while True:
+        """Read new entries and take over abandoned ones until ``stop`` is called."""
+        while not self._stopping.is_set():
             try:
                 await self.ensure_group()
                 self._redis_outage.ok()
                 break
             except (RedisError, OSError) as exc:
-                await asyncio.sleep(self._redis_outage.failed(exc))
+                await self._pause(self._redis_outage.failed(exc))
         async with asyncio.TaskGroup() as group:
             group.create_task(self._read_loop())
             group.create_task(self._claim_loop())
 
+    def stop(self) -> None:
+        """Ask every loop and delivery to end at its next step (entries not finished stay pending).
+
+        A flag, not cancellation: redis-py's asyncio client can swallow a cancellation that arrives while it
+        reads a reply, and the loop would then run on."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or less if asked to stop; True if asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
+
     async def close(self, grace_seconds: float = 2.0) -> None:
-        """Let in-flight entries finish for a moment; the rest stay pending for another consumer."""
+        """Stop; let in-flight deliveries finish for a moment; the rest stay pending for another consumer."""
+        self.stop()
         tasks = list(self._tasks.values())
         if tasks:
             _, unfinished = await asyncio.wait(tasks, timeout=grace_seconds)
             for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                _, stuck = await asyncio.wait(unfinished, timeout=grace_seconds)
+                if stuck:
+                    log.error("%d notification deliveries did not stop", len(stuck))
         try:
             pending = await self._redis.xpending_range(
                 self._names.stream, self._names.group, "-", "+", 1, consumername=self.config.name
@@ -189,11 +218,11 @@ class Consumer:
             log.error("delivery of stream entry %s failed unexpectedly", entry_id, exc_info=task.exception())
 
     async def _read_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             self._slot_freed.clear()
             if self._free() <= 0:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(0.5):
                         await self._slot_freed.wait()
                 continue
             try:
@@ -211,7 +240,7 @@ class Consumer:
                     continue
                 raise
             except (RedisError, OSError) as exc:
-                await asyncio.sleep(self._redis_outage.failed(exc))
+                await self._pause(self._redis_outage.failed(exc))
                 continue
             for entry_id, fields in streams.read_entries(response):
                 self._spawn(entry_id, fields)
@@ -220,14 +249,13 @@ class Consumer:
         try:
             await self.ensure_group()
         except (RedisError, OSError) as again:
-            await asyncio.sleep(self._redis_outage.failed(again))
+            await self._pause(self._redis_outage.failed(again))
         else:
             log.warning("notification consumer group was missing (%r); created it again", exc)
 
     async def _claim_loop(self) -> None:
         interval = min(30.0, max(0.1, self.config.claim_idle_seconds / 4))
-        while True:
-            await asyncio.sleep(interval)
+        while not await self._pause(interval):
             try:
                 await self.claim_abandoned()
             except ResponseError as exc:
@@ -235,12 +263,12 @@ class Consumer:
                     raise
                 await self._recreate_group(exc)
             except (RedisError, OSError) as exc:
-                await asyncio.sleep(self._redis_outage.failed(exc))
+                await self._pause(self._redis_outage.failed(exc))
 
     async def claim_abandoned(self) -> int:
         """Take over entries pending longer than the idle timeout at any consumer; returns how many."""
         start, claimed = "0-0", 0
-        while self._free() > 0:
+        while self._free() > 0 and not self._stopping.is_set():
             reply = await self._redis.xautoclaim(
                 self._names.stream,
                 self._names.group,
@@ -273,15 +301,18 @@ class Consumer:
 
     # -- one entry ---------------------------------------------------------------------------------------
 
-    async def _back_off(self, entry_id: str, seconds: float) -> None:
-        """Wait before the next round without counting as busy (another entry may use the slot)."""
+    async def _back_off(self, entry_id: str, seconds: float) -> bool:
+        """Wait before the next round without counting as busy (another entry may use the slot).
+        False if the consumer is stopping (the entry stays pending)."""
         self._busy -= 1
         self._slot_freed.set()
         try:
             deadline = asyncio.get_running_loop().time() + seconds
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 await self._keep(entry_id)  # however long the back-off, nobody takes the entry over meanwhile
-                await asyncio.sleep(min(left, self.config.claim_idle_seconds / 3))
+                if await self._pause(min(left, self.config.claim_idle_seconds / 3)):
+                    return False
+            return not self._stopping.is_set()
         finally:
             self._busy += 1
 
@@ -291,7 +322,7 @@ class Consumer:
         except MalformedEntry as exc:
             await self._bury(entry_id, fields, str(exc), [])
             return
-        while True:
+        while not self._stopping.is_set():
             try:
                 async with self._rounds:
                     results = await self.deliver(notification)
@@ -300,7 +331,8 @@ class Consumer:
                 await self._bury(entry_id, fields, f"outbox row {notification.outbox_id} does not exist", [])
                 return
             except Exception as exc:  # PostgreSQL unreachable while finding the targets: try again later
-                await self._back_off(entry_id, self._db_outage.failed(exc))
+                if not await self._back_off(entry_id, self._db_outage.failed(exc)):
+                    return
                 continue
             failed = [r for r in results if r.outcome is Outcome.FAILED]
             retrying = [r for r in failed if not self._policy.exhausted(r.attempts)]
@@ -309,14 +341,24 @@ class Consumer:
                 if failed:
                     failures = [Failure(r.label, r.attempts, r.error) for r in failed]
                     reason = "; ".join(f"{f.target}: {f.error} after {f.attempts} attempts" for f in failures)
-                    await self._bury(entry_id, fields, reason, failures)
+                    await self._bury(entry_id, fields, reason, failures, notification.outbox_id)
                 else:
-                    await self._ack(entry_id)
+                    await self._ack(entry_id, notification.outbox_id)
                 return
             attempts = max((r.attempts for r in retrying), default=1)
-            await self._back_off(entry_id, self._policy.delay(attempts))
+            if not await self._back_off(entry_id, self._policy.delay(attempts)):
+                return
 
-    async def _ack(self, entry_id: str) -> None:
+    async def _settle(self, outbox_id: int | None, outcome: str) -> None:
+        if outbox_id is None:
+            return
+        try:
+            await self._ledger.settle(outbox_id, outcome)
+        except Exception as exc:  # only costs a needless requeue should Redis ever lose the stream
+            log.warning("could not record outbox %s as %s: %r", outbox_id, outcome, exc)
+
+    async def _ack(self, entry_id: str, outbox_id: int) -> None:
+        await self._settle(outbox_id, "delivered")
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.xack(self._names.stream, self._names.group, entry_id)
@@ -326,7 +368,15 @@ class Consumer:
             # Still pending: whoever takes it over finds every target delivered and acknowledges it.
             log.warning("could not acknowledge stream entry %s: %r", entry_id, exc)
 
-    async def _bury(self, entry_id: str, fields: Mapping[str, str], reason: str, failures: list[Failure]) -> None:
+    async def _bury(
+        self,
+        entry_id: str,
+        fields: Mapping[str, str],
+        reason: str,
+        failures: list[Failure],
+        outbox_id: int | None = None,
+    ) -> None:
+        await self._settle(outbox_id, "dead")
         try:
             dead_id = await self._dead.bury(entry_id, fields, reason, failures)
         except (RedisError, OSError) as exc:
@@ -341,6 +391,8 @@ class Consumer:
 
     async def targets(self, notification: Notification) -> list[Target]:
         targets: list[Target] = []
+        if notification.is_moot(datetime.now(UTC)):
+            return targets
         user_id = notification.recipient_id()
         if user_id is not None:
             async with self._db.engine.begin() as conn:

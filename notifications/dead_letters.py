@@ -4,7 +4,9 @@ A dead letter is the original stream entry plus why it failed (``reason``, and p
 and last error). The consumer writes it and acknowledges the original in one ``MULTI``, so an event is
 always in exactly one of the two streams until it is done. Admins page through dead letters and replay
 one: its targets that were never delivered get fresh attempts, the entry goes back to the delivery stream,
-and targets that did get it are skipped by the delivery ledger.
+and targets that did get it are skipped by the delivery ledger. The dead letters live in Redis, but the
+events do not depend on them: should Redis lose them, the relay sends the unfinished events again (see
+``notifications.outbox``) and they come back here.
 """
 
 from __future__ import annotations

@@ -75,6 +75,16 @@ class Notification:
         value = self.user_id or self.payload.get("user_id")
         return str(value) if value else None
 
+    def is_moot(self, now: datetime) -> bool:
+        """A reminder that a hold is about to expire, once it has expired, tells nobody anything."""
+        if self.kind != HOLD_EXPIRING:
+            return False
+        try:
+            expires_at = datetime.fromisoformat(str(self.payload.get("expires_at")))
+        except ValueError:
+            return False
+        return (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)) <= now
+
     def about_show(self) -> str | None:
         value = self.show_id or self.payload.get("show_id")
         return str(value) if value else None

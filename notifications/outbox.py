@@ -27,6 +27,7 @@ SWEEP = text(
         SELECT h.id, h.show_id, h.user_id, h.seat_ids, h.expires_at
         FROM holds h
         WHERE h.status = 'active'
+          AND h.payment_key IS NULL  -- being paid for: it cannot expire mid-payment, so no reminder
           AND h.expires_at > now()
           AND h.expires_at <= now() + make_interval(secs => :lead)
           AND NOT EXISTS (

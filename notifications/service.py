@@ -55,6 +55,8 @@ class NotificationConfig:
     mail_from: str = "Seatwise <no-reply@seatwise.local>"
     lease_margin_seconds: float = 5.0
     block_ms: int = 1000
+    # How far back events are relayed again when Redis turns out to have lost the stream.
+    requeue_window_seconds: float = 24 * 3600.0
     # Which stages this process runs (all of them, unless notifications are switched off).
     run_sweep: bool = True
     run_relay: bool = True
@@ -110,6 +112,10 @@ class NotificationService:
         owns_database: bool = False,
     ) -> None:
         self.config = replace(config, consumer_name=config.consumer_name or consumer_name())
+        self._tasks: list[asyncio.Task[None]] = []
+        self._relay_wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._requeue_due = False
         self.database = database
         self._owns_database = owns_database
         # Its own connection: XREADGROUP blocks for block_ms, longer than the API's short socket timeout.
@@ -146,9 +152,8 @@ class NotificationService:
             self.webhooks,
             self.sender,
             mailer,
+            on_stream_lost=self._stream_lost,
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._relay_wakeup = asyncio.Event()
 
     @classmethod
     def from_settings(cls, settings: Settings, database_url: str, redis_url: str) -> NotificationService:
@@ -172,12 +177,22 @@ class NotificationService:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="notifications: consumer"))
 
     async def stop(self, grace_seconds: float = 2.0) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        """Ask the loops to end (a flag: see ``Consumer.stop``), wait for them, cancel what is left."""
+        loops, self._tasks = self._tasks, []
+        self._stopping.set()
+        self._relay_wakeup.set()
+        self.consumer.stop()
+        if loops:
+            done, unfinished = await asyncio.wait(loops, timeout=self.config.block_ms / 1000 + grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                _, stuck = await asyncio.wait(unfinished, timeout=grace_seconds)
+                if stuck:  # stopping must never hang the process's shutdown
+                    log.error("notification tasks did not stop: %s", ", ".join(t.get_name() for t in stuck))
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s had failed", task.get_name(), exc_info=task.exception())
         await self.consumer.close(grace_seconds)
         await self.sender.aclose()
         await self.redis.aclose()
@@ -187,27 +202,52 @@ class NotificationService:
     def wake_relay(self) -> None:
         self._relay_wakeup.set()
 
+    def _stream_lost(self) -> None:
+        """The consumer group had to be created: Redis is new or lost its data, and with it possibly
+        events that were relayed but never delivered. The relay sends those again."""
+        self._requeue_due = True
+        self.wake_relay()
+
+    async def requeue_unfinished(self) -> int:
+        requeued = await self.relay.requeue_unfinished(self.config.requeue_window_seconds)
+        if requeued:
+            log.warning("Redis had no notification stream: relaying %d unfinished events again", requeued)
+        return requeued
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+
     async def _sweep_loop(self) -> None:
         outage = Outage(log, "hold-reminder sweep")
-        while True:
+        while not self._stopping.is_set():
             try:
                 written = await self.sweep.run_once()
                 outage.ok()
             except Exception as exc:
-                await asyncio.sleep(outage.failed(exc))
+                await self._pause(outage.failed(exc))
                 continue
             if written:
                 self.wake_relay()
-            await asyncio.sleep(self.config.sweep_interval_seconds)
+            await self._pause(self.config.sweep_interval_seconds)
 
     async def _relay_loop(self) -> None:
         outage = Outage(log, "notification relay")
-        while True:
+        group_checked = False
+        while not self._stopping.is_set():
             try:
+                if not group_checked:
+                    # Before the first batch: if Redis lost the stream, requeue before relaying anything new.
+                    await self.consumer.ensure_group()
+                    group_checked = True
+                if self._requeue_due:
+                    await self.requeue_unfinished()
+                    self._requeue_due = False
                 moved = await self.relay.run_once()
                 outage.ok()
             except Exception as exc:  # Redis or PostgreSQL down: the rows wait in the outbox
-                await asyncio.sleep(outage.failed(exc))
+                await self._pause(outage.failed(exc))
                 continue
             if moved < self.relay.batch_size:
                 with contextlib.suppress(TimeoutError):

@@ -138,6 +138,9 @@ class Service:
         )
         if self.payment_gateway_url is not None:
             env["PAYMENT_GATEWAY_URL"] = self.payment_gateway_url
+        if self.log_path is not None:
+            # The service's own files (e-mails as .eml, a gateway log) stay in the test's temp dir.
+            env["BOOKING_DATA_DIR"] = str(self.log_path.parent / "data")
         env.update(self.extra_env)
         return env
 

@@ -33,6 +33,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
@@ -77,18 +78,48 @@ async def db(pipeline_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(autouse=True)
 async def quiet_outbox(request: pytest.FixtureRequest) -> None:
-    """Each test starts with no webhooks and nothing waiting in the outbox (of this module's database)."""
+    """Each test starts with no webhooks and nothing waiting or unfinished in the outbox (of this module's
+    database)."""
     if "db" not in request.fixturenames:
         return
     database: Database = request.getfixturevalue("db")
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM notification_webhooks"))
         await conn.execute(text("UPDATE notification_outbox SET relayed_at = now() WHERE relayed_at IS NULL"))
+        await conn.execute(
+            text(
+                "INSERT INTO notification_outcomes (outbox_id, outcome) "
+                "SELECT id, 'delivered' FROM notification_outbox ON CONFLICT DO NOTHING"
+            )
+        )
+
+
+@pytest.fixture(autouse=True)
+async def report_a_hang() -> AsyncIterator[None]:
+    """If a test runs for over a minute, print every asyncio task's stack (pytest-timeout only shows threads)."""
+
+    def dump() -> None:
+        print("=== asyncio tasks of a test that runs for over a minute", flush=True)
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=25, file=sys.stdout)
+
+    handle = asyncio.get_running_loop().call_later(60, dump)
+    yield
+    handle.cancel()
 
 
 @pytest.fixture
-def prefix(backing: Backing) -> str:
-    return f"{backing.redis_prefix}n-{secrets.token_hex(4)}:"
+async def prefix(backing: Backing) -> AsyncIterator[str]:
+    """Redis keys of this test's own (removed afterwards: the server may be shared)."""
+    value = f"{backing.redis_prefix}n-{secrets.token_hex(4)}:"
+    yield value
+    client = aioredis.Redis.from_url(backing.redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{value}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def pipeline(database_url: str, redis_url: str, prefix: str, mail_dir: Path, **overrides: Any) -> NotificationService:
@@ -407,6 +438,57 @@ async def _entry_for(service: NotificationService, database: Database, outbox_id
 
 async def _drained(service: NotificationService) -> bool:
     return await service.redis.xlen(service.names.stream) == 0 and await pending(service) == 0
+
+
+async def finished(database: Database, outbox_ids: list[int]) -> dict[int, str]:
+    async with database.engine.begin() as conn:
+        rows = await conn.execute(
+            text("SELECT outbox_id, outcome FROM notification_outcomes WHERE outbox_id = ANY(:ids)"),
+            {"ids": outbox_ids},
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
+
+
+async def test_events_a_redis_restart_lost_are_relayed_again_and_delivered_once(
+    backing: Backing, pipeline_url: str, db: Database, prefix: str, receivers: Callable[..., Receiver], tmp_path: Path
+) -> None:
+    receiver = receivers()
+    catalog = await make_catalog(db)
+    first = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, run_relay=True)
+    await first.webhooks.register(receiver.url, ["*"], "", None)
+    earlier = await add_outbox(db, catalog, 3)
+    await first.start()
+    try:
+
+        async def earlier_finished() -> bool:
+            return await finished(db, earlier) == dict.fromkeys(earlier, "delivered")
+
+        await eventually(earlier_finished, what="the first events")
+    finally:
+        await first.stop()
+
+    relay_only = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path)
+    try:
+        lost = await add_outbox(db, catalog, 2)
+        assert await relay_all(relay_only) == 2
+        assert await relay_only.redis.xlen(relay_only.names.stream) == 2
+        # Redis restarts empty (the embedded one keeps nothing): the relayed events are gone from it.
+        await relay_only.redis.delete(relay_only.names.stream)
+    finally:
+        await relay_only.stop()
+
+    second = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, run_relay=True)
+    await second.start()
+    try:
+
+        async def all_finished() -> bool:
+            return await finished(db, earlier + lost) == dict.fromkeys(earlier + lost, "delivered")
+
+        await eventually(all_finished, what="the lost events to be relayed again and delivered")
+        assert sorted(receiver.deliveries()) == sorted(str(i) for i in earlier + lost)
+        assert redelivered(receiver.deliveries()) == {}
+    finally:
+        await second.stop()
 
 
 # -- (b) retries, dead letters, replay; (f) the admin API ---------------------------------------------------

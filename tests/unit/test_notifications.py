@@ -117,6 +117,14 @@ def test_a_stream_entry_that_is_not_a_notification_is_malformed(fields: dict[str
         Notification.from_stream_fields(fields)
 
 
+def test_a_reminder_for_a_hold_that_has_expired_is_moot() -> None:
+    reminder = notification(events.HOLD_EXPIRING, expires_at="2026-12-01T18:10:00.000000Z")
+    assert not reminder.is_moot(datetime(2026, 12, 1, 18, 9, 59, tzinfo=UTC))
+    assert reminder.is_moot(datetime(2026, 12, 1, 18, 10, tzinfo=UTC))
+    assert not notification(events.HOLD_EXPIRING, expires_at="soon").is_moot(CREATED)
+    assert not notification(events.BOOKING_CONFIRMED, expires_at="2000-01-01T00:00:00Z").is_moot(CREATED)
+
+
 def test_the_webhook_body_names_the_event_and_carries_the_payload() -> None:
     body = webhook_body(notification(events.BOOKING_REFUNDED, booking_id="b-1", amount="90.00"))
     assert json.loads(body) == {
