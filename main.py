@@ -29,10 +29,12 @@ from actors.show_actor import ActorConfig
 from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.booking import BookingService
+from api.observability import configure_logging
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
 from api.seatmaps import SeatMapReader, SeatMapStream
 from api.show_actors import ShowActors, ensure_ray
+from cluster import topology
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
 from notifications import NotificationService
 from payments.http_gateway import HttpGateway
@@ -120,6 +122,8 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         call_timeout_seconds=settings.actor_call_timeout_seconds,
         batch_max_size=settings.batch_max_size,
         num_cpus=settings.show_actor_num_cpus,
+        memory_mb=settings.show_actor_memory_mb,
+        scheduling=settings.show_actor_scheduling,
     )
     seatmaps = SeatMapReader(
         database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL
@@ -169,10 +173,32 @@ def worker_app() -> FastAPI:
     the API process (pools, lanes, caches, the reconciler, the notification loops) is per process and was
     made to run side by side."""
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
-    logging.basicConfig(level=config["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    ensure_ray(config["ray_address"], settings.ray_namespace, logging_level=logging.WARNING)
+    configure_logging(settings.log_format, config["log_level"])
+    ensure_ray(
+        config["ray_address"],
+        settings.ray_namespace,
+        logging_level=logging.WARNING,
+        log_to_driver=settings.log_format != "json",
+    )
     return build_app(settings, ServiceUrls(**config["urls"]), config["secret"])
+
+
+def addresses_work_everywhere(settings: Settings, urls: ServiceUrls) -> bool:
+    """False (and why, logged) if show actors on other machines of the Ray cluster could not reach
+    PostgreSQL or Redis at the URLs this process would give them (``cluster/topology.py``)."""
+    actor_urls = {"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    problems = topology.unreachable_from_cluster(actor_urls, topology.ray_node_hosts())
+    for problem in problems:
+        log.error("%s", problem)
+    if not problems and settings.ray_address:
+        for name, url in actor_urls.items():
+            reason = topology.machine_local(url)
+            if reason is not None:
+                log.warning(
+                    "%s points at %s: fine while every Ray node is this machine, not after others join", name, reason
+                )
+    return not problems
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -185,8 +211,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    configure_logging(settings.log_format, args.log_level.upper())
     with ExitStack() as stack:
         urls = start_services(settings, stack)
         migrate.upgrade(urls.database_url)
@@ -200,26 +226,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 address=settings.ray_address,
                 namespace=settings.ray_namespace,
                 logging_level=logging.WARNING,
+                # JSON logs: stdout carries JSON only; actors' own logs stay in each node's Ray log files.
+                log_to_driver=settings.log_format != "json",
                 **ray_init,
             )
         else:
             ensure_ray(settings.ray_address, settings.ray_namespace)
         stack.callback(ray.shutdown)
+        if not addresses_work_everywhere(settings, urls):
+            return 2
         dashboard = getattr(context, "dashboard_url", None) if context is not None else None
         dashboard_line = f"http://{dashboard}" if dashboard else "not started (external Ray cluster)"
         data_line = "(external services)" if settings.database_url else str(settings.data_dir.resolve())
         base = f"http://{args.host}:{args.port}"
-        print(
-            f"\nSeatwise is starting on {base}\n"
-            f"  API docs:        {base}/docs\n"
-            f"  health:          {base}/healthz\n"
-            f"  payment gateway: {urls.payment_gateway_url}\n"
-            f"  Ray dashboard:   {dashboard_line}\n"
-            f"  data dir:        {data_line}\n"
-            f"  API processes:   {settings.api_workers}\n"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        if settings.log_format == "json":  # the console carries JSON lines only
+            log.info("starting on %s; Ray dashboard %s; %d API processes", base, dashboard_line, settings.api_workers)
+        else:
+            print(
+                f"\nSeatwise is starting on {base}\n"
+                f"  API docs:        {base}/docs\n"
+                f"  health:          {base}/healthz\n"
+                f"  payment gateway: {urls.payment_gateway_url}\n"
+                f"  Ray dashboard:   {dashboard_line}\n"
+                f"  data dir:        {data_line}\n"
+                f"  API processes:   {settings.api_workers}\n"
+                "Press Ctrl-C to stop.\n",
+                flush=True,
+            )
         server: dict[str, Any] = {
             "host": args.host,
             "port": args.port,
@@ -228,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "log_level": args.log_level,
             "access_log": False,
         }
+        if settings.log_format == "json":
+            server["log_config"] = None  # uvicorn's loggers propagate to the JSON root handler
         if settings.api_workers == 1:
             uvicorn.run(build_app(settings, urls, secret), **server)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,23 @@ class Settings(BaseSettings):
     seatmap_publish_interval_seconds: float = Field(default=0.2, gt=0)
     seatmap_max_staleness_seconds: float = Field(default=2.0, gt=0)
     show_actor_num_cpus: float = Field(default=0.0, ge=0)
+    show_actor_memory_mb: int = Field(
+        default=96,
+        ge=0,
+        le=65536,
+        description=(
+            "memory Ray reserves on a node for each show actor (its `memory=` request; 0 = none): the measured "
+            "private memory of one actor is ~64 MiB (docs/measurements.md), plus headroom for big shows"
+        ),
+    )
+    show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(
+        default="SPREAD",
+        description="Ray scheduling strategy of show actors: SPREAD places them over the nodes, best effort",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text lines for humans, or one JSON object per line with the request id (api/observability.py)",
+    )
     payment_timeout_seconds: float = Field(
         default=5.0, gt=0, description="timeout of one request to the payment gateway (each attempt)"
     )

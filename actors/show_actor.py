@@ -11,7 +11,8 @@ refused by the store and it stops serving.
 
 Background tasks: the expiry timer frees seats of expired holds early (an expired hold owns nothing
 anyway), and the publisher pushes the seat map to Redis, where the API reads it without asking the actor.
-Redis failures never affect bookings.
+Redis failures never affect bookings. Metrics for operators (``actors/metrics.py``) are recorded after each
+commit and cannot fail a batch either.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from actors.commands import (
     hold_answer,
 )
 from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, Unavailable
+from actors.metrics import ShowMetrics
 from actors.seatmap import Event, SeatMap, SeatStatus, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
 from persistence.show_store import CommitExtras, IdempotentAnswer, ShowStore
@@ -107,6 +109,7 @@ class ShowActor:
             "commit_seconds": 0.0,
             "snapshot_seconds": 0.0,
         }
+        self._metrics = ShowMetrics(show_id, self._gauge_reading)  # recorded after commits, never raises
         loop = asyncio.get_running_loop()
         self._activation: asyncio.Task[None] = loop.create_task(self._activate())
         self._timer = loop.create_task(self._expiry_loop())
@@ -195,7 +198,10 @@ class ShowActor:
                 failure = await self._commit(events, extras)
                 self._stats["commit_seconds"] += time.perf_counter() - started
                 if failure is not None:
-                    return [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
+                    replies = [r if isinstance(r, BookingError | HeldHolds) else failure for r in replies]
+                    self._metrics.batch(len(commands), replies)
+                    return replies
+            self._metrics.batch(len(commands), replies)
             if any(isinstance(r, ShowCancellation) for r in replies):
                 self._step_down("cancelled")
             return replies
@@ -274,6 +280,7 @@ class ShowActor:
         self, events: list[Event], extras: CommitExtras | None = None, close_show: bool = False
     ) -> BookingError | None:
         """Commit or roll the seat map back to PostgreSQL's truth. Returns the error to answer with."""
+        started = time.perf_counter()
         try:
             await asyncio.wait_for(
                 self._store.commit(self.show_id, self._epoch, events, extras, close_show),
@@ -295,6 +302,7 @@ class ShowActor:
             return Unavailable("the booking database did not confirm the change; retry", 2)
         self._stats["commits"] += 1
         self._publisher.committed(events)
+        self._metrics.committed(events, time.perf_counter() - started)
         return None
 
     # -- timers -------------------------------------------------------------------------------------
@@ -378,12 +386,20 @@ class ShowActor:
             "blocked": [s for s, st in snapshot.items() if st is SeatStatus.BLOCKED],
         }
 
+    def _gauge_reading(self) -> tuple[int, dict[str, int]] | None:
+        """Live holds and seats by status, for the metrics gauges (read at most once a second)."""
+        seat_map = self._map
+        if seat_map is None:
+            return None
+        return len(seat_map.live_holds()), {k.value: v for k, v in seat_map.counts().items()}
+
     async def ping(self) -> dict[str, Any]:
         """Liveness and a few figures for operators and tests (pid, epoch, counts, batches)."""
         seat_map = await self._ready_map()
         return {
             "show_id": self.show_id,
             "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
             "epoch": self._epoch,
             "activation_seconds": self._activated_at,
             "counts": {k.value: v for k, v in seat_map.counts().items()},

@@ -9,6 +9,12 @@ Actors are found or created by name (``show:<id>``) with ``get_if_exists``, so m
 to activate the same show end up sharing one actor. A call that cannot reach the actor, or does not
 answer in time, becomes ``Unavailable`` (503 with ``Retry-After``): the caller may retry, and anything
 acknowledged before stays committed in PostgreSQL.
+
+Placement: each actor asks Ray for the memory it really uses (``memory_mb``, a scheduling reservation, not
+a limit) and no CPU by default (it is idle most of the time), so a node takes as many shows as its memory
+allows; ``scheduling="SPREAD"`` spreads them over the nodes (best effort), so losing one node costs only
+its share of the shows. Handles are found by name, so the API reaches a show wherever it runs, and after a
+node dies Ray restarts the detached actor on another node (``max_restarts=-1``).
 """
 
 from __future__ import annotations
@@ -43,12 +49,16 @@ class ShowActors:
         call_timeout_seconds: float,
         batch_max_size: int,
         num_cpus: float = 0.0,
+        memory_mb: int = 0,
+        scheduling: str = "DEFAULT",
     ) -> None:
         self._config = config
         self._namespace = namespace
         self._timeout = call_timeout_seconds
         self._batch_max = batch_max_size
         self._num_cpus = num_cpus
+        self._memory_bytes = memory_mb * 1024 * 1024
+        self._scheduling = scheduling
         self._handles: dict[str, Any] = {}
         self._creating: dict[str, asyncio.Lock] = {}
         self._lanes: dict[str, _Lane] = {}
@@ -63,6 +73,8 @@ class ShowActors:
             max_restarts=-1,
             max_task_retries=0,
             num_cpus=self._num_cpus,
+            memory=self._memory_bytes,
+            scheduling_strategy=self._scheduling,
         ).remote(show_id, self._config)
 
     async def handle(self, show_id: str) -> Any:
