@@ -14,8 +14,22 @@ from api import problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
+from api.observability import RayProbe, RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
-from api.routes import accounts, bookings, box_office, catalog, holds, notifications, search, seed, stream
+from api.routes import (
+    accounts,
+    bookings,
+    box_office,
+    catalog,
+    holds,
+    notifications,
+    reports,
+    search,
+    seat_blocks,
+    seed,
+    stream,
+    web,
+)
 from persistence.catalog import Database
 from settings import Settings
 
@@ -65,6 +79,8 @@ def create_app(
     blocklist = BlockList(database)
     app.state.blocklist = blocklist
     app.add_middleware(BlockListMiddleware, blocklist=blocklist)
+    if settings.log_format == "json":  # outermost: every answer, refusals included, carries its request id
+        app.add_middleware(RequestIdMiddleware)
 
     app.include_router(accounts.router)
     app.include_router(accounts.admin)
@@ -77,6 +93,9 @@ def create_app(
     app.include_router(stream.router)
     app.include_router(search.router)
     app.include_router(notifications.admin)
+    app.include_router(reports.router)
+    app.include_router(seat_blocks.router)
+    app.include_router(web.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
     async def healthz() -> Any:
@@ -88,5 +107,26 @@ def create_app(
         except Exception:
             return problems.problem(503, "the booking database is not reachable", "database-down", {"Retry-After": "2"})
         return JSONResponse({"status": "ok"})
+
+    ray_probe = RayProbe()
+
+    @app.get("/livez", tags=["operations"])
+    async def livez() -> Any:
+        """200 while this process serves HTTP at all (a liveness probe: restart the process if not)."""
+        return JSONResponse({"status": "alive"})
+
+    @app.get("/readyz", tags=["operations"], responses=problems.problem_responses(503))
+    async def readyz() -> Any:
+        """200 when this process can take bookings: start-up done, PostgreSQL reachable and the Ray cluster
+        connected; else 503 with `Retry-After` (a readiness probe: send no traffic here until it passes)."""
+        if not app.state.ready:
+            return problems.problem(503, "starting up", "starting", {"Retry-After": "2"})
+        try:
+            await database.ping()
+        except Exception:
+            return problems.problem(503, "the booking database is not reachable", "database-down", {"Retry-After": "2"})
+        if not await ray_probe.connected():
+            return problems.problem(503, "the Ray cluster is not reachable", "ray-down", {"Retry-After": "2"})
+        return JSONResponse({"status": "ready"})
 
     return app

@@ -1,0 +1,81 @@
+// The live seat map: an EventSource on /api/v1/shows/{id}/seats/stream (see api/routes/stream.py).
+// `snapshot` replaces the whole map, `seats` carries the seats one committed change touched (each with a
+// version that only grows), `resync` announces a snapshot, and, with a token, `hold` / `expired` follow
+// the caller's own holds. EventSource reconnects by itself and resumes with Last-Event-ID.
+
+import { session } from "./api.js";
+
+/**
+ * Open the stream. handlers: snapshot(data), seats(data), hold(data), expired(data), status("live" |
+ * "reconnecting" | "closed"). Returns { close(), reopen() }; reopen() picks up a new token.
+ */
+export function openSeatStream(showId, handlers) {
+  let source = null;
+  let closed = false;
+  let retryTimer = null;
+  let failures = 0;
+
+  const call = (name, data) => {
+    try {
+      handlers[name]?.(data);
+    } catch (error) {
+      console.error(error);
+    }
+  };
+
+  function connect() {
+    if (closed) return;
+    const token = session.token;
+    const url = `/api/v1/shows/${encodeURIComponent(showId)}/seats/stream${
+      token ? `?access_token=${encodeURIComponent(token)}` : ""
+    }`;
+    source = new EventSource(url);
+    const on = (event, name) =>
+      source.addEventListener(event, (message) => {
+        let data;
+        try {
+          data = JSON.parse(message.data);
+        } catch {
+          return;
+        }
+        call(name, data);
+      });
+    on("snapshot", "snapshot");
+    on("seats", "seats");
+    on("hold", "hold");
+    on("expired", "expired");
+    source.addEventListener("open", () => {
+      failures = 0;
+      call("status", "live");
+    });
+    source.addEventListener("reauthenticate", () => reopen());
+    source.addEventListener("error", () => {
+      if (closed) return;
+      call("status", "reconnecting");
+      if (source.readyState === EventSource.CLOSED) {
+        // The server refused the stream (e.g. an expired token): start again, without the token if
+        // it is gone, backing off a little each time.
+        failures += 1;
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(reopen, Math.min(15_000, 1000 * 2 ** Math.min(failures, 4)));
+      }
+    });
+  }
+
+  function reopen() {
+    if (source) source.close();
+    clearTimeout(retryTimer);
+    connect();
+  }
+
+  connect();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      if (source) source.close();
+      call("status", "closed");
+    },
+    reopen,
+  };
+}

@@ -1,0 +1,171 @@
+// One show for admins: its live seat map to block and unblock seats, its figures, and cancelling it.
+
+import { api, session } from "../api.js";
+import * as catalog from "../catalog.js";
+import { busy, formatDateTime, formatMoney, h, messageArea, mount, notice, plural } from "../dom.js";
+import { openSeatStream } from "../live.js";
+import { navigate } from "../router.js";
+import { SEATMAP_HELP, SeatMap, seatLegend } from "../seatmap.js";
+import { cancelShow, report, statusWords } from "./admin-catalog.js";
+import { salesState, seatList } from "./show.js";
+
+export async function render(main, { id }) {
+  if (!session.signedIn()) {
+    navigate(`/app/signin?next=${encodeURIComponent(window.location.pathname)}`, { replace: true });
+    return;
+  }
+  if (session.role !== "admin") {
+    mount(main, h("h1", {}, "Admin"), notice("This page is for administrators.", "error"));
+    return;
+  }
+  const { show, movie, theater } = await catalog.showDetails(id);
+  const area = messageArea();
+  const messages = area.el;
+  const say = area.say;
+  const legend = h("div", {});
+  const side = h("aside", { class: "side-column", "aria-label": "Seat actions" });
+  const figuresBox = h("section", { class: "panel", "aria-labelledby": "figures-title" });
+  const map = new SeatMap({
+    label: `Seats of ${movie.title}, ${formatDateTime(show.starts_at)}`,
+    mode: "admin",
+    maxSelection: 500,
+    onChange: () => drawActions(),
+    onTaken: (ids) => say(`${seatList(ids)} changed meanwhile and left your selection.`, "warning"),
+    onRefused: (text) => say(text, "info"),
+  });
+  mount(
+    main,
+    h("p", {}, h("a", { href: "/app/admin/shows", "data-link": true }, "← All shows")),
+    h("h1", {}, `${movie.title}`),
+    h(
+      "p",
+      { class: "muted" },
+      `${theater.name}, ${theater.city} · ${formatDateTime(show.starts_at)} · ${statusWords(show.status)}`,
+    ),
+    salesState(show).open ? null : notice(salesState(show).message, "warning"),
+    messages,
+    h(
+      "div",
+      { class: "booking-layout" },
+      h(
+        "div",
+        { class: "map-column" },
+        legend,
+        h("div", { class: "seatmap-scroll" }, map.element),
+        h("p", { id: "seatmap-help", class: "hint" }, SEATMAP_HELP),
+      ),
+      h("div", { class: "side-column" }, side, figuresBox),
+    ),
+  );
+  const seats = await api(`shows/${id}/seats`, { auth: false });
+  map.setSeats(seats.seats);
+  mount(legend, seatLegend(map));
+  const stream = openSeatStream(id, {
+    snapshot: (data) => (map.setSeats(data.seats), mount(legend, seatLegend(map))),
+    seats: (data) => (map.applyChanges(data.changes), mount(legend, seatLegend(map))),
+  });
+  drawActions();
+  await drawFigures();
+
+  function drawActions() {
+    const chosen = map.selectedSeats();
+    const toBlock = chosen.filter((s) => s.status === "available").map((s) => s.id);
+    const toUnblock = chosen.filter((s) => s.status === "blocked").map((s) => s.id);
+    const block = h(
+      "button",
+      { type: "button", class: "primary", disabled: !toBlock.length },
+      toBlock.length ? `Block ${plural(toBlock.length, "seat")}` : "Block seats",
+    );
+    const unblock = h(
+      "button",
+      { type: "button", class: "secondary", disabled: !toUnblock.length },
+      toUnblock.length ? `Unblock ${plural(toUnblock.length, "seat")}` : "Unblock seats",
+    );
+    block.addEventListener("click", () => change(block, "block", toBlock));
+    unblock.addEventListener("click", () => change(unblock, "unblock", toUnblock));
+    const cancel = h("button", { type: "button", class: "danger" }, "Cancel this show");
+    cancel.addEventListener("click", async () => {
+      const done = await cancelShow({ show_id: id, movie_title: movie.title, starts_at: show.starts_at }, cancel, say);
+      if (done) {
+        catalog.forget();
+        await drawFigures();
+      }
+    });
+    mount(
+      side,
+      h(
+        "section",
+        { class: "panel", "aria-labelledby": "block-title" },
+        h("h2", { id: "block-title" }, "Block seats"),
+        h(
+          "p",
+          { class: "muted" },
+          "Select free seats to take them off sale (a broken seat, a camera position), or blocked seats to put them back.",
+        ),
+        h("p", { class: "selected-list" }, chosen.length ? chosen.map((s) => s.id).join(", ") : "No seats selected."),
+        h("div", { class: "row-buttons" }, block, unblock),
+      ),
+      show.status === "on_sale"
+        ? h(
+            "section",
+            { class: "panel" },
+            h("h2", {}, "Cancel the show"),
+            h("p", { class: "muted" }, "Every booking is refunded in full."),
+            cancel,
+          )
+        : null,
+    );
+  }
+
+  async function change(button, action, ids) {
+    try {
+      const result = await busy(button, action === "block" ? "Blocking…" : "Unblocking…", () =>
+        api(`admin/shows/${id}/seats/${action}`, { method: "POST", json: { seats: ids } }),
+      );
+      map.clearSelection();
+      say(
+        `${seatList(ids)} ${action === "block" ? "taken off sale" : "back on sale"}. ${plural(result.blocked.length, "seat")} blocked in all.`,
+        "success",
+      );
+      await drawFigures();
+    } catch (error) {
+      say(
+        error.explain({ "seats-unavailable": (p) => `${seatList(p.seats || [])} cannot be blocked: held or sold.` }),
+        "error",
+      );
+    }
+  }
+
+  async function drawFigures() {
+    try {
+      const day = show.starts_at.slice(0, 10);
+      const data = await report({ start: day, end: day, theater_id: show.theater_id });
+      const f = data.shows.find((s) => s.show_id === id);
+      if (!f) return;
+      mount(
+        figuresBox,
+        h("h2", { id: "figures-title" }, "Figures"),
+        h(
+          "dl",
+          { class: "price-lines" },
+          h("dt", {}, "Sold"),
+          h("dd", {}, `${f.sold} of ${f.capacity} (${Math.round(f.occupancy * 100)}%)`),
+          h("dt", {}, "Held now"),
+          h("dd", {}, String(f.held)),
+          h("dt", {}, "Blocked"),
+          h("dd", {}, String(f.blocked)),
+          h("dt", {}, "Bookings"),
+          h("dd", {}, String(f.bookings)),
+          h("dt", {}, "Revenue"),
+          h("dd", {}, formatMoney(f.revenue)),
+          h("dt", {}, "Refunded"),
+          h("dd", {}, formatMoney(f.refunded)),
+        ),
+      );
+    } catch (error) {
+      mount(figuresBox, notice(error.message, "error"));
+    }
+  }
+
+  return () => stream.close();
+}
