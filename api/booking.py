@@ -402,8 +402,17 @@ class BookingService:
         return replace(booking, status="cancelled", cancel_reason=reply.reason, refund_amount=reply.refund)
 
     async def cancel_show(self, show_id: str) -> ShowCancelReport:
-        """Cancel a whole show (admin): sales stop, every booking is cancelled and refunded in full."""
-        await self.seatmaps.layout(show_id)  # 404 for an unknown show
+        """Cancel a whole show (admin): sales stop, every booking is cancelled and refunded in full.
+        Cancelling a cancelled show answers again with nothing more to do (its actor is gone by then)."""
+        async with self.db.session() as session:
+            current = await catalog.get_show(session, show_id)
+        if current is None:
+            raise UnknownShow(show_id)
+        if current.status == "cancelled":
+            self.seatmaps.forget(show_id)
+            return ShowCancelReport(show_id, 0, 0, 0)
+        if current.starts_at <= datetime.now(UTC):
+            raise SalesClosed(show_id)  # started: its actor has retired, and a show that ran stays booked
         reply = await self.actors.submit(show_id, CancelShow())
         if isinstance(reply, BookingError):
             raise reply
