@@ -4,6 +4,7 @@ show and per day, and the screens they are measured against. Admin only; read-on
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -68,6 +69,14 @@ class SalesDayOut(BaseModel):
     revenue: float
 
 
+def figures_out(figures: reports.ShowFigures | reports.ShowDayFigures | reports.SalesDayFigures) -> dict[str, object]:
+    """A figures row as its API model takes it: its own fields, revenue, and occupancy where it has seats."""
+    out: dict[str, object] = {**asdict(figures), "revenue": figures.revenue}
+    if not isinstance(figures, reports.SalesDayFigures):
+        out["occupancy"] = _share(figures.sold, figures.capacity)
+    return out
+
+
 class ScreenRowOut(BaseModel):
     row: str
     seats: int
@@ -124,55 +133,9 @@ async def sales_report(
     return SalesReportOut(
         start=report.start,
         end=report.end,
-        shows=[
-            ShowFiguresOut(
-                show_id=s.show_id,
-                starts_at=s.starts_at,
-                status=s.status,
-                movie_id=s.movie_id,
-                movie_title=s.movie_title,
-                theater_id=s.theater_id,
-                theater_name=s.theater_name,
-                city=s.city,
-                screen_id=s.screen_id,
-                screen_name=s.screen_name,
-                capacity=s.capacity,
-                sold=s.sold,
-                held=s.held,
-                blocked=s.blocked,
-                occupancy=_share(s.sold, s.capacity),
-                bookings=s.bookings,
-                gross=float(s.gross),
-                refunded=float(s.refunded),
-                revenue=float(s.revenue),
-            )
-            for s in report.shows
-        ],
-        show_days=[
-            ShowDayOut(
-                day=d.day,
-                shows=d.shows,
-                capacity=d.capacity,
-                sold=d.sold,
-                occupancy=_share(d.sold, d.capacity),
-                bookings=d.bookings,
-                gross=float(d.gross),
-                refunded=float(d.refunded),
-                revenue=float(d.revenue),
-            )
-            for d in report.show_days
-        ],
-        sales_days=[
-            SalesDayOut(
-                day=d.day,
-                bookings=d.bookings,
-                tickets=d.tickets,
-                gross=float(d.gross),
-                refunded=float(d.refunded),
-                revenue=float(d.revenue),
-            )
-            for d in report.sales_days
-        ],
+        shows=[ShowFiguresOut.model_validate(figures_out(s)) for s in report.shows],
+        show_days=[ShowDayOut.model_validate(figures_out(d)) for d in report.show_days],
+        sales_days=[SalesDayOut.model_validate(figures_out(d)) for d in report.sales_days],
         screens=[
             ScreenOut(
                 id=s.id,
