@@ -74,10 +74,24 @@ class Settings(BaseSettings):
         le=64,
         description="API processes serving the port, each a Ray driver (see docs/measurements.md)",
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description=(
+            "move everything alive after start-up out of the garbage collector's reach (gc.freeze): the "
+            "collector then stops rescanning Ray's, SQLAlchemy's and FastAPI's long-lived objects on every "
+            "full collection under load (docs/measurements.md)"
+        ),
+    )
     ray_namespace: str = "booking"
     redis_prefix: str = "booking:"
     seed_demo_catalog: bool = True
     batch_max_size: int = Field(default=256, ge=1)
+    batch_max_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="actor calls per show an API process keeps in flight (batches pipeline with commits)",
+    )
     db_timeout_seconds: float = Field(default=5.0, gt=0)
     actor_call_timeout_seconds: float = Field(default=10.0, gt=0)
     seatmap_publish_interval_seconds: float = Field(default=0.2, gt=0)
@@ -90,6 +104,15 @@ class Settings(BaseSettings):
         description=(
             "memory Ray reserves on a node for each show actor (its `memory=` request; 0 = none): the measured "
             "private memory of one actor is ~64 MiB (docs/measurements.md), plus headroom for big shows"
+        ),
+    )
+    show_actor_niceness: int | None = Field(
+        default=0,
+        ge=-20,
+        le=19,
+        description=(
+            "CPU priority (nice) a show actor asks for; Ray starts workers at 15 so background tasks yield, "
+            "but a show actor is on every booking's path (docs/measurements.md). Unset keeps Ray's."
         ),
     )
     show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(

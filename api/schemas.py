@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Header, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 MAX_SEATS_PER_REQUEST = 50
@@ -230,3 +230,12 @@ IdempotencyKey = Annotated[
         description="Repeat a request safely: the same key returns the first answer (IETF draft semantics).",
     ),
 ]
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """``model`` as a JSON response, serialised once by pydantic.
+
+    Returning the model itself makes FastAPI validate it a second time against the route's
+    ``response_model`` before serialising; the hot routes (holds) return this instead and keep
+    ``response_model`` for the OpenAPI document. The model was validated when it was built."""
+    return Response(model.model_dump_json(), status_code, media_type="application/json")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.auth import AdminCaller
-from api.deps import AppSettings, Booking, Db
+from api.deps import AppSettings, Booking, Db, booking_of
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     PRINTABLE,
@@ -154,8 +154,9 @@ _rendered: dict[str, tuple[float, bytes]] = {}
 
 
 @router.get("/shows/{show_id}/seats", response_model=SeatMapOut)
-async def seat_map(show_id: EntityId, booking: Booking) -> Response:
+async def seat_map(show_id: EntityId, request: Request) -> Response:
     """The seat map; at most 2 seconds behind the show's actor, never waiting on it."""
+    booking = booking_of(request)  # not a dependency: the hot path (api/deps.py)
     cached = _rendered.get(show_id)
     now = time.monotonic()
     if cached is not None and now - cached[0] < RENDER_TTL:

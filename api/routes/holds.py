@@ -8,15 +8,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
 from api.booking import HoldSpec, PaymentRequest
-from api.deps import Booking
+from api.deps import Booking, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
-from api.schemas import MAX_SEATS_PER_REQUEST, Category, EntityId, IdempotencyKey, PaymentInfo, SeatId, ShowId, Strict
+from api.schemas import (
+    MAX_SEATS_PER_REQUEST,
+    Category,
+    EntityId,
+    IdempotencyKey,
+    PaymentInfo,
+    SeatId,
+    ShowId,
+    Strict,
+    model_response,
+)
 
 router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"], responses=problem_responses(*BOOKING))
 
@@ -67,10 +77,11 @@ def hold_out(show_id: str, hold: Hold) -> HoldOut:
 
 @router.post("", status_code=201, response_model=HoldOut)
 async def create_hold(
-    show_id: ShowId, body: HoldIn, caller: CurrentCaller, booking: Booking, idempotency_key: IdempotencyKey = None
+    show_id: ShowId, body: HoldIn, caller: CurrentCaller, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """All or nothing: 409 if any seat is not available to you, and then nothing is held. With an
     `Idempotency-Key`, a repeated request returns the first answer and holds nothing more."""
+    booking = booking_of(request)  # not a dependency: the hot path (api/deps.py)
     spec = (
         HoldSpec(seat_ids=tuple(body.seats))
         if body.seats is not None
@@ -80,16 +91,19 @@ async def create_hold(
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)
     hold = answer.body
-    return HoldOut(
-        id=hold["hold_id"],
-        show_id=show_id,
-        seats=hold["seat_ids"],
-        amount=hold["amount"],
-        fee=hold.get("fee", 0.0),
-        total=hold.get("total", hold["amount"]),
-        created_at=hold["created_at"],
-        expires_at=hold["expires_at"],
-        extensions=hold["extensions"],
+    return model_response(
+        HoldOut(
+            id=hold["hold_id"],
+            show_id=show_id,
+            seats=hold["seat_ids"],
+            amount=hold["amount"],
+            fee=hold.get("fee", 0.0),
+            total=hold.get("total", hold["amount"]),
+            created_at=hold["created_at"],
+            expires_at=hold["expires_at"],
+            extensions=hold["extensions"],
+        ),
+        201,
     )
 
 

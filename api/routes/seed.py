@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.auth import SeedCaller
+from api.auth import SeedCaller, seed_caller
 from api.booking import HoldSpec, PaymentRequest
-from api.deps import Booking, Db
+from api.deps import Booking, Db, booking_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
@@ -26,6 +26,7 @@ from api.schemas import (
     SeedPaymentOut,
     SeedTheaterOut,
     ShowId,
+    model_response,
 )
 from persistence import catalog
 from persistence.catalog import MovieInfo
@@ -77,13 +78,12 @@ async def get_available_seat(
 
 @router.post("/HoldSeat/api/v0/{movie_id}", response_model=SeedHoldOut)
 async def hold_seat(
-    movie_id: EntityId,
-    body: SeedHoldIn,
-    caller: SeedCaller,
-    booking: Booking,
-    idempotency_key: IdempotencyKey = None,
+    movie_id: EntityId, body: SeedHoldIn, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Hold all the seats or none (409). A 200 means they are the caller's until `hold_end_time`."""
+    # The hot path: the caller and the service are looked up here rather than as dependencies (api/deps.py).
+    caller = await seed_caller(request)
+    booking = booking_of(request)
     if body.movie_id != movie_id:
         raise ApiProblem(400, "movie_id in the path and the body differ", "movie-mismatch")
     show = await booking.resolve_show(body.event_id, movie_id, body.theater_id)
@@ -91,12 +91,14 @@ async def hold_seat(
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)
     hold = answer.body
-    return SeedHoldOut(
-        hold_end_time=hold["expires_at"],
-        event_id=show.id,
-        selected_seat=hold["seat_ids"],
-        price=hold.get("total", hold["amount"]),
-        hold_id=hold["hold_id"],
+    return model_response(
+        SeedHoldOut(
+            hold_end_time=hold["expires_at"],
+            event_id=show.id,
+            selected_seat=hold["seat_ids"],
+            price=hold.get("total", hold["amount"]),
+            hold_id=hold["hold_id"],
+        )
     )
 
 
