@@ -115,6 +115,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         convenience_fee=settings.convenience_fee_per_ticket,
         cancel_cutoff_seconds=settings.cancellation_cutoff_minutes * 60,
         cancellation_fee_rate=settings.cancellation_fee_percent / 100,
+        niceness=settings.show_actor_niceness,
     )
     actors = ShowActors(
         actor_config,
@@ -124,6 +125,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         num_cpus=settings.show_actor_num_cpus,
         memory_mb=settings.show_actor_memory_mb,
         scheduling=settings.show_actor_scheduling,
+        max_in_flight=settings.batch_max_in_flight,
     )
     seatmaps = SeatMapReader(
         database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL
