@@ -72,6 +72,7 @@ def hold(client: httpx.Client, show: Any, token: str, seat: str) -> httpx.Respon
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; designs alternate within each")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -93,10 +94,15 @@ def main() -> None:
         rows = [{"row": r, "seats": SEATS_PER_ROW, "category": "standard"} for r in ROWS]
         with httpx.Client(base_url=rig.base_url, timeout=60) as client:
             admin_headers(client)
-            show = create_show(client, rows=rows, prices={"standard": 250.0})
-            extra_shows = {n: create_show(client, rows=rows, prices={"standard": 250.0}) for n in args.workers}
             variants = {v.split("=", 1)[0]: v.split("=", 1)[1].split("=", 1) for v in args.variant}
-            variant_shows = {name: create_show(client, rows=rows, prices={"standard": 250.0}) for name in variants}
+            # Every service design gets a fresh 6,000-seat show in every round.
+            labels = ["service", *(f"workers-{n}" for n in args.workers), *variants]
+            shows = {
+                (label, r): create_show(client, rows=rows, prices={"standard": 250.0})
+                for label in labels
+                for r in range(args.rounds)
+            }
+            show = shows["service", 0]
             cold_show = create_show(client, prices={"standard": 250.0, "premium": 400.0})
             tokens = [t for _, t in bulk_users(rig.database_url, USERS)]
             # Cold activation: the first request to a show without a live actor.
@@ -128,47 +134,72 @@ def main() -> None:
             return path
 
         show_seats = [f"{r}{n}" for r in ROWS for n in range(1, SEATS_PER_ROW + 1)]
+
         # The bare endpoint is not bound to a screen: give it seats enough for its much higher rate.
-        bare_seats = [f"{r}{n}" for r in ROWS for n in range(1, 1000)]
-        results = {}
-        designs = [
-            ("bare FastAPI dict", bare_base, script("bare", bare_seats)),
-            ("service (actor + PostgreSQL)", rig.base_url, script("service", show_seats)),
+        # Fresh seats every round too (the dict keeps its owners): rows "AAQ".."ZDQ" in round 1, "..R" next.
+        def bare_seats(r: int) -> list[str]:
+            last = "QRSTUVWXYZ"[r % 10]
+            return [f"{a}{b}{last}{n}" for a in string.ascii_uppercase for b in "ABCD" for n in range(1, 1000)]
+
+        # (name, URL, label of its shows, or None for a bare endpoint)
+        designs: list[tuple[str, str, str | None]] = [
+            ("bare FastAPI dict", bare_base, None),
+            ("service (actor + PostgreSQL)", rig.base_url, "service"),
         ]
         for n in args.workers:
-            designs.append(
-                (f"bare FastAPI dict, {n} processes", rig.start_app("bench.bare_app", workers=n), designs[0][2])
-            )
+            designs.append((f"bare FastAPI dict, {n} processes", rig.start_app("bench.bare_app", workers=n), None))
             url = rig.start_service({"BOOKING_API_WORKERS": str(n)}, f"workers-{n}")
-            designs.append((f"service, {n} API processes", url, script(f"service-{n}", show_seats, extra_shows[n])))
+            designs.append((f"service, {n} API processes", url, f"workers-{n}"))
         for label, (var, value) in variants.items():
             url = rig.start_service({var: value}, label)
-            designs.append(
-                (f"service, {var}={value}", url, script(f"service-{label}", show_seats, variant_shows[label]))
-            )
-        for name, url, lua in designs:
-            print(f"wrk {args.seconds}s x {args.connections} connections against {name} ...", flush=True)
-            profiler = None
-            if os.environ.get("BENCH_PROFILE") and url == rig.base_url:
-                profiler = subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "-d",
-                        str(args.seconds),
-                        "-p",
-                        str(rig.service.pid),
-                        "--format",
-                        "raw",
-                        "-o",
-                        os.environ["BENCH_PROFILE"],
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            designs.append((f"service, {var}={value}", url, label))
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in designs}
+        for r in range(args.rounds):
+            # Designs alternate round by round, so a burst of load from elsewhere on a shared machine
+            # lands on one round of each, not on all of one design.
+            for name, url, label in designs:
+                if label is None:
+                    lua = script(f"bare-{r}-{len(name)}", bare_seats(r))
+                else:
+                    target = shows[label, r]
+                    lua = script(f"{label}-{r}", show_seats, target)
+                    with httpx.Client(base_url=url, timeout=60) as client:  # activate its actor first
+                        assert hold(client, target, tokens[0], show_seats[-1]).status_code == 200
+                print(
+                    f"round {r + 1}/{args.rounds}: wrk {args.seconds}s x {args.connections} connections "
+                    f"against {name} ...",
+                    flush=True,
                 )
-            results[name] = wrk(url, lua, args.seconds, args.connections, args.threads)
-            if profiler is not None:
-                profiler.wait(30)
+                profiler = None
+                if os.environ.get("BENCH_PROFILE") and url == rig.base_url and r == 0:
+                    profiler = subprocess.Popen(
+                        [
+                            "py-spy",
+                            "record",
+                            "-d",
+                            str(args.seconds),
+                            "-p",
+                            str(rig.service.pid),
+                            "--format",
+                            "raw",
+                            "--nonblocking",
+                            "--rate",
+                            "250",
+                            "-o",
+                            os.environ["BENCH_PROFILE"],
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                rounds[name].append(wrk(url, lua, args.seconds, args.connections, args.threads))
+                if profiler is not None:
+                    profiler.wait(30)
+        # Each design's median round; ratios are taken round by round, then their median.
+        results = {name: sorted(rs, key=lambda x: x["rps"])[len(rs) // 2] for name, rs in rounds.items()}
+
+        def ratio_of(a: str, b: str) -> float:
+            return statistics.median(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b], strict=True))
+
         hot = cast("dict[str, Any]", ray.get(ray.get_actor(f"show:{show.show_id}").ping.remote()))
         with psycopg.connect(libpq_url(rig.database_url)) as conn:
             # Every show of the run (the extra ones of --workers too): no seat held twice.
@@ -179,15 +210,20 @@ def main() -> None:
             held = conn.execute("SELECT count(*) FROM seat_claims WHERE show_id = %s", (show.show_id,)).fetchone()
 
     print_table(results, "holds/s")
-    ratio = results["service (actor + PostgreSQL)"]["rps"] / results["bare FastAPI dict"]["rps"]
-    print(f"\nservice / bare = {ratio:.2f}")
+    ratio = ratio_of("service (actor + PostgreSQL)", "bare FastAPI dict")
+    print(f"\nservice / bare = {ratio:.2f} (median of {args.rounds} rounds' ratios)")
+    for name in rounds:
+        print(f"  {name}: holds/s by round {[round(x['rps']) for x in rounds[name]]}")
     for n in args.workers:
-        service_n = results[f"service, {n} API processes"]["rps"]
+        service_n = f"service, {n} API processes"
         print(
-            f"{n} API processes: service / bare (1 process) = {service_n / results['bare FastAPI dict']['rps']:.2f}, "
-            f"service / bare ({n} processes) = {service_n / results[f'bare FastAPI dict, {n} processes']['rps']:.2f}, "
-            f"vs the service with 1 process = {service_n / results['service (actor + PostgreSQL)']['rps']:.2f}"
+            f"{n} API processes: service / bare (1 process) = {ratio_of(service_n, 'bare FastAPI dict'):.2f}, "
+            f"service / bare ({n} processes) = {ratio_of(service_n, f'bare FastAPI dict, {n} processes'):.2f}, "
+            f"vs the service with 1 process = {ratio_of(service_n, 'service (actor + PostgreSQL)'):.2f}"
         )
+    for var, value in variants.values():
+        variant = f"service, {var}={value}"
+        print(f"{var}={value}: vs the service = {ratio_of(variant, 'service (actor + PostgreSQL)'):.2f}")
     print(
         f"seats held in PostgreSQL after the run: {held[0] if held else '?'}; "
         f"seats held twice: {double[0] if double else '?'}"
