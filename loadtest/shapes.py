@@ -1,0 +1,65 @@
+"""The two load shapes, as locust ``LoadTestShape``s driven by ``--users`` and ``--run-time``.
+
+- ``FlashSaleShape``: the crowd arrives at on-sale time. Everyone is there within the first few seconds
+  (``RAMP_SECONDS``, at most a sixth of the run), stays through the rush, and once the best seats are
+  gone most of it leaves: after three quarters of the run a quarter of the crowd remains.
+- ``BrowsingShape``: a steady day. Users arrive over the first tenth of the run and stay.
+
+Both read locust's own ``--users`` / ``--run-time`` (``use_common_options``) so that a plain
+``locust -f loadtest/locustfile.py --headless -u 500 -t 60s`` behaves like the harness. The locustfile
+binds exactly one of them (chosen by ``LOADTEST_SHAPE``), since locust runs the first shape it finds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from locust import LoadTestShape
+
+RAMP_SECONDS = 5.0
+DEFAULT_RUN_SECONDS = 60.0
+
+
+class _CommonShape(LoadTestShape):
+    abstract = True
+    use_common_options = True
+
+    def _options(self) -> tuple[int, float]:
+        options = self.runner.environment.parsed_options if self.runner is not None else None
+        users = int(getattr(options, "num_users", None) or 1)
+        run_time = float(getattr(options, "run_time", None) or DEFAULT_RUN_SECONDS)
+        return users, run_time
+
+    def elapsed(self) -> float:
+        """Seconds since the shape started (``get_run_time``, typed)."""
+        started: float = self.start_time
+        return time.perf_counter() - started
+
+
+class FlashSaleShape(_CommonShape):
+    """A fast ramp to the whole crowd, a plateau through the rush, then most of the crowd leaves."""
+
+    abstract = False
+
+    def tick(self) -> tuple[int, float] | None:
+        users, run_time = self._options()
+        now = self.elapsed()
+        if now >= run_time:
+            return None
+        ramp = max(1.0, min(RAMP_SECONDS, run_time / 6))
+        if now < run_time * 0.75:
+            return users, math.ceil(users / ramp)
+        return max(1, users // 4), math.ceil(users / ramp)
+
+
+class BrowsingShape(_CommonShape):
+    """A gentle ramp over the first tenth of the run, then a steady crowd until the end."""
+
+    abstract = False
+
+    def tick(self) -> tuple[int, float] | None:
+        users, run_time = self._options()
+        if self.elapsed() >= run_time:
+            return None
+        return users, max(1.0, users / max(1.0, run_time / 10))
