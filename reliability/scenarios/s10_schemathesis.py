@@ -1,0 +1,131 @@
+"""Scenario 10: schemathesis against the service's own OpenAPI, positive, negative and stateful.
+
+Runs the same invocation as ``tests/integration/test_schemathesis.py`` (the same checks and exclusions,
+one worker) in every phase (examples, coverage, fuzzing, stateful) and both generation modes (schema-
+valid and schema-violating data), and counts from a HAR report what was really sent and answered:
+every 5xx is a failure, whatever check would have caught it. The full version repeats the run with new
+seeds until at least 10,000 requests have been sent; the short one sends a few hundred to a thousand.
+
+The other checks (status codes, content types, headers and bodies as documented, authentication not
+ignored) are counted as schemathesis reports them, as unique failures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from reliability.core import Figure, at_least, informational, zero
+from reliability.env import Env
+from tests.api_client import admin_headers, create_show
+from tests.integration.test_schemathesis import CHECKS
+
+# The existing test's exclusions, for its reasons (see there); schemathesis keeps only the last
+# --exclude-path-regex, so it is one regex.
+EXCLUDE = "^/api/v1/admin/(users|blocked-networks|webhooks)|/seats/stream$"
+FULL_REQUESTS = 10_000
+
+
+def run_schemathesis(base_url: str, auth: str, max_examples: int, seed: int, har: Path) -> tuple[int, str]:
+    executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    if executable is None:
+        raise RuntimeError("schemathesis is a dev dependency: pip install -e '.[dev]'")
+    result = subprocess.run(  # noqa: S603 (our own venv's tool, no shell)
+        [
+            executable,
+            "run",
+            f"{base_url}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--header",
+            f"Authorization: {auth}",
+            "--mode",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--max-examples",
+            str(max_examples),
+            "--seed",
+            str(seed),
+            "--workers",
+            "1",  # see tests/integration/test_schemathesis.py: Hypothesis in threads crashes on 3.11
+            "--request-timeout",
+            "30",
+            "--no-color",
+            "--exclude-path-regex",
+            EXCLUDE,
+            "--report",
+            "har",
+            "--report-har-path",
+            str(har),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    return result.returncode, result.stdout
+
+
+def har_statuses(har: Path) -> list[int]:
+    """Every response status in a HAR file (0 for a request that got no response)."""
+    data = json.loads(har.read_text())
+    return [int(entry.get("response", {}).get("status") or 0) for entry in data["log"]["entries"]]
+
+
+def unique_failures(summary: str) -> int:
+    match = re.search(r"found (\d+) unique failures", summary)
+    return int(match.group(1)) if match else 0
+
+
+def phases(summary: str) -> str:
+    """The phases the summary lists, e.g. "examples, coverage, fuzzing, stateful"."""
+    section = summary.split("Test Phases:", 1)[-1].split("\n\n", 1)[0]
+    names = re.findall(r"^\s+\S+\s+(\w[\w ]*)$", section, re.MULTILINE)
+    return ", ".join(n.strip().lower() for n in names) or "?"
+
+
+class Schemathesis:
+    number = 10
+    title = "schemathesis: positive, negative, stateful"
+
+    def run(self, env: Env, full: bool) -> list[Figure]:
+        n = self.number
+        service = env.start_service()
+        with service.client() as client:
+            create_show(client)  # real ids for the fuzzer to find through the links
+            auth = admin_headers(client)["Authorization"]
+        statuses: list[int] = []
+        failures = 0
+        exits: list[int] = []
+        ran = ""
+        seed = 1
+        while True:
+            har = env.tmp / f"schemathesis-{seed}.har"
+            env.log(f"schemathesis run, seed {seed} ({len(statuses)} requests so far)")
+            code, out = run_schemathesis(service.base_url, auth, 40 if full else 2, seed, har)
+            exits.append(code)
+            if har.exists():
+                statuses += har_statuses(har)
+            failures += unique_failures(out)
+            ran = phases(out)
+            if code not in (0, 1):  # 0: all passed, 1: check failures; anything else: the tool broke
+                env.log(out[-3000:])
+            if not full or len(statuses) >= FULL_REQUESTS or seed >= 10:
+                break
+            seed += 1
+        errors = sum(code not in (0, 1) for code in exits)
+        return [
+            zero(n, "5xx answers", sum(s >= 500 for s in statuses)),
+            at_least(n, "requests sent", len(statuses), FULL_REQUESTS if full else 200),
+            zero(n, "other check failures (status codes, content types, headers, bodies, auth)", failures),
+            zero(n, "schemathesis runs that errored", errors),
+            informational(n, "phases (modes: positive + negative)", ran),
+        ]
+
+
+SCENARIO = Schemathesis()
