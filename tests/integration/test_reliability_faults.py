@@ -1,8 +1,8 @@
 """The fault-injection scenarios (3–9) in CI, and a negative control for every detector they use.
 
-Short versions of scenarios 3, 4, 6, 8 and 9 run through ``reliability.core.run_suite`` (each in its own
-env, as ``python -m reliability --only …`` runs them) and every figure must meet its bound; 5 and 7 stop
-servers of their own and are slower, so they are marked ``slow``. The negative controls are fast and
+Short versions of scenarios 3–9 run through ``reliability.core.run_suite`` (each in its own env, as
+``python -m reliability --only …`` runs them) and every figure must meet its bound; 5 and 7 stop servers
+of their own (throwaway embedded PostgreSQL and Redis), so each runs alone. The negative controls are fast and
 run every time: each detector of ``reliability/faults.py`` (and the ones scenarios define) is handed a
 deliberately broken input, mostly a database corrupted on purpose, and must flag it; where it makes
 sense it must also pass the matching healthy input, so a detector that flags everything fails too. The
@@ -42,7 +42,7 @@ from tests.api_client import ShowFixture
 from tests.conftest import Backing
 
 CI_SCENARIOS = (3, 4, 6, 8, 9)
-SLOW_SCENARIOS = (5, 7)
+OUTAGE_SCENARIOS = (5, 7)  # each stops servers of its own, so each runs alone
 
 
 def _check(results: list[ScenarioResult], number: int) -> None:
@@ -61,14 +61,12 @@ def results(backing: Backing) -> list[ScenarioResult]:
     return found
 
 
-@pytest.mark.slow  # not yet seen green end to end: run with -m slow (see docs/reliability.md)
 @pytest.mark.parametrize("number", CI_SCENARIOS)
 def test_short_fault_scenario_meets_every_bound(results: list[ScenarioResult], number: int) -> None:
     _check(results, number)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("number", SLOW_SCENARIOS)
+@pytest.mark.parametrize("number", OUTAGE_SCENARIOS)
 def test_short_outage_scenario_meets_every_bound(backing: Backing, number: int) -> None:
     found = run_suite((number,), full=False, progress=print)
     print(format_table(found))
