@@ -30,6 +30,7 @@ from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.booking import BookingService
 from api.observability import configure_logging
+from api.prewarm import Prewarmer
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
 from api.seatmaps import SeatMapReader, SeatMapStream
@@ -149,8 +150,14 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         window_seconds=settings.rate_limit_window_seconds,
     )
     notifications = NotificationService.from_settings(settings, urls.database_url, urls.redis_url)
+    prewarmer = Prewarmer(database, actors, settings.prewarm_lead_seconds, settings.prewarm_interval_seconds)
+
+    async def startup() -> None:
+        await notifications.start()
+        prewarmer.start()
 
     async def shutdown() -> None:
+        await prewarmer.aclose()
         await notifications.stop()
         await reconciler.aclose()
         await seat_stream.aclose()
@@ -158,7 +165,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         await redis.aclose()
         await database.dispose()
 
-    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown, on_startup=notifications.start)
+    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown, on_startup=startup)
     app.state.seat_stream = seat_stream
     app.state.notifications = notifications
     return app

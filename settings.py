@@ -115,6 +115,17 @@ class Settings(BaseSettings):
             "but a show actor is on every booking's path (docs/measurements.md). Unset keeps Ray's."
         ),
     )
+    prewarm_lead_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "activate the actors of shows whose sales open within this many seconds, so the first buyer "
+            "after on-sale time does not pay the actor's cold start (api/prewarm.py); 0 turns it off"
+        ),
+    )
+    prewarm_interval_seconds: float = Field(
+        default=10.0, gt=0, description="how often each API process looks for shows about to go on sale"
+    )
     show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(
         default="SPREAD",
         description="Ray scheduling strategy of show actors: SPREAD places them over the nodes, best effort",

@@ -378,6 +378,17 @@ async def list_shows(
     return [show_info(r) for r in await session.exec(query.limit(limit).offset(offset))]
 
 
+async def shows_opening_between(session: AsyncSession, start: datetime, end: datetime, limit: int = 1000) -> list[str]:
+    """Ids of on-sale shows whose sales open in [start, end), soonest first: the ones to pre-warm."""
+    query = (
+        select(Show.id)
+        .where(Show.status == "on_sale", col(Show.sales_open_at) >= start, col(Show.sales_open_at) < end)
+        .order_by(col(Show.sales_open_at), col(Show.id))
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
 async def count_movies(session: AsyncSession) -> int:
     return int((await session.exec(select(func.count()).select_from(Movie))).one())
 

@@ -127,6 +127,7 @@ class Show(SQLModel, table=True):
         Index("ix_shows_movie_starts", "movie_id", "starts_at"),
         Index("ix_shows_theater_starts", "theater_id", "starts_at"),
         Index("ix_shows_starts_at", "starts_at"),
+        Index("ix_shows_sales_open_at", "sales_open_at", postgresql_where=text("status = 'on_sale'")),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -47,6 +47,7 @@ def create_show(
     starts_in: timedelta = timedelta(days=1),
     prices: dict[str, float] | None = None,
     hold_ttl_seconds: int | None = None,
+    sales_open_at: datetime | None = None,
 ) -> ShowFixture:
     headers = admin_headers(client)
     rows = rows or [
@@ -80,6 +81,8 @@ def create_show(
     }
     if hold_ttl_seconds is not None:
         body["hold_ttl_seconds"] = hold_ttl_seconds
+    if sales_open_at is not None:
+        body["sales_open_at"] = sales_open_at.isoformat()
     show = client.post("/api/v1/admin/shows", headers=headers, json=body)
     assert show.status_code == 201, show.text
     return ShowFixture(

@@ -1,0 +1,142 @@
+"""Pre-warming (``api/prewarm.py``) against real Ray and PostgreSQL: the actors of shows about to go on sale
+are started ahead, and only those.
+
+The controls are in the same run: a show opening beyond the lead and a show on sale at once (no
+``sales_open_at``) must keep no actor, which shows that nothing but the pre-warmer (not creating a show,
+not a seat-map read) starts one; and a service with pre-warming off leaves a show opening soon cold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import ray
+
+from actors.show_actor import actor_name
+from api.prewarm import Prewarmer
+from persistence.catalog import Database
+from settings import libpq_url
+from tests.api_client import create_show
+from tests.conftest import Backing, Service, _free_port
+
+
+def has_actor(backing: Backing, show_id: str) -> bool:
+    try:
+        ray.get_actor(actor_name(show_id), namespace=backing.ray_namespace)
+    except ValueError:
+        return False
+    return True
+
+
+def epoch(backing: Backing, show_id: str) -> int:
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        row = conn.execute("SELECT epoch FROM shows WHERE id = %s", (show_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+@pytest.fixture
+def service_with(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    started: list[Service] = []
+
+    def start(lead_seconds: float) -> Service:
+        svc = Service(
+            backing=backing,
+            port=_free_port(),
+            extra_env={
+                "BOOKING_PREWARM_LEAD_SECONDS": str(lead_seconds),
+                "BOOKING_PREWARM_INTERVAL_SECONDS": "0.5",
+            },
+        )
+        svc.log_path = tmp_path_factory.mktemp("prewarm") / "service.log"
+        svc.start()
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+
+
+def test_shows_opening_within_the_lead_get_a_live_actor_and_no_other_show_does(
+    service_with: Any, backing: Backing
+) -> None:
+    now = datetime.now(UTC)
+    svc = service_with(60)
+    with httpx.Client(base_url=svc.base_url, timeout=30) as client:
+        soon = create_show(client, sales_open_at=now + timedelta(seconds=45))
+        later = create_show(client, sales_open_at=now + timedelta(hours=1))
+        at_once = create_show(client)
+        assert client.get(f"/api/v1/shows/{at_once.show_id}/seats").status_code == 200
+    # Warm means activated (an epoch taken, the seat map loaded), not only created.
+    warmed = wait_for(lambda: has_actor(backing, soon.show_id) and epoch(backing, soon.show_id) >= 1, 20)
+    assert warmed, "the show opening in 45 s was not warmed"
+    time.sleep(2)  # four more rounds of the pre-warmer
+    assert not has_actor(backing, later.show_id)
+    assert epoch(backing, later.show_id) == 0
+    assert not has_actor(backing, at_once.show_id)
+    assert epoch(backing, at_once.show_id) == 0
+
+
+def test_with_pre_warming_off_a_show_opening_soon_stays_cold(service_with: Any, backing: Backing) -> None:
+    svc = service_with(0)
+    with httpx.Client(base_url=svc.base_url, timeout=30) as client:
+        soon = create_show(client, sales_open_at=datetime.now(UTC) + timedelta(seconds=45))
+    time.sleep(3)
+    assert not has_actor(backing, soon.show_id)
+    assert epoch(backing, soon.show_id) == 0
+
+
+class Flaky:
+    """Answers like ``ShowActors.ping``; the first ping of ``fail_once`` fails (the cluster was down)."""
+
+    def __init__(self, fail_once: str) -> None:
+        self.fail_once: str | None = fail_once
+        self.pinged: list[str] = []
+
+    async def ping(self, show_id: str) -> dict[str, Any]:
+        self.pinged.append(show_id)
+        if show_id == self.fail_once:
+            self.fail_once = None
+            raise ConnectionError("cluster down")
+        return {"show_id": show_id}
+
+
+async def test_a_round_warms_soonest_first_retries_failures_and_warms_each_show_once(
+    live_service: Service, backing: Backing
+) -> None:
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        second = create_show(client, sales_open_at=now + timedelta(seconds=50))
+        first = create_show(client, sales_open_at=now + timedelta(seconds=40))
+        beyond = create_show(client, sales_open_at=now + timedelta(seconds=90))
+    ours = {first.show_id, second.show_id, beyond.show_id}
+    actors = Flaky(fail_once=second.show_id)
+    database = Database(backing.database_url, 5.0, pool_size=1)
+    warmer = Prewarmer(database, actors, lead_seconds=60, interval_seconds=1, concurrency=1)
+    try:
+        warmed = [s for s in await warmer.run_once() if s in ours]
+        assert [s for s in actors.pinged if s in ours] == [first.show_id, second.show_id]  # soonest first
+        assert warmed == [first.show_id]  # the failed one is not counted as warm ...
+        actors.pinged.clear()
+        assert [s for s in await warmer.run_once() if s in ours] == [second.show_id]  # ... and is tried again
+        actors.pinged.clear()
+        await warmer.run_once()
+        assert not ours & set(actors.pinged), "a warmed show is pinged once per process, not every round"
+    finally:
+        await database.dispose()
