@@ -1,4 +1,4 @@
-"""Pre-warming: the actors of shows about to go on sale are started before the crowd arrives.
+"""Pre-warming: the actors of shows with timed work ahead are running before it is due.
 
 A show's actor is created on the first request that needs it, and that first request pays the cold start:
 Ray starting a worker process and the actor activating (new epoch, rows loaded, seat map rebuilt), about
@@ -8,12 +8,19 @@ process looks, every ``interval`` seconds, for on-sale shows whose ``sales_open_
 ``lead`` seconds and pings their actors (``ShowActors.ping`` finds or creates the actor by name and waits
 for its activation), soonest first.
 
+Two kinds of timed work need a show's actor: a sales opening (the crowd arrives) and a hold's expiry (the
+actor's timer is what releases it). After a restart of everything (the machine went down: nothing left
+but PostgreSQL), no actor runs until a request needs it, so without this a show nobody touches keeps its
+expired holds, and shows their seats held, indefinitely. So the same round also wakes every on-sale show
+with an active hold expiring within the lead, overdue ones first; its actor re-arms the timers from the
+stored rows on activation and releases what is overdue at once.
+
 Several API processes doing this is harmless: actors are found by name (``get_if_exists``), so they all
 reach one actor, and a ping of a live actor costs one round trip. Each process remembers what it warmed
-until the show's sales have been open for ``lead`` seconds, so a show is pinged once per process, not
-every round. A show that fails to warm (PostgreSQL or the cluster down) is tried again next round; its
-first buyer would simply pay the cold start, as without pre-warming. Once warm, an actor stays up: if its
-process dies, Ray restarts it and the new copy activates at once, without waiting for a request.
+for twice the lead, so a show is pinged about once per process and lead, not every round. A show that
+fails to warm (PostgreSQL or the cluster down) is tried again next round; its first buyer would simply
+pay the cold start, as without pre-warming. Once warm, an actor stays up: if its process dies, Ray
+restarts it and the new copy activates at once, without waiting for a request.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ def utc_now() -> datetime:
 
 
 class Prewarmer:
-    """Warms the actors of shows whose sales open within ``lead_seconds``; off when that is 0."""
+    """Warms the actors of shows whose sales open, or whose holds expire, within ``lead_seconds``; off when
+    that is 0."""
 
     def __init__(
         self,
@@ -85,7 +93,8 @@ class Prewarmer:
             await asyncio.sleep(self._interval)
 
     async def run_once(self) -> list[str]:
-        """One round: warm every show opening within the lead not warmed yet; returns the ids warmed."""
+        """One round: warm every show with holds expiring or sales opening within the lead, not warmed yet by
+        this process; returns the ids warmed."""
         now = self._clock()
         for show_id, warmed_at in list(self._warmed.items()):
             if warmed_at < now - 2 * self._lead:  # open for a while: the crowd has found it, or there is none
@@ -94,7 +103,9 @@ class Prewarmer:
         # From one interval back too, so a show created just before its sales open is not missed.
         since = now - timedelta(seconds=self._interval)
         async with self._db.session() as session:
-            due = await catalog.shows_opening_between(session, since, now + self._lead)
+            expiring = await catalog.shows_with_holds_expiring_before(session, now + self._lead)
+            opening = await catalog.shows_opening_between(session, since, now + self._lead)
+        due = dict.fromkeys(expiring + opening)  # overdue holds first, then the soonest openings
         todo = [show_id for show_id in due if show_id not in self._warmed]
         results = await asyncio.gather(*(self._warm(show_id) for show_id in todo))
         return [show_id for show_id, ok in zip(todo, results, strict=True) if ok]

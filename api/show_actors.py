@@ -150,8 +150,13 @@ class ShowActors:
             return unavailable("the cluster did not answer; retry", 2)
 
     async def ping(self, show_id: str) -> dict[str, Any]:
+        """The actor's figures (``ShowActor.ping``), creating and activating it if none runs."""
         handle = await self.handle(show_id)
-        result: dict[str, Any] = await asyncio.wait_for(handle.ping.remote(), self._timeout)
+        try:
+            result: dict[str, Any] = await asyncio.wait_for(handle.ping.remote(), self._timeout)
+        except ActorDiedError:
+            self.forget(show_id)  # gone for good (killed without restart): the next ping creates a new one
+            raise
         return result
 
 

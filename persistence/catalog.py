@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import (
+    HoldRow,
     Movie,
     Screen,
     ScreenSeat,
@@ -387,6 +388,23 @@ async def shows_opening_between(session: AsyncSession, start: datetime, end: dat
         .limit(limit)
     )
     return list(await session.exec(query))
+
+
+async def shows_with_holds_expiring_before(session: AsyncSession, end: datetime, limit: int = 1000) -> list[str]:
+    """Ids of shows with an active hold expiring before ``end`` (overdue ones included), soonest first:
+    their actors must be running, since an actor's timer is what releases a hold."""
+    query = (
+        select(HoldRow.show_id, func.min(HoldRow.expires_at))
+        .where(
+            HoldRow.status == "active",
+            col(HoldRow.expires_at) < end,
+            col(HoldRow.show_id).in_(select(Show.id).where(Show.status == "on_sale")),
+        )
+        .group_by(col(HoldRow.show_id))
+        .order_by(func.min(HoldRow.expires_at))
+        .limit(limit)
+    )
+    return [show_id for show_id, _ in await session.exec(query)]
 
 
 async def count_movies(session: AsyncSession) -> int:

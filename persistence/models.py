@@ -159,6 +159,7 @@ class HoldRow(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("status in ('active', 'released', 'expired', 'confirmed', 'closed')", name="ck_holds_status"),
         Index("ix_holds_show_active", "show_id", postgresql_where=text("status = 'active'")),
+        Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
         Index("ix_holds_user", "user_id"),
     )
 

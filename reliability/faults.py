@@ -68,7 +68,10 @@ __all__ = [
 ]
 
 APPROVED_CARD = "4242424242424242"
-RETRY_STATUSES = {0, 500, 502, 503, 504}  # 0: no answer (transport error or client timeout)
+RETRY_STATUSES = {0, 500, 502, 503, 504}
+MAX_ROWS = (
+    60  # of a screen (api/schemas.py); a row has at most 100 seats  # 0: no answer (transport error or client timeout)
+)
 
 
 # -- processes and actors ---------------------------------------------------------------------------------
@@ -136,7 +139,9 @@ def new_show(
     price: float = 100.0,
     starts_in: timedelta = timedelta(days=1),
 ) -> ShowFixture:
-    """A show with ``seats`` standard seats (rows of ``per_row``; row labels A, B, … then AA, AB, …)."""
+    """A show with ``seats`` standard seats (rows of ``per_row``, longer if a screen's 60 rows would not
+    hold them; row labels A, B, … then AA, AB, …)."""
+    per_row = max(per_row, math.ceil(seats / MAX_ROWS))
     rows: list[dict[str, Any]] = []
     left, index = seats, 0
     while left > 0:

@@ -190,7 +190,14 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = Service(backing=backing, port=_free_port(), payment_gateway_url=gateway.base_url)
+    # Pre-warming off in the shared service: it would wake the shows of every test in the shared database
+    # (tests/integration/test_prewarm.py starts services of its own, with it on and off).
+    svc = Service(
+        backing=backing,
+        port=_free_port(),
+        payment_gateway_url=gateway.base_url,
+        extra_env={"BOOKING_PREWARM_LEAD_SECONDS": "0"},
+    )
     svc.log_path = tmp_path_factory.mktemp("service") / "service.log"
     svc.start()
     try:

@@ -85,11 +85,12 @@ class HoldExpiry:
         env.log(f"{size.holds} holds on {len(shows)} show(s), TTL {size.ttl_seconds} s")
 
         started = time.monotonic()
+        calls = Calls()
 
         async def hold_all() -> None:
             await asyncio.gather(
                 *(
-                    faults.crowd(service.base_url, show_id, group, Calls(), concurrency=32, pay=False, give_up_after=30)
+                    faults.crowd(service.base_url, show_id, group, calls, concurrency=32, pay=False, give_up_after=90)
                     for show_id, group in buyers.items()
                 )
             )
@@ -101,7 +102,7 @@ class HoldExpiry:
         if not expiries:
             return [at_least(n, "holds acknowledged", 0, size.holds)]
         first_expiry, last_expiry = min(expiries), max(expiries)
-        env.log(f"{len(acked)} holds acknowledged in {time.monotonic() - started:.0f} s")
+        env.log(f"{len(acked)} holds acknowledged in {time.monotonic() - started:.0f} s; statuses {calls.statuses()}")
 
         # Kill half-way through the first hold's TTL (or now, if making the holds took longer than that).
         kill_at = first_expiry.timestamp() - size.ttl_seconds / 2
@@ -125,7 +126,8 @@ class HoldExpiry:
         rng = random.Random(9)
         # Seats another customer tries to take while their holds run: those expiring last (most time left).
         running = sorted(acked, key=lambda b: b.hold_expires_at or killed_at, reverse=True)[: size.probes]
-        show_of = {seat: show.show_id for show in shows for seat in show.seats}
+        # Seat ids repeat across shows (every show's rows are A, B, …): a probe goes to the hold's own show.
+        show_of = {b.hold_key: show_id for show_id, group in buyers.items() for b in group}
         early_seen, probes_sent = asyncio.run(self._probe_running(service.base_url, prober[1], running, show_of))
 
         # Wait for every hold to expire, and the timers to fire.
@@ -187,7 +189,7 @@ class HoldExpiry:
                         Calls(),
                         "probe",
                         "POST",
-                        f"/api/v1/shows/{show_of[seat]}/holds",
+                        f"/api/v1/shows/{show_of[b.hold_key]}/holds",
                         json={"seats": [seat]},
                         headers=headers,
                     )
@@ -213,7 +215,7 @@ class HoldExpiry:
                     Calls(),
                     "probe",
                     "POST",
-                    f"/api/v1/shows/{show_of[seat]}/holds",
+                    f"/api/v1/shows/{show_of[b.hold_key]}/holds",
                     json={"seats": [seat]},
                     headers=headers,
                 )

@@ -22,7 +22,7 @@ from actors.show_actor import actor_name
 from api.prewarm import Prewarmer
 from persistence.catalog import Database
 from settings import libpq_url
-from tests.api_client import create_show
+from tests.api_client import bulk_users, create_show
 from tests.conftest import Backing, Service, _free_port
 
 
@@ -140,3 +140,35 @@ async def test_a_round_warms_soonest_first_retries_failures_and_warms_each_show_
         assert not ours & set(actors.pinged), "a warmed show is pinged once per process, not every round"
     finally:
         await database.dispose()
+
+
+def hold_status(backing: Backing, show_id: str) -> list[str]:
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        return [r[0] for r in conn.execute("SELECT status FROM holds WHERE show_id = %s", (show_id,))]
+
+
+@pytest.mark.parametrize("lead_seconds", [60, 0], ids=["on", "off (control)"])
+def test_holds_of_a_show_whose_actor_is_gone_expire_without_any_request(
+    service_with: Any, backing: Backing, lead_seconds: float
+) -> None:
+    """The actor is killed for good (as when everything went down); nobody touches the show again. With
+    pre-warming on, its hold still expires on time; with it off, the hold stays active past its expiry,
+    the gap this closes."""
+    svc = service_with(lead_seconds)
+    ((_, token),) = bulk_users(backing.database_url, 1)
+    with httpx.Client(base_url=svc.base_url, timeout=30) as client:
+        show = create_show(client, hold_ttl_seconds=4)
+        held = client.post(
+            f"/api/v1/shows/{show.show_id}/holds",
+            json={"seats": ["A1"]},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "expiry-1"},
+        )
+        assert held.status_code == 201, held.text
+    ray.kill(ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace), no_restart=True)
+    expires_at = datetime.fromisoformat(held.json()["expires_at"])
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 3)
+    if lead_seconds:
+        assert wait_for(lambda: hold_status(backing, show.show_id) == ["expired"], 10)
+    else:
+        assert hold_status(backing, show.show_id) == ["active"]
+        assert not has_actor(backing, show.show_id)
