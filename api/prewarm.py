@@ -68,7 +68,6 @@ class Prewarmer:
         self._slots = asyncio.Semaphore(concurrency)
         self._warmed: dict[str, datetime] = {}  # show id → when this process warmed it
         self._task: asyncio.Task[None] | None = None
-        self.warm_seconds: dict[str, float] = {}  # show id → how long its warm-up took (for operators, tests)
 
     @property
     def enabled(self) -> bool:
@@ -97,9 +96,8 @@ class Prewarmer:
         this process; returns the ids warmed."""
         now = self._clock()
         for show_id, warmed_at in list(self._warmed.items()):
-            if warmed_at < now - 2 * self._lead:  # open for a while: the crowd has found it, or there is none
+            if warmed_at < now - 2 * self._lead:  # long enough: ping it again if still due
                 del self._warmed[show_id]
-                self.warm_seconds.pop(show_id, None)
         # From one interval back too, so a show created just before its sales open is not missed.
         since = now - timedelta(seconds=self._interval)
         async with self._db.session() as session:
@@ -118,7 +116,6 @@ class Prewarmer:
             except Exception as exc:
                 log.warning("could not pre-warm show %s (next round tries again): %r", show_id, exc)
                 return False
-            self.warm_seconds[show_id] = time.perf_counter() - started
             self._warmed[show_id] = self._clock()
-            log.info("pre-warmed show %s in %.3fs", show_id, self.warm_seconds[show_id])
+            log.info("pre-warmed show %s in %.3fs", show_id, time.perf_counter() - started)
             return True
