@@ -349,7 +349,8 @@ def test_early_release_probe_flags_a_server_that_gives_held_seats_away() -> None
     future = datetime.now(UTC) + timedelta(seconds=60)
     running = [Purchase("u", "t", [seat], hold_id=f"h{seat}", hold_expires_at=future) for seat in ("A1", "A2")]
     with s01_hot_seat.racy_server() as url:
-        early, sent = asyncio.run(s09_hold_expiry.HoldExpiry._probe_running(url, "x", running, {"A1": "s", "A2": "s"}))
+        show_of = {b.hold_key: "s" for b in running}
+        early, sent = asyncio.run(s09_hold_expiry.HoldExpiry._probe_running(url, "x", running, show_of))
     assert (early, sent) == (2, 2)
 
 
