@@ -61,6 +61,10 @@ class BeginPayment:
     user_id: str
     hold_ids: tuple[str, ...] | None = None
     customer_name: str | None = None  # box-office sales: kept with the payment for whoever settles it
+    # The Idempotency-Key and fingerprint of the request paying: kept with the payment so that whoever
+    # books it stores the booking as that request's answer.
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +165,19 @@ def hold_answer(hold: Hold) -> dict[str, object]:
     }
 
 
-def booking_answer(booking: Booking) -> dict[str, object]:
-    """The pinned JSON answer to a successful payment; stored with the booking for idempotent replays."""
-    return {
+def booking_answer(booking: Booking, customer_name: str | None = None) -> dict[str, object]:
+    """The pinned JSON answer to a successful payment; stored with the booking for idempotent replays.
+    A box-office sale (``customer_name`` set) also names the walk-in customer and the selling account."""
+    answer: dict[str, object] = {
         "status": "confirmed",
         "booking_id": booking.booking_id,
         "selected_seat": list(booking.seat_ids),
         "amount": float(booking.total),
         "price_breakdown": price_breakdown(booking.amount, booking.fee),
     }
+    if customer_name is not None:
+        answer |= {"customer_name": customer_name, "sold_by": booking.user_id}
+    return answer
 
 
 def price_breakdown(seats: Decimal, fee: Decimal) -> dict[str, float]:

@@ -62,7 +62,7 @@ from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, U
 from actors.metrics import ShowMetrics
 from actors.seatmap import Event, SeatMap, SeatStatus, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
-from persistence.show_store import CommitExtras, IdempotentAnswer, ShowStore
+from persistence.show_store import CommitExtras, IdempotentAnswer, PaymentOrigin, ShowStore
 
 log = logging.getLogger("booking.show_actor")
 
@@ -112,7 +112,7 @@ def _merged(extras: Iterable[CommitExtras]) -> CommitExtras:
     for e in extras:
         merged.payment_refs.update(e.payment_refs)
         merged.box_office.update(e.box_office)
-        merged.payment_customers.update(e.payment_customers)
+        merged.payment_origins.update(e.payment_origins)
         merged.answers.extend(e.answers)
     return merged
 
@@ -309,10 +309,12 @@ class ShowActor:
                 return seat_map.extend(user, hold_id)
             case PreparePayment(user_id=user):
                 return self._payable_holds(seat_map, user)
-            case BeginPayment(user_id=user, hold_ids=hold_ids, customer_name=customer):
+            case BeginPayment(user_id=user, hold_ids=hold_ids):
                 payment = seat_map.begin_payment(user, hold_ids)
-                if customer is not None and not payment.resumed:
-                    extras.payment_customers[payment.payment_key] = customer
+                if not payment.resumed:
+                    extras.payment_origins[payment.payment_key] = PaymentOrigin(
+                        command.customer_name, command.idempotency_key, command.request_hash
+                    )
                 self._wake.set()
                 return payment
             case AbortPayment(payment_key=key, outcome=outcome):
@@ -325,7 +327,7 @@ class ShowActor:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
                 if command.customer_name is not None:
                     extras.box_office[booking.booking_id] = command.customer_name
-                self._remember(extras, command, 200, booking_answer(booking))
+                self._remember(extras, command, 200, booking_answer(booking, command.customer_name))
                 return booking
             case CancelBooking(user_id=user, booking_id=booking_id):
                 return seat_map.cancel(user, booking_id)

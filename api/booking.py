@@ -236,7 +236,9 @@ class BookingService:
             if isinstance(held, BookingError):
                 raise held
             assert isinstance(held, Hold)
-            payment = await self._begin_payment(show_id, seller_id, (held.hold_id,), customer_name)
+            payment = await self._begin_payment(
+                show_id, seller_id, (held.hold_id,), key, fingerprint, customer_name=customer_name
+            )
             try:
                 booking = await self._charge_and_book(
                     show_id, seller_id, payment, card, key=key, fingerprint=fingerprint, customer_name=customer_name
@@ -244,7 +246,7 @@ class BookingService:
             except PaymentDeclined as exc:
                 await self.actors.submit(show_id, ReleaseHold(seller_id, held.hold_id))
                 raise PaymentDeclined(f"{exc.detail.split(';')[0]}; the seats were released") from None
-            return {**booking_answer(booking), "customer_name": customer_name, "sold_by": seller_id}
+            return booking_answer(booking, customer_name)
 
         return await self.idempotent(seller_id, key, fingerprint, run)
 
@@ -277,7 +279,9 @@ class BookingService:
 
     async def _pay(self, user_id: str, request: PaymentRequest) -> Booking:
         try:
-            payment = await self._begin_payment(request.show_id, user_id, None)
+            payment = await self._begin_payment(
+                request.show_id, user_id, None, request.idempotency_key, request.fingerprint
+            )
         except HoldNotFound:
             async with self.db.session() as session:
                 status = await catalog.latest_hold_status(session, request.show_id, user_id)
@@ -294,10 +298,21 @@ class BookingService:
         )
 
     async def _begin_payment(
-        self, show_id: str, user_id: str, hold_ids: tuple[str, ...] | None, customer_name: str | None = None
+        self,
+        show_id: str,
+        user_id: str,
+        hold_ids: tuple[str, ...] | None,
+        key: str | None,
+        fingerprint: str,
+        *,
+        customer_name: str | None = None,
     ) -> Payment:
-        """Holds into payment-pending, durably, before any money moves (or the payment under way, resumed)."""
-        reply = await self._send(show_id, BeginPayment(user_id, hold_ids, customer_name))
+        """Holds into payment-pending, durably, before any money moves (or the payment under way, resumed).
+        The request's ``Idempotency-Key`` goes with the payment: if the reconciler ends up booking it, it
+        stores the booking as that key's answer, so the client's retry learns it was booked."""
+        reply = await self._send(
+            show_id, BeginPayment(user_id, hold_ids, customer_name, key, fingerprint if key is not None else None)
+        )
         assert isinstance(reply, Payment)
         return reply
 

@@ -147,6 +147,10 @@ class Reconciler:
                 row.hold_ids,
                 payment_key=row.id,
                 payment_ref=charge.charge_id,
+                # The booking answers the request that began the payment: its client, retrying with the
+                # same key after a lost answer, replays the booking instead of hearing it holds nothing.
+                idempotency_key=row.request_key,
+                request_hash=row.request_hash,
                 customer_name=row.customer_name,
             ),
         )

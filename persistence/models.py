@@ -290,6 +290,10 @@ class Payment(SQLModel, table=True):
     refund_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(12, 2), nullable=True))
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     customer_name: str | None = Field(default=None, max_length=200)  # box-office sales: the walk-in customer
+    # The Idempotency-Key and fingerprint of the request that began the payment: whoever books it (the
+    # request, or the reconciler after a lost answer) stores the booking as that key's answer.
+    request_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
     updated_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))

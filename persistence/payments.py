@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _COLUMNS = (
-    "id, show_id, user_id, hold_ids, amount, status, charge_id, booking_id, refund_amount, created_at, customer_name"
+    "id, show_id, user_id, hold_ids, amount, status, charge_id, booking_id, refund_amount, created_at, customer_name, "
+    "request_key, request_hash"
 )
 
 
@@ -37,10 +38,14 @@ class PaymentRow:
     refund_amount: Decimal | None
     created_at: datetime
     customer_name: str | None = None
+    request_key: str | None = None  # the Idempotency-Key of the request that began the payment
+    request_hash: str | None = None
 
 
 def _row(row: Any) -> PaymentRow:
-    return PaymentRow(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10])
+    return PaymentRow(
+        row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12]
+    )
 
 
 async def get(session: AsyncSession, payment_id: str) -> PaymentRow | None:

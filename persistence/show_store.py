@@ -69,6 +69,16 @@ class IdempotentAnswer:
     response: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentOrigin:
+    """Who asked for a payment, kept with its row for whoever settles it: the walk-in customer of a
+    box-office sale, and the ``Idempotency-Key`` (with its request's fingerprint) of the request."""
+
+    customer_name: str | None = None
+    request_key: str | None = None
+    request_hash: str | None = None
+
+
 @dataclass(slots=True)
 class CommitExtras:
     """What a batch commits besides its events: payment references of new bookings, and the answers to
@@ -76,7 +86,7 @@ class CommitExtras:
 
     payment_refs: dict[str, str] = field(default_factory=dict)
     box_office: dict[str, str] = field(default_factory=dict)  # booking id -> walk-in customer's name
-    payment_customers: dict[str, str] = field(default_factory=dict)  # payment key -> walk-in customer's name
+    payment_origins: dict[str, PaymentOrigin] = field(default_factory=dict)  # payment key -> who asked
     answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
@@ -388,16 +398,19 @@ class ShowStore:
                 )
             case PaymentStarted(payment=p):
                 await self._move_holds(cur, p.holds)
+                origin = extras.payment_origins.get(p.payment_key, PaymentOrigin())
                 await cur.execute(
-                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name) "
-                    "VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s)",
+                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name, "
+                    "request_key, request_hash) VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s, %s, %s)",
                     (
                         p.payment_key,
                         show_id,
                         p.user_id,
                         list(p.hold_ids),
                         p.total,
-                        extras.payment_customers.get(p.payment_key),
+                        origin.customer_name,
+                        origin.request_key,
+                        origin.request_hash,
                     ),
                 )
                 ledger.extend((s, "payment_pending", h.user_id, h.hold_id, None) for h in p.holds for s in h.seat_ids)

@@ -250,7 +250,8 @@ def test_a_charge_whose_answer_is_lost_is_booked_by_the_reconciler(
             f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, ["A1"])
         ).is_success
         faults(fail_after_rate=1.0)  # every charge is made, and every answer is lost
-        paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
+        keyed = {**headers, "Idempotency-Key": "lost-answer-pay"}
+        paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=keyed, json=pay_body(show))
         assert paid.status_code == 503
         assert paid.headers["Retry-After"]
         faults()
@@ -261,7 +262,13 @@ def test_a_charge_whose_answer_is_lost_is_booked_by_the_reconciler(
         result = wait_until_settled(backing, gateway, show.show_id, seconds=SETTLE_AFTER_SECONDS + 30)
         assert result.clean, result
         bookings = client.get("/api/v1/bookings", headers=auth).json()["items"]
+        # The customer retries the payment with its key after the reconciler booked it: the answer is the
+        # booking, not "you hold nothing" (a final answer must be true).
+        retried = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=keyed, json=pay_body(show))
     assert [b["seats"] for b in bookings] == [["A1"]]
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["booking_id"] == bookings[0]["id"]
+    assert retried.json()["selected_seat"] == ["A1"]
     assert result.charges == 1
     assert result.refunds == 0
 
@@ -381,15 +388,19 @@ def test_a_box_office_sale_whose_answer_is_lost_is_booked_in_the_customers_name(
         assert created.status_code == 201, created.text
         desk = {"Authorization": f"Bearer {token(client, email, 'desk-password')}"}
         faults(fail_after_rate=1.0)
-        sale = client.post(
-            f"/api/v1/box-office/shows/{show.show_id}/sales",
-            headers=desk,
-            json={"seats": ["B5", "B6"], "customer_name": "Meera Iyer", "payment_info": {"card_number": OK_CARD}},
-        )
+        desk_keyed = {**desk, "Idempotency-Key": "desk-sale-1"}
+        sale_body = {"seats": ["B5", "B6"], "customer_name": "Meera Iyer", "payment_info": {"card_number": OK_CARD}}
+        sale = client.post(f"/api/v1/box-office/shows/{show.show_id}/sales", headers=desk_keyed, json=sale_body)
         assert sale.status_code == 503
         faults()
-    result = wait_until_settled(backing, gateway, show.show_id, seconds=SETTLE_AFTER_SECONDS + 30)
-    assert result.clean, result
+        result = wait_until_settled(backing, gateway, show.show_id, seconds=SETTLE_AFTER_SECONDS + 30)
+        assert result.clean, result
+        # The desk retries with its key once the reconciler has booked the sale: it gets the sale, not a 409
+        # for seats that are (its own customer's) booked.
+        retried = client.post(f"/api/v1/box-office/shows/{show.show_id}/sales", headers=desk_keyed, json=sale_body)
+    assert retried.status_code == 201, retried.text  # a sale's answer, replayed
+    assert retried.json()["selected_seat"] == ["B5", "B6"]
+    assert retried.json()["customer_name"] == "Meera Iyer"
     with psycopg.connect(libpq_url(backing.database_url)) as conn:
         rows = conn.execute(
             "SELECT seat_ids, customer_name, sold_by FROM bookings WHERE show_id = %s AND status = 'confirmed'",
