@@ -22,7 +22,9 @@ left open for 3 s, every second. Phases, each with its own customers (each their
 Then the faults are cleared and the reconciler gets its time. Figures: double charges; charges without a
 booking after reconciliation; stuck seats; acknowledged bookings lost; declined cards charged; payments
 left unsettled; customers given a definite "no" (a 4xx to their payment, after retrying an unknown outcome
-with the same key) although they ended up booked and charged: a final answer must be true.
+with the same key) although they ended up booked and charged: a final answer must be true. Last, every
+customer who gave up comes back once the reconciler is done and retries the payment with its key: one
+the reconciler booked must be answered with that booking (200, its id), never "you hold nothing".
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import httpx
 import psycopg
 
 from reliability import faults
-from reliability.core import Figure, informational, zero
+from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
 from settings import libpq_url
@@ -83,6 +85,7 @@ class GatewayFaults:
         customers = faults.users(env, each * len(PHASES))
         outcomes: dict[str, dict[str, int]] = {}
         done: list[Purchase] = []
+        card_of: dict[str, str] = {}  # a retry must repeat the request: same card
         for i, phase in enumerate(PHASES):
             buyers = faults.buyers_for(show, customers[i * each : (i + 1) * each], offset=i * each)
             set_faults(gateway.base_url, phase.injected)
@@ -102,6 +105,7 @@ class GatewayFaults:
             finally:
                 set_faults(gateway.base_url, {})
             done += finished
+            card_of |= {b.user_id: phase.card for b in finished}
             tally: dict[str, int] = {}
             for b in finished:
                 tally[b.outcome] = tally.get(b.outcome, 0) + 1
@@ -109,6 +113,8 @@ class GatewayFaults:
             env.log(f"{phase.name}: {tally}")
         unsettled = wait_settled(env.database_url, SETTLE_TIMEOUT_SECONDS)
         declined_charged = declined_cards_charged(env.database_url)
+        came_back = [b for b in done if b.outcome.startswith("gave up:pay")]
+        retried, wrong_after_return = asyncio.run(late_retries(env, service.base_url, show.show_id, came_back, card_of))
         return [
             zero(n, "double charges", faults.double_charges(env.database_url)),
             zero(n, "charges without a booking after reconciliation", faults.charges_without_booking(env.database_url)),
@@ -123,6 +129,8 @@ class GatewayFaults:
                 booked_silently(env, [b for b in done if b.outcome.startswith(("refused:pay", "declined"))]),
             ),
             informational(n, "booked by the reconciler (customer never heard 200)", booked_silently(env, done)),
+            zero(n, "customers retrying after reconciliation not answered with their booking", wrong_after_return),
+            at_least(n, "booked customers retrying after reconciliation (or nothing was tested)", retried, 1),
             *(
                 informational(n, f"outcomes: {name}", " ".join(f"{k}:{v}" for k, v in sorted(t.items())))
                 for name, t in outcomes.items()
@@ -155,6 +163,34 @@ def declined_cards_charged(database_url: str) -> int:
             "SELECT count(*) FROM gateway.charges WHERE status = 'captured' AND card_last4 = %s", (DECLINED_CARD[-4:],)
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+async def late_retries(
+    env: Env, base_url: str, show_id: str, buyers: list[Purchase], card_of: dict[str, str]
+) -> tuple[int, int]:
+    """Buyers who gave up and whom the reconciler booked retry their payment once, with the same key.
+    Returns (how many retried, how many were not answered with their booking): the only true answer is a
+    200 naming the booking PostgreSQL holds for them."""
+    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as conn:
+        booked: dict[str, str] = dict(
+            conn.execute(
+                "SELECT user_id, id FROM bookings WHERE status = 'confirmed' AND show_id = %s AND user_id = ANY(%s)",
+                (show_id, [b.user_id for b in buyers]),
+            ).fetchall()
+        )
+    booked_buyers = [b for b in buyers if b.user_id in booked]
+    wrong = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for b in booked_buyers:
+            r = await client.post(
+                f"/api/v1/shows/{show_id}/holds/pay",
+                json={"payment_info": {"card_number": card_of[b.user_id]}},
+                headers={**b.headers, "Idempotency-Key": b.pay_key},
+            )
+            if r.status_code != 200 or r.json().get("booking_id") != booked[b.user_id]:
+                env.log(f"late retry of {b.user_id}: {r.status_code} {r.text[:200]} (booked: {booked[b.user_id]})")
+                wrong += 1
+    return len(booked_buyers), wrong
 
 
 def booked_silently(env: Env, done: list[Purchase]) -> int:
