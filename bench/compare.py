@@ -62,7 +62,7 @@ import redis
 from hdrh.histogram import HdrHistogram
 
 from bench import pg_design, redis_design
-from bench.harness import ROOT, Rig, running_service
+from bench.harness import ROOT, Rig, require_wrk, running_service
 from settings import libpq_url
 
 DESIGNS = ("service", "bare", "redis", "pg")
@@ -860,6 +860,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=WORKLOADS)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    require_wrk()
     out: Path = args.out or Path(tempfile.gettempdir()) / f"seatwise-compare-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     print(f"output directory: {out}", flush=True)

@@ -120,13 +120,17 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -
     raise SystemExit(f"{url} not healthy in {timeout}s")
 
 
+def require_wrk() -> None:
+    """The benchmarks that drive load with wrk call this first (the load harness uses locust instead)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+
 @contextmanager
 def running_service(namespace: str, extra_env: dict[str, str] | None = None) -> Iterator[Rig]:
     from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
     from persistence import migrate
 
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix=f"{namespace}-"))
         if not os.environ.get("BENCH_KEEP"):

@@ -28,7 +28,7 @@ import psutil
 import psycopg
 import ray
 
-from bench.harness import print_table, running_service, wrk
+from bench.harness import print_table, require_wrk, running_service, wrk
 from settings import libpq_url
 
 ROWS = list(string.ascii_uppercase) + ["A" + a for a in string.ascii_uppercase] + ["B" + a for a in "ABCDEFGH"]
@@ -86,6 +86,7 @@ def main() -> None:
         help="also measure the service with one setting changed, e.g. logs=BOOKING_RAY_LOG_TO_DRIVER=true",
     )
     args = parser.parse_args()
+    require_wrk()
 
     from tests.api_client import admin_headers, bulk_users, create_show
 

@@ -14,7 +14,7 @@ import json
 
 import httpx
 
-from bench.harness import print_table, running_service, wrk
+from bench.harness import print_table, require_wrk, running_service, wrk
 
 
 def main() -> None:
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    require_wrk()
 
     from tests.api_client import admin_headers, bulk_users, create_show
 

@@ -45,7 +45,7 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from api.schemas import SeedHoldIn
-from bench.harness import ROOT, free_port, stop, wait_healthy, wrk
+from bench.harness import ROOT, free_port, require_wrk, stop, wait_healthy, wrk
 
 MODES = {
     "proxy": {},
@@ -258,8 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         child(args.child, args.port, args.ready)
         return
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
+    require_wrk()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(modes) - set(MODES)
     if unknown:
