@@ -120,13 +120,26 @@ def _merged(extras: Iterable[CommitExtras]) -> CommitExtras:
 def _set_niceness(niceness: int | None) -> None:
     """Ray starts worker processes at nice 15 (``RAY_worker_niceness``) so that background work yields
     the CPU; a show actor answers people waiting on a seat, so it asks for ``niceness`` (0 by default)
-    instead. Without the right to lower it (no CAP_SYS_NICE in a container) it keeps Ray's."""
+    instead. Without the right to lower it (no CAP_SYS_NICE in a container) it keeps Ray's.
+
+    On Linux a nice value belongs to a thread, not the process: ``setpriority(PRIO_PROCESS, 0)`` changes
+    only the calling thread, and this runs on the actor's event-loop thread while Ray's main thread
+    (which receives every call and serialises every reply) stayed at 15. So every thread the process has
+    now is set; threads Ray starts later inherit from their creator."""
     if niceness is None:
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
-    except OSError as exc:
-        log.info("show actor keeps niceness %d: %s", os.getpriority(os.PRIO_PROCESS, 0), exc)
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # not Linux: the value is the process's
+        threads = [0]
+    for tid in threads:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+        except OSError as exc:
+            log.info("show actor keeps niceness %d: %s", os.getpriority(os.PRIO_PROCESS, tid), exc)
+            return
 
 
 def actor_name(show_id: str) -> str:

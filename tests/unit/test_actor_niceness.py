@@ -1,0 +1,46 @@
+"""A show actor's CPU priority applies to every thread of its process, not only the one that asks.
+
+On Linux a nice value is per thread; Ray's main thread (which receives calls and serialises replies) is
+not the thread that runs the actor's ``__init__``. Run in a child process: the test runner's own
+priority stays as it was.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import os, threading
+    from actors.show_actor import _set_niceness
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    done = threading.Event()
+
+    def elsewhere():  # like Ray: the actor's code runs on a thread that is not the main one
+        _set_niceness(7)
+        done.set()
+
+    threading.Thread(target=elsewhere).start()
+    done.wait()
+
+    def nice_of(tid):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[16])
+
+    print(sorted({nice_of(tid) for tid in os.listdir("/proc/self/task")}))
+    stop.set()
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_every_thread_of_the_actor_process_gets_the_niceness() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[7]", done.stdout + done.stderr
