@@ -127,6 +127,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         memory_mb=settings.show_actor_memory_mb,
         scheduling=settings.show_actor_scheduling,
         max_in_flight=settings.batch_max_in_flight,
+        pipeline_min_pending=settings.batch_pipeline_min_pending,
     )
     seatmaps = SeatMapReader(
         database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL

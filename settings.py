@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         le=16,
         description="actor calls per show an API process keeps in flight (batches pipeline with commits)",
     )
+    batch_pipeline_min_pending: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "requests that must be waiting in a show's lane before a second (or later) actor call starts "
+            "while one is in flight; fewer wait for the call in flight and travel together in the next, so a "
+            "show with a few requests at a time makes one commit for them, not one each (docs/measurements.md)"
+        ),
+    )
     db_timeout_seconds: float = Field(default=5.0, gt=0)
     actor_call_timeout_seconds: float = Field(default=10.0, gt=0)
     seatmap_publish_interval_seconds: float = Field(default=0.2, gt=0)

@@ -6,6 +6,9 @@ next call. Nothing waits on a timer to form a batch: under light load a batch is
 crowd it is everyone who arrived during the previous round trip. Two calls in flight let the actor run one
 batch while the previous one's transaction waits on the disk (the actor's pipelined group commit,
 ``actors/show_actor.py``); more buy little, since the actor commits everything staged in one transaction.
+A further call starts only once ``pipeline_min_pending`` requests wait: a show with a few requests at a
+time (many shows sharing a node's load) would otherwise send each in its own call and commit, and every
+call and commit costs the actor a few milliseconds of CPU whatever it carries (docs/measurements.md).
 
 Actors are found or created by name (``show:<id>``) with ``get_if_exists``, so many processes racing
 to activate the same show end up sharing one actor. A call that cannot reach the actor, or does not
@@ -54,8 +57,10 @@ class ShowActors:
         memory_mb: int = 0,
         scheduling: str = "DEFAULT",
         max_in_flight: int = 2,
+        pipeline_min_pending: int = 1,
     ) -> None:
         self._max_in_flight = max_in_flight
+        self._pipeline_min_pending = pipeline_min_pending
         self._config = config
         self._namespace = namespace
         self._timeout = call_timeout_seconds
@@ -102,7 +107,9 @@ class ShowActors:
             lane = self._lanes[show_id] = _Lane()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         lane.pending.append((command, future))
-        if lane.in_flight < self._max_in_flight:
+        if lane.in_flight == 0 or (
+            lane.in_flight < self._max_in_flight and len(lane.pending) >= self._pipeline_min_pending
+        ):
             lane.in_flight += 1
             asyncio.get_running_loop().create_task(self._drain(show_id, lane))
         return await future
