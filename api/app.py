@@ -77,6 +77,8 @@ def create_app(
     app.state.ready = False
     problems.install(app)
 
+    # Innermost (added first): cached seat maps are answered before routing, after the checks below.
+    app.add_middleware(catalog.RenderedSeatMaps)
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     # Added last, so it runs first: a blocked network is refused before it counts against any limit.

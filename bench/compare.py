@@ -938,9 +938,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         response = hold_once(client, urls[d], t, tokens[index % len(tokens)], pair)
                         assert response.status_code == 200, response.text
             time.sleep(1.5)  # let the actor publish its snapshot
-            payload = client.get(f"{rig.base_url}/api/v1/shows/{read_show}/seats").json()
+            payload = client.get(f"{rig.base_url}/api/v1/shows/{read_show}/seats").content
             payload_file = out / "seatmap-payload.json"
-            payload_file.write_text(json.dumps(payload))
+            payload_file.write_bytes(payload)  # the service's own bytes
             urls["bare-reads"] = rig.start_app("bench.bare_seatmap", {"BARE_SEATMAP_FILE": str(payload_file)})
             sizes = {
                 d: len(
@@ -951,7 +951,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
                 for d in designs
             }
-            print(f"seat-map payload bytes: {sizes} (service source: {payload.get('source')})", flush=True)
+            print(f"seat-map payload bytes: {sizes} (service source: {json.loads(payload).get('source')})", flush=True)
         for d in ("bare", "redis", "pg"):
             if d in designs:  # first request of each baseline (pool, scripts) outside the measurement
                 warm = synthetic_target(codes, 1)

@@ -44,9 +44,9 @@ def main() -> None:
                         "selected_seat": show.seats[2 * index : 2 * index + 2],
                     },
                 )
-            payload = client.get(f"/api/v1/shows/{show.show_id}/seats").json()
+            payload = client.get(f"/api/v1/shows/{show.show_id}/seats").content
         payload_file = rig.tmp / "payload.json"
-        payload_file.write_text(json.dumps(payload))
+        payload_file.write_bytes(payload)  # the service's own bytes
         bare_base = rig.start_app("bench.bare_seatmap", {"BARE_SEATMAP_FILE": str(payload_file)})
         script = rig.tmp / "reads.lua"
         script.write_text(f'wrk.method = "GET"\nwrk.path = "/api/v1/shows/{show.show_id}/seats"\n')
@@ -55,7 +55,8 @@ def main() -> None:
             print(f"wrk {args.seconds}s x {args.connections} connections against {name} ...", flush=True)
             results[name] = wrk(url, script, args.seconds, args.connections, args.threads)
 
-    print(f"\npayload: {len(json.dumps(payload))} bytes, {len(payload['seats'])} seats, source {payload['source']}")
+    answer = json.loads(payload)
+    print(f"\npayload: {len(payload)} bytes, {len(answer['seats'])} seats, source {answer['source']}")
     print_table(results, "reads/s")
     ratio = results["service (Redis snapshot)"]["rps"] / results["bare FastAPI, same payload"]["rps"]
     print(f"\nservice / bare = {ratio:.2f}")

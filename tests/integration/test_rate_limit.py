@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api_client import admin_headers, bulk_users
+from tests.api_client import admin_headers, bulk_users, create_show
 from tests.conftest import Backing, Service
 
 
@@ -87,3 +87,33 @@ def test_admins_block_and_unblock_a_network(live_service: Service) -> None:
         )
         assert removed.status_code == 204
         assert client.get("/api/v1/movies").status_code == 200
+
+
+def test_a_cached_seat_map_is_the_routes_answer_and_a_blocked_network_still_gets_403(live_service: Service) -> None:
+    """Seat maps rendered a moment ago are answered before routing (``RenderedSeatMaps``): the answer is
+    the route's, byte for byte, and the block list still comes first."""
+    blocked = httpx.HTTPTransport(local_address="127.0.0.11")
+    with (
+        httpx.Client(base_url=live_service.base_url, timeout=10) as admin_client,
+        httpx.Client(base_url=live_service.base_url, timeout=10, transport=blocked) as client,
+    ):
+        admin = admin_headers(admin_client)
+        show = create_show(admin_client)
+        path = f"/api/v1/shows/{show.show_id}/seats"
+        first, again = admin_client.get(path), admin_client.get(path)  # rendered by the route, then cached
+        assert first.status_code == again.status_code == 200
+        assert again.content == first.content
+        assert again.headers["content-type"] == first.headers["content-type"] == "application/json"
+        assert admin_client.get(f"/api/v1/shows/{show.show_id}/x/seats").status_code == 404  # not a seat map
+        added = admin_client.post(
+            "/api/v1/admin/blocked-networks", headers=admin, json={"network": "127.0.0.11/32", "reason": "test"}
+        )
+        assert added.status_code == 201
+        try:
+            assert admin_client.get(path).status_code == 200  # fresh in the cache now
+            refused = client.get(path)
+            assert refused.status_code == 403
+            assert refused.headers["content-type"].startswith("application/problem+json")
+        finally:
+            admin_client.delete("/api/v1/admin/blocked-networks", headers=admin, params={"network": "127.0.0.11/32"})
+        assert client.get(path).status_code == 200
