@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -331,6 +332,36 @@ def test_a_box_office_desk_sells_to_a_walk_in_and_prints_the_ticket(web: Web) ->
     assert {e["seat_id"] for e in bookings.json() if e["event"] == "booked"} >= {"A3", "A4"}
     desk.get_by_role("button", name="Next customer").click()
     expect(desk.get_by_label("Customer name")).to_be_focused()
+    no_script_errors(desk)
+
+
+def test_a_late_answer_for_the_theater_shown_before_does_not_replace_the_desks_list(web: Web) -> None:
+    """The desk opens on one theater and is switched to another at once: the first theater's list of
+    shows, answering last, must not be drawn over the chosen theater's (it was, before each load
+    checked it was still the latest)."""
+    before, before_title = web.show("Earlier Hall", ROWS, PRICES, starts_in=timedelta(hours=30))
+    chosen, chosen_title = web.show("Chosen Hall", ROWS, PRICES, starts_in=timedelta(hours=30))
+    day = (datetime.now(UTC) + timedelta(hours=30)).astimezone(LOCAL).date().isoformat()
+    desk = web.page(web.person(role="box_office", name="Desk 3"))
+    held: list[Any] = []
+
+    def hold_back_the_first_theater(route: Any) -> None:
+        if f"theater_id={before.theater_id}" in route.request.url:
+            held.append(route)  # answered later, from the test
+        else:
+            route.continue_()
+
+    desk.route("**/api/v1/shows?*", hold_back_the_first_theater)
+    desk.goto(f"/app/box-office?theater={before.theater_id}&day={day}")
+    desk.get_by_label("Theater").select_option(chosen.theater_id)
+    expect(desk.get_by_role("listitem").filter(has_text=chosen_title)).to_be_visible()
+    assert held, "the first theater's list was never asked for"
+    with desk.expect_response(lambda r: f"theater_id={before.theater_id}" in r.url):
+        for route in held:
+            route.continue_()
+    desk.wait_for_timeout(1000)  # time for the late answer to be drawn, if it were
+    expect(desk.get_by_role("listitem").filter(has_text=chosen_title)).to_be_visible()
+    expect(desk.get_by_role("listitem").filter(has_text=before_title)).to_have_count(0)
     no_script_errors(desk)
 
 

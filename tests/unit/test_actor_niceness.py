@@ -19,16 +19,13 @@ CHILD = textwrap.dedent(
     from actors.show_actor import _set_niceness
 
     stop = threading.Event()
-    other = threading.Thread(target=stop.wait)
+    other = threading.Thread(target=stop.wait, daemon=True)  # never keeps the process alive
     other.start()
-    done = threading.Event()
 
-    def elsewhere():  # like Ray: the actor's code runs on a thread that is not the main one
-        _set_niceness(7)
-        done.set()
-
-    threading.Thread(target=elsewhere).start()
-    done.wait()
+    # like Ray: the actor's code runs on a thread that is not the main one
+    elsewhere = threading.Thread(target=_set_niceness, args=(7,))
+    elsewhere.start()
+    elsewhere.join()  # gone before the threads are listed
 
     def nice_of(tid):
         with open(f"/proc/self/task/{tid}/stat") as f:

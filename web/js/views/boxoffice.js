@@ -79,7 +79,12 @@ export async function render(main, _params, query) {
     history.replaceState(null, "", url.pathname + url.search);
   }
 
+  // Changing the theater and then the day starts two loads; only the latest may draw, or a slow first
+  // answer (the old day's shows) would replace the list the desk is looking at.
+  let latestLoad = 0;
+
   async function loadShows() {
+    const load = ++latestLoad;
     remember();
     cleanupShow?.();
     cleanupShow = null;
@@ -92,9 +97,10 @@ export async function render(main, _params, query) {
     try {
       shows = (await catalog.showsOnSale({ theater_id: theaterId })).filter((s) => localDay(s.starts_at) === day);
     } catch (error) {
-      mount(showList, notice(error.message, "error"));
+      if (load === latestLoad) mount(showList, notice(error.message, "error"));
       return;
     }
+    if (load !== latestLoad) return;
     if (!shows.length) {
       mount(showList, notice("No shows on sale at this theater that day.", "info"));
       return;
@@ -102,6 +108,7 @@ export async function render(main, _params, query) {
     const movies = new Map(
       await Promise.all([...new Set(shows.map((s) => s.movie_id))].map(async (m) => [m, await catalog.movie(m)])),
     );
+    if (load !== latestLoad) return;
     mount(
       showList,
       shows.map((s) =>
@@ -122,7 +129,11 @@ export async function render(main, _params, query) {
         ),
       ),
     );
-    if (showId && shows.some((s) => s.id === showId)) cleanupShow = await openDesk(showId);
+    if (showId && shows.some((s) => s.id === showId)) {
+      const cleanup = await openDesk(showId);
+      if (load !== latestLoad) return cleanup?.(); // another show was chosen meanwhile
+      cleanupShow = cleanup;
+    }
   }
 
   async function openDesk(id) {
