@@ -137,8 +137,8 @@ def _set_niceness(niceness: int | None) -> None:
             os.setpriority(os.PRIO_PROCESS, tid, niceness)
         except ProcessLookupError:
             continue  # the thread ended meanwhile
-        except OSError as exc:
-            log.info("show actor keeps niceness %d: %s", os.getpriority(os.PRIO_PROCESS, tid), exc)
+        except OSError as exc:  # no right to lower it: keep Ray's, and say so
+            log.info("show actor keeps Ray's niceness: %s", exc)
             return
 
 
