@@ -57,7 +57,7 @@ class ShowActors:
         memory_mb: int = 0,
         scheduling: str = "DEFAULT",
         max_in_flight: int = 2,
-        pipeline_min_pending: int = 1,
+        pipeline_min_pending: int = 8,
     ) -> None:
         self._max_in_flight = max_in_flight
         self._pipeline_min_pending = pipeline_min_pending
