@@ -232,8 +232,10 @@ class Scalpers:
             zero(n, f"requests admitted from one address beyond {RATE}/min (30 accounts)¹", over_address_limit),
             informational(n, "¹ rate-limiter fallbacks to in-process counting (Redis > 0.5 s)", fallbacks_before),
             zero(n, "X-Forwarded-For believed from an untrusted address", int(trusted_other)),
-            informational(n, "X-Forwarded-For believed from 127.0.0.1 (uvicorn default proxy)",
-                          "yes" if trusted_local else "no"),
+            # The control: from 127.0.0.1 (uvicorn's default trusted proxy) the header is believed, so the
+            # probe that finds it believed nowhere else can find it at all.
+            at_least(n, "control: X-Forwarded-For found believed from 127.0.0.1 (trusted proxy)",
+                     int(trusted_local), 1),
             at_least(n, "ordinary buyers who booked during the attack", round(rate, 3), BUYER_SUCCESS_BOUND),
         ]  # fmt: skip
         return figures
