@@ -175,8 +175,12 @@ def test_postgres_reuses_server_left_running_by_previous_run(tmp_path: Path) -> 
         assert pg.start() == f"postgresql+psycopg://postgres@127.0.0.1:{left_port}/booking"
         assert _postmaster_pid(pg) == left_pid  # reused, not restarted
 
-        # Asked for another port: the running server is stopped and a fresh one started there.
-        wanted = pg.port + 1 if pg.port < 65535 else pg.port - 1
+        # Asked for another port: the running server is stopped and a fresh one started there. A port the
+        # kernel just handed out and freed, not port + 1, which something else may hold (seen in CI).
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            wanted = probe.getsockname()[1]
+        assert wanted != pg.port
         moved = EmbeddedPostgres(data_dir, port=wanted)
         assert moved.start().endswith(f"127.0.0.1:{wanted}/booking")
         assert _gone(left_pid)
