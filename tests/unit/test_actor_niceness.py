@@ -28,10 +28,13 @@ CHILD = textwrap.dedent(
     elsewhere.join()  # gone before the threads are listed
 
     def nice_of(tid):
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[16])
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[16])
+        except (FileNotFoundError, ProcessLookupError):
+            return None  # a thread (the imports start some) that ended since it was listed
 
-    print(sorted({nice_of(tid) for tid in os.listdir("/proc/self/task")}))
+    print(sorted({nice_of(tid) for tid in os.listdir("/proc/self/task")} - {None}))
     stop.set()
     """
 )
@@ -39,5 +42,6 @@ CHILD = textwrap.dedent(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_every_thread_of_the_actor_process_gets_the_niceness() -> None:
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[7]", done.stdout + done.stderr
