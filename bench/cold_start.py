@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.harness import running_service
-from tests.api_client import ShowFixture, admin_headers, bulk_users, create_show
+from harness.client import ShowFixture, admin_headers, bulk_users, create_show
 
 LEAD_SECONDS = 60
 INTERVAL_SECONDS = 0.5

@@ -865,7 +865,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     print(f"output directory: {out}", flush=True)
 
-    from tests.api_client import admin_headers, bulk_users
+    from harness.client import admin_headers, bulk_users
 
     designs: list[str] = args.designs
     workloads: list[str] = args.workloads

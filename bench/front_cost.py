@@ -64,8 +64,8 @@ def main() -> None:
 
     import main as service_main
     from bench import bare_app
+    from harness.client import admin_headers, bulk_users, create_show
     from settings import Settings
-    from tests.api_client import admin_headers, bulk_users, create_show
 
     with running_service("bench-front", {"BOOKING_MAX_SEATS_PER_USER": "100000"}) as rig:
         rows = [{"row": r, "seats": 100, "category": "standard"} for r in ROWS]

@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     require_wrk()
 
-    from tests.api_client import admin_headers, bulk_users, create_show
+    from harness.client import admin_headers, bulk_users, create_show
 
     with running_service("bench-holds", {"BOOKING_MAX_SEATS_PER_USER": "1000"}) as rig:
         bare_base = rig.start_app("bench.bare_app")

@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     require_wrk()
 
-    from tests.api_client import admin_headers, bulk_users, create_show
+    from harness.client import admin_headers, bulk_users, create_show
 
     with running_service("bench-reads") as rig:
         # A realistic 300-seat screen, 120 seats held.

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from harness.client import ShowFixture, bulk_users, create_show
 from loadtest.plan import ShowPlan
-from tests.api_client import ShowFixture, bulk_users, create_show
 
 MAX_PREMIUM_ROWS = 5
 HOT_ROWS = 3  # rows around the middle of the premium block: where best-available lands first

@@ -54,10 +54,10 @@ import psycopg
 from psycopg import sql
 
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
+from harness.service import GATEWAY_HANG_SECONDS, GATEWAY_SLOW_SECONDS, Backing, Service
 from payments.simulator import SimulatorProcess
 from reliability.core import Figure, informational, zero
 from settings import libpq_url
-from tests.conftest import GATEWAY_HANG_SECONDS, GATEWAY_SLOW_SECONDS, Backing, Service
 
 __all__ = [
     "Env",
@@ -280,7 +280,7 @@ class Env:
         self._stack.callback(self._kill_actors)
 
     def _provision_shared_database(self) -> str:
-        from tests.services import provision_postgres
+        from harness.backing import provision_postgres
 
         url, drop = provision_postgres(self.tmp)
         self._stack.callback(drop)

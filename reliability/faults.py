@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
+from harness.client import ShowFixture, bulk_users, create_show
 from settings import libpq_url
-from tests.api_client import ShowFixture, bulk_users, create_show
 
 if TYPE_CHECKING:
     from reliability.env import Env

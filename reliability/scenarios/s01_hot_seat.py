@@ -35,10 +35,10 @@ from fastapi.responses import JSONResponse
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from harness.client import bulk_users, create_show
 from reliability.core import Figure, informational, zero
 from reliability.env import Env, free_port
 from settings import libpq_url
-from tests.api_client import bulk_users, create_show
 
 HOT_SEATS = ["A1", "A2", "A3", "A4", "A5"]
 CARD = "4242424242424242"

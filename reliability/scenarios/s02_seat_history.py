@@ -38,10 +38,10 @@ from typing import Literal
 import httpx
 import psycopg
 
+from harness.client import bulk_users, create_show
 from reliability.core import Figure, informational, zero
 from reliability.env import Env
 from settings import libpq_url
-from tests.api_client import bulk_users, create_show
 
 Kind = Literal["hold", "release", "book", "cancel"]
 Outcome = Literal["ok", "fail", "unknown"]

@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 import httpx
 import ray
 
+from harness.client import ShowFixture
 from reliability import faults
 from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
-from tests.api_client import ShowFixture
 
 RELEASE_LAG_P99_BOUND_SECONDS = 2.0
 SEATS_PER_SHOW_MAX = 5000

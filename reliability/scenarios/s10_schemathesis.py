@@ -19,10 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.client import admin_headers, create_show
+from harness.fuzz import CHECKS
 from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
-from tests.api_client import admin_headers, create_show
-from tests.integration.test_schemathesis import CHECKS
 
 # The existing test's exclusions, for its reasons (see there); schemathesis keeps only the last
 # --exclude-path-regex, so it is one regex.

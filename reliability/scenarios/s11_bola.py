@@ -31,10 +31,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from harness.client import ADMIN_EMAIL, ADMIN_PASSWORD, ShowFixture, bulk_users, create_show, token
 from reliability.core import Figure, informational, zero
 from reliability.env import Env
 from settings import libpq_url
-from tests.api_client import ADMIN_EMAIL, ADMIN_PASSWORD, ShowFixture, bulk_users, create_show, token
 
 CARD = "4242424242424242"
 CATALOG_PARAMS = {"show_id", "event_id", "movie_id", "theater_id", "screen_id"}

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 
+from harness.client import bulk_users, create_show
 from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
 from settings import libpq_url
-from tests.api_client import bulk_users, create_show
 
 RATE = 60  # requests a minute per address and per account
 CAP = 4  # seats per account per show

@@ -15,19 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.fuzz import CHECKS
 from tests.api_client import admin_headers, create_show
 from tests.conftest import Service
-
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "ignored_auth",
-    ]
-)
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation(live_service: Service) -> None:

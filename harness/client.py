@@ -1,0 +1,141 @@
+"""A small client of the pinned HTTP contract: set up shows, mint customers and book.
+
+Used by the integration tests, the benchmarks, the load harness and the reliability suite. Its requests
+assert their status (a set-up step that fails should stop the caller at once, with the answer's body).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-123"  # noqa: S105 (the throwaway admin harness.service sets)
+
+
+@dataclass(frozen=True)
+class ShowFixture:
+    show_id: str
+    movie_id: str
+    theater_id: str
+    screen_id: str
+    seats: list[str]
+
+
+def token(client: httpx.Client, email: str, password: str) -> str:
+    response = client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    value: str = response.json()["access_token"]
+    return value
+
+
+def admin_headers(client: httpx.Client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(client, ADMIN_EMAIL, ADMIN_PASSWORD)}"}
+
+
+def new_user(client: httpx.Client, name: str = "user") -> tuple[str, str]:
+    """Register a fresh customer; returns (user id, token)."""
+    email = f"{name}-{secrets.token_hex(6)}@example.com"
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": "correct-horse", "name": name})
+    assert response.status_code == 201, response.text
+    return response.json()["id"], token(client, email, "correct-horse")
+
+
+def create_show(
+    client: httpx.Client,
+    rows: list[dict[str, Any]] | None = None,
+    starts_in: timedelta = timedelta(days=1),
+    prices: dict[str, float] | None = None,
+    hold_ttl_seconds: int | None = None,
+    sales_open_at: datetime | None = None,
+) -> ShowFixture:
+    headers = admin_headers(client)
+    rows = rows or [
+        {"row": "A", "seats": 10, "category": "standard"},
+        {"row": "B", "seats": 10, "category": "premium"},
+    ]
+    prices = prices or {"standard": 250.0, "premium": 400.0}
+    movie = client.post(
+        "/api/v1/admin/movies",
+        headers=headers,
+        json={"title": f"Movie {secrets.token_hex(3)}", "duration_minutes": 120},
+    )
+    assert movie.status_code == 201, movie.text
+    theater = client.post(
+        "/api/v1/admin/theaters",
+        headers=headers,
+        json={"name": "Test Cinema", "city": "Pune", "address": "1 Main St"},
+    )
+    assert theater.status_code == 201, theater.text
+    screen = client.post(
+        f"/api/v1/admin/theaters/{theater.json()['id']}/screens",
+        headers=headers,
+        json={"name": "S1", "rows": rows},
+    )
+    assert screen.status_code == 201, screen.text
+    body: dict[str, Any] = {
+        "movie_id": movie.json()["id"],
+        "screen_id": screen.json()["id"],
+        "starts_at": (datetime.now(UTC) + starts_in).isoformat(),
+        "prices": prices,
+    }
+    if hold_ttl_seconds is not None:
+        body["hold_ttl_seconds"] = hold_ttl_seconds
+    if sales_open_at is not None:
+        body["sales_open_at"] = sales_open_at.isoformat()
+    show = client.post("/api/v1/admin/shows", headers=headers, json=body)
+    assert show.status_code == 201, show.text
+    return ShowFixture(
+        show_id=show.json()["id"],
+        movie_id=movie.json()["id"],
+        theater_id=theater.json()["id"],
+        screen_id=screen.json()["id"],
+        seats=screen.json()["seats"],
+    )
+
+
+def hold_body(show: ShowFixture, seats: list[str]) -> dict[str, Any]:
+    return {
+        "movie_id": show.movie_id,
+        "theater_id": show.theater_id,
+        "selected_seat": seats,
+        "event_id": show.show_id,
+    }
+
+
+def seed_headers(user_token: str) -> dict[str, str]:
+    return {"AuthorizationToken": user_token}
+
+
+def pay_body(show: ShowFixture, card: str = "4242424242424242") -> dict[str, Any]:
+    return {"event_id": show.show_id, "paymentInfo": {"card_number": card}}
+
+
+def bulk_users(database_url: str, count: int) -> list[tuple[str, str]]:
+    """Create ``count`` customers directly in PostgreSQL and mint their tokens with the service's key.
+
+    Registering through HTTP costs two argon2 computations per user (about 0.35 s here); crowd tests need
+    hundreds of users, and what they test is booking, not registration (which has its own tests).
+    """
+    import uuid
+
+    import psycopg
+
+    from api.auth import TokenService
+    from settings import libpq_url
+
+    users = [str(uuid.uuid4()) for _ in range(count)]
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO users (id, email, name, password_hash, role) VALUES (%s, %s, %s, 'x', 'customer')",
+            [(u, f"crowd-{u}@example.com", "crowd") for u in users],
+        )
+        cur.execute("SELECT value FROM service_secrets WHERE name = 'token-signing-key'")
+        row = cur.fetchone()
+    assert row is not None, "the service creates its signing key at start-up"
+    tokens = TokenService(row[0], 3600)
+    return [(u, tokens.issue(u, "customer")) for u in users]
