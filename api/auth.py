@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
+from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pwdlib import PasswordHash
@@ -21,6 +22,7 @@ from pwdlib import PasswordHash
 from api.problems import ApiProblem
 
 _hasher = PasswordHash.recommended()
+# Verified tokens remembered per process: least recently used first out when full (~300 bytes each).
 VERIFIED_CACHE_SIZE = 100_000
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>` from /api/v1/auth/token")
 
@@ -59,11 +61,20 @@ class Caller:
         return self.role == "admin"
 
 
+def _token_expiry(_token: str, entry: tuple[Caller, float], _now: float) -> float:
+    """A cached verification lives exactly as long as its token (the ``exp`` claim)."""
+    return entry[1]
+
+
 class TokenService:
-    def __init__(self, secret: str, ttl_seconds: int) -> None:
+    def __init__(self, secret: str, ttl_seconds: int, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
-        self._verified: dict[str, tuple[Caller, float]] = {}
+        # Bounded: at capacity the least recently used token is dropped, not the whole cache; an entry
+        # expires with its token (the timer is wall-clock time, as ``exp`` is).
+        self._verified: TLRUCache[str, tuple[Caller, float]] = TLRUCache(
+            maxsize=cache_size, ttu=_token_expiry, timer=time.time
+        )
 
     def issue(self, user_id: str, role: str) -> str:
         now = datetime.now(UTC)
@@ -71,17 +82,12 @@ class TokenService:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Caller:
-        """Check signature and expiry. Verified tokens are remembered until they expire (a bounded cache),
-        so a client's repeated requests cost a dict lookup, not an HMAC and a JSON parse."""
+        """Check signature and expiry. Verified tokens are remembered until they expire (a bounded LRU
+        cache), so a client's repeated requests cost a lookup, not an HMAC and a JSON parse."""
         cached = self._verified.get(token)
         if cached is not None:
-            caller, expires_at = cached
-            if time.time() < expires_at:
-                return caller
-            del self._verified[token]
+            return cached[0]
         caller, expires_at = self._decode(token)
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            self._verified.clear()
         self._verified[token] = (caller, expires_at)
         return caller
 
