@@ -149,6 +149,10 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         settings.redis_prefix,
         tokens,
         window_seconds=settings.rate_limit_window_seconds,
+        login_per_account=settings.login_attempts_per_account,
+        login_account_window_seconds=settings.login_account_window_seconds,
+        login_per_address=settings.login_attempts_per_address,
+        login_address_window_seconds=settings.login_address_window_seconds,
     )
     notifications = NotificationService.from_settings(settings, urls.database_url, urls.redis_url)
     prewarmer = Prewarmer(database, actors, settings.prewarm_lead_seconds, settings.prewarm_interval_seconds)

@@ -66,6 +66,22 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(
         default=60, ge=1, le=3600, description="sliding window the per-minute rate is counted over"
     )
+    # Login limits (api/rate_limit.py), against credential stuffing: far tighter than the general limit,
+    # counted in Redis like it, on only while it is (BOOKING_RATE_LIMIT_PER_MINUTE > 0); 0 turns one off.
+    login_attempts_per_account: int = Field(
+        default=10,
+        ge=0,
+        description="login attempts per account (the form's username) per window; a correct password clears it",
+    )
+    login_account_window_seconds: int = Field(
+        default=900, ge=1, le=86_400, description="window the per-account login attempts are counted over"
+    )
+    login_attempts_per_address: int = Field(
+        default=30, ge=0, description="login attempts per client address per window, successful ones included"
+    )
+    login_address_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="window the per-address login attempts are counted over"
+    )
 
     # Runtime.
     api_workers: int = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from api.auth import (
 )
 from api.deps import Db, Tokens
 from api.problems import ApiProblem, problem_responses
+from api.rate_limit import RateLimiter
 from api.schemas import AccountOut, EntityId, Name, RegisterIn, TokenOut
 from persistence import catalog
 
@@ -40,8 +41,16 @@ async def register(body: RegisterIn, db: Db) -> AccountOut:
 
 
 @router.post("/token", response_model=TokenOut)
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, tokens: Tokens) -> TokenOut:
-    """OAuth2 password flow: form fields `username` (the e-mail) and `password`."""
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, db: Db, tokens: Tokens
+) -> TokenOut:
+    """OAuth2 password flow: form fields `username` (the e-mail) and `password`.
+
+    Attempts are limited per account and per address, far below the general limit (429 with
+    `Retry-After`, and the `RateLimit-*` fields report the login quota); a correct password clears the
+    account's count."""
+    limiter: RateLimiter = request.app.state.limiter
+    await limiter.check_login(request, form.username)
     async with db.session() as session:
         account = await catalog.find_account_by_email(session, form.username)
     if account is None:
@@ -49,6 +58,7 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, t
         raise unauthorized("wrong e-mail or password")
     if not await verify_password_off_loop(form.password, account.password_hash):
         raise unauthorized("wrong e-mail or password")
+    await limiter.login_succeeded(form.username)
     return TokenOut(access_token=tokens.issue(account.id, account.role), expires_in=tokens.ttl_seconds)
 
 
