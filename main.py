@@ -38,6 +38,7 @@ from api.show_actors import ShowActors, ensure_ray
 from cluster import topology
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
 from notifications import NotificationService
+from notifications.service import seal_webhook_secrets
 from payments.http_gateway import HttpGateway
 from payments.reconciler import Reconciler
 from payments.simulator import SimulatorProcess
@@ -80,7 +81,8 @@ def start_services(settings: Settings, stack: ExitStack) -> ServiceUrls:
 
 
 async def prepare_database(settings: Settings, database_url: str) -> str:
-    """Admin account, demo catalog, token secret. Returns the token signing secret."""
+    """Admin account, demo catalog, token secret, webhook secrets encrypted under the first key. Returns the
+    token signing secret."""
     database = Database(database_url, settings.db_timeout_seconds, pool_size=2)
     try:
         async with database.session() as session:
@@ -95,6 +97,7 @@ async def prepare_database(settings: Settings, database_url: str) -> str:
                 )
         if settings.seed_demo_catalog and await demo.seed_if_empty(database, settings.hold_ttl_seconds):
             log.info("empty database: created the demo catalog")
+        await seal_webhook_secrets(settings, database)
         return secret
     finally:
         await database.dispose()

@@ -193,6 +193,14 @@ class Settings(BaseSettings):
         default=8, ge=1, le=256, description="stream entries one process delivers at once"
     )
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, description="bound on one webhook POST")
+    # Webhook signing secrets are kept encrypted (notifications/secret_box.py). The first key encrypts,
+    # every key decrypts; at start-up secrets sealed by a later key are re-encrypted under the first.
+    webhook_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="comma-separated Fernet keys for webhook secrets, newest first; unset: a key generated "
+        "once in data_dir/webhook-secret-keys (mode 0600). Set it, the same everywhere, when API processes "
+        "run on several machines",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for e-mail; unset: messages are written as .eml files to mail_dir"
     )

@@ -25,8 +25,9 @@ from notifications.mail import MailDirMailer, Mailer, SmtpMailer
 from notifications.outage import Outage
 from notifications.outbox import HoldReminderSweep, OutboxRelay
 from notifications.retry import RetryPolicy
+from notifications.secret_box import KEY_FILE_NAME, SecretBox, load_or_create_key_file, parse_keys
 from notifications.streams import StreamNames
-from notifications.webhooks import WebhookSender, WebhookStore
+from notifications.webhooks import SealReport, WebhookSender, WebhookStore
 from persistence.catalog import Database
 from settings import Settings
 
@@ -102,6 +103,33 @@ def mailer_from_settings(settings: Settings) -> Mailer:
     return MailDirMailer(settings.mail_dir or settings.data_dir / "mail")
 
 
+def secret_box_from_settings(settings: Settings) -> SecretBox:
+    """The keys webhook secrets are sealed with: ``BOOKING_WEBHOOK_SECRET_KEYS`` when set, else the key
+    file in the data directory (generated on first use; see ``notifications.secret_box``)."""
+    if settings.webhook_secret_keys is not None:
+        return SecretBox(parse_keys(settings.webhook_secret_keys.get_secret_value()))
+    return SecretBox(load_or_create_key_file(settings.data_dir / KEY_FILE_NAME))
+
+
+async def seal_webhook_secrets(settings: Settings, database: Database) -> SealReport:
+    """The start-up pass of ``WebhookStore.seal_secrets`` (``main.py`` runs it once, before serving), logged."""
+    report = await WebhookStore(database, secret_box_from_settings(settings)).seal_secrets()
+    if report.encrypted or report.reencrypted:
+        log.info(
+            "webhook secrets: %d encrypted at rest, %d re-encrypted under the first key",
+            report.encrypted,
+            report.reencrypted,
+        )
+    if report.unreadable:
+        log.error(
+            "%d webhook secrets cannot be decrypted with the configured keys (BOOKING_WEBHOOK_SECRET_KEYS or "
+            "data_dir/webhook-secret-keys): deliveries to those webhooks fail until the key that sealed them is "
+            "configured again (or the webhooks are registered anew)",
+            report.unreadable,
+        )
+    return report
+
+
 class NotificationService:
     def __init__(
         self,
@@ -110,6 +138,8 @@ class NotificationService:
         redis_url: str,
         mailer: Mailer,
         owns_database: bool = False,
+        *,
+        secret_box: SecretBox,
     ) -> None:
         self.config = replace(config, consumer_name=config.consumer_name or consumer_name())
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,7 +157,7 @@ class NotificationService:
         )
         self.names = StreamNames.for_prefix(config.redis_prefix)
         self.ledger = DeliveryLedger(database)
-        self.webhooks = WebhookStore(database)
+        self.webhooks = WebhookStore(database, secret_box)
         self.dead_letters = DeadLetters(self.redis, self.ledger, self.names)
         self.sweep = HoldReminderSweep(database, config.hold_reminder_seconds)
         self.relay = OutboxRelay(database, self.redis, self.names.stream, config.relay_batch_size)
@@ -164,6 +194,7 @@ class NotificationService:
             redis_url,
             mailer_from_settings(settings),
             owns_database=True,
+            secret_box=secret_box_from_settings(settings),
         )
 
     async def start(self) -> None:

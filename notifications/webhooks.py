@@ -1,9 +1,11 @@
 """Webhooks: the URLs admins register (``notification_webhooks``) and the signed POST that delivers to one.
 
-Each webhook gets a random secret at registration, returned to the admin once; every delivery is a JSON
-POST signed with it (see ``notifications.signing``) and names the event (``X-Seatwise-Event``) and the
-outbox id (``X-Seatwise-Delivery``, for the receiver's own dedupe). A 2xx answer is success; anything else,
-a timeout or a connection error is a failed attempt. Redirects are not followed.
+Each webhook gets a random Standard Webhooks secret at registration, returned to the admin once and kept
+only encrypted (``secret_ciphertext``, sealed by ``notifications.secret_box``). Every delivery is a JSON POST
+signed with it (``notifications.signing``: ``webhook-id``, the outbox id, for the receiver's dedupe;
+``webhook-timestamp``; ``webhook-signature``) that names the event (``X-Seatwise-Event``). A 2xx answer is
+success; anything else, a timeout, a connection error or a secret no configured key opens is a failed
+attempt. Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import httpx
 from sqlalchemy import text
 
 from notifications.events import ALL_KINDS, DeliveryFailed, Notification, webhook_body
-from notifications.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, new_secret, signature_header
+from notifications.secret_box import SecretBox, UnreadableSecret
+from notifications.signing import EVENT_HEADER, new_secret, signed_headers
 from persistence.catalog import Database
 
 USER_AGENT = "Seatwise-Webhooks/1.0"
@@ -33,13 +36,16 @@ class Webhook:
     description: str
     created_by: str | None
     created_at: datetime
-    secret: str = field(repr=False)
+    # The plain secret, for registration's answer and for signing. None where the store did not read it (a
+    # listing) or could not: ``unreadable`` then says why.
+    secret: str | None = field(default=None, repr=False)
+    unreadable: str | None = None
 
     def wants(self, kind: str) -> bool:
         return ALL_KINDS in self.events or kind in self.events
 
 
-def _webhook(row: Any) -> Webhook:
+def _webhook(row: Any, secret: str | None = None, unreadable: str | None = None) -> Webhook:
     return Webhook(
         id=row.id,
         url=row.url,
@@ -47,40 +53,67 @@ def _webhook(row: Any) -> Webhook:
         description=row.description,
         created_by=row.created_by,
         created_at=row.created_at,
-        secret=row.secret,
+        secret=secret,
+        unreadable=unreadable,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SealReport:
+    """What ``WebhookStore.seal_secrets`` did: plain secrets encrypted, sealed ones re-encrypted under the
+    first key, and sealed ones no configured key opens (left as they are)."""
+
+    encrypted: int = 0
+    reencrypted: int = 0
+    unreadable: int = 0
+
+
 class WebhookStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, box: SecretBox) -> None:
         self._db = database
+        self._box = box
+
+    def _open(self, row: Any) -> Webhook:
+        if row.secret is not None:  # plain text from before encryption, until seal_secrets runs
+            return _webhook(row, secret=row.secret)
+        try:
+            return _webhook(row, secret=self._box.open(row.secret_ciphertext))
+        except UnreadableSecret:
+            return _webhook(
+                row,
+                unreadable="its signing secret cannot be decrypted with the configured keys "
+                "(BOOKING_WEBHOOK_SECRET_KEYS or the data directory's webhook-secret-keys)",
+            )
 
     async def register(self, url: str, events: Sequence[str], description: str, created_by: str | None) -> Webhook:
+        """A new webhook with a fresh secret: stored encrypted, returned in plain text this once."""
+        secret = new_secret()
         async with self._db.engine.begin() as conn:
             row = (
                 await conn.execute(
                     text(
-                        "INSERT INTO notification_webhooks (id, url, events, secret, description, created_by) "
-                        "VALUES (:id, :url, :events, :secret, :description, :by) "
-                        "RETURNING id, url, events, description, created_by, created_at, secret"
+                        "INSERT INTO notification_webhooks "
+                        "(id, url, events, secret_ciphertext, description, created_by) "
+                        "VALUES (:id, :url, :events, :sealed, :description, :by) "
+                        "RETURNING id, url, events, description, created_by, created_at"
                     ),
                     {
                         "id": str(uuid4()),
                         "url": url,
                         "events": sorted(set(events)),
-                        "secret": new_secret(),
+                        "sealed": self._box.seal(secret),
                         "description": description,
                         "by": created_by,
                     },
                 )
             ).one()
-        return _webhook(row)
+        return _webhook(row, secret=secret)
 
     async def page(self, limit: int = 100, offset: int = 0) -> list[Webhook]:
         async with self._db.engine.begin() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT id, url, events, description, created_by, created_at, secret FROM notification_webhooks "
+                    "SELECT id, url, events, description, created_by, created_at FROM notification_webhooks "
                     "ORDER BY created_at, id LIMIT :l OFFSET :o"
                 ),
                 {"l": limit, "o": offset},
@@ -98,12 +131,47 @@ class WebhookStore:
         async with self._db.engine.begin() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT id, url, events, description, created_by, created_at, secret FROM notification_webhooks "
+                    "SELECT id, url, events, description, created_by, created_at, secret, secret_ciphertext "
+                    "FROM notification_webhooks "
                     "WHERE :all = ANY(events) OR :kind = ANY(events) ORDER BY id"
                 ),
                 {"all": ALL_KINDS, "kind": kind},
             )
-            return [_webhook(r) for r in rows]
+            return [self._open(r) for r in rows]
+
+    async def seal_secrets(self) -> SealReport:
+        """Encrypt plain-text secrets (left from before encryption at rest) and clear them; re-encrypt under
+        the first key what an older key sealed. Run at start-up; safe to run in several processes at once
+        (each row changes only if it still holds what was read)."""
+        encrypted = reencrypted = unreadable = 0
+        async with self._db.engine.begin() as conn:
+            rows = (await conn.execute(text("SELECT id, secret, secret_ciphertext FROM notification_webhooks"))).all()
+        for row in rows:
+            if row.secret is not None:
+                statement = (
+                    "UPDATE notification_webhooks SET secret_ciphertext = :new, secret = NULL "
+                    "WHERE id = :id AND secret = :old"
+                )
+                new, old = self._box.seal(row.secret), row.secret
+            elif self._box.is_current(row.secret_ciphertext):
+                continue
+            else:
+                try:
+                    new, old = self._box.reseal(row.secret_ciphertext), row.secret_ciphertext
+                except UnreadableSecret:
+                    unreadable += 1
+                    continue
+                statement = (
+                    "UPDATE notification_webhooks SET secret_ciphertext = :new "
+                    "WHERE id = :id AND secret_ciphertext = :old"
+                )
+            async with self._db.engine.begin() as conn:
+                changed = (await conn.execute(text(statement), {"id": row.id, "new": new, "old": old})).rowcount
+            if changed and row.secret is not None:
+                encrypted += 1
+            elif changed:
+                reencrypted += 1
+        return SealReport(encrypted, reencrypted, unreadable)
 
 
 class WebhookSender:
@@ -113,12 +181,13 @@ class WebhookSender:
         )
 
     async def send(self, hook: Webhook, notification: Notification) -> None:
+        if hook.secret is None:
+            raise DeliveryFailed(hook.unreadable or "the webhook's signing secret was not read")
         body = webhook_body(notification)
         headers = {
             "Content-Type": "application/json",
             EVENT_HEADER: notification.kind,
-            DELIVERY_HEADER: str(notification.outbox_id),
-            SIGNATURE_HEADER: signature_header(hook.secret, int(time.time()), body),
+            **signed_headers(hook.secret, str(notification.outbox_id), int(time.time()), body),
         }
         try:
             response = await self._client.post(hook.url, content=body, headers=headers)

@@ -355,14 +355,22 @@ class HoldReminder(SQLModel, table=True):
 
 class NotificationWebhook(SQLModel, table=True):
     """A URL an admin registered for notification events. ``events`` lists the kinds it wants (``*``: all);
-    ``secret`` signs every delivery (HMAC-SHA256) and is shown once, at registration."""
+    its secret signs every delivery (Standard Webhooks) and is shown once, at registration. The secret is
+    kept Fernet-encrypted in ``secret_ciphertext`` (``notifications/secret_box.py``); ``secret`` holds a
+    plain one only from before migration 0010, until the service's start-up encrypts it and clears it."""
 
     __tablename__ = "notification_webhooks"
+    __table_args__ = (
+        CheckConstraint(
+            "secret IS NOT NULL OR secret_ciphertext IS NOT NULL", name="ck_notification_webhooks_has_secret"
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     url: str = Field(sa_column=Column(Text, nullable=False))
     events: list[str] = Field(sa_column=Column(ARRAY(String(40)), nullable=False))
-    secret: str = Field(sa_column=Column(Text, nullable=False))
+    secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    secret_ciphertext: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_by: str | None = Field(default=None, max_length=36)
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))

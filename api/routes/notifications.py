@@ -55,8 +55,10 @@ class WebhookOut(BaseModel):
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(
-        description='signs every delivery (`X-Seatwise-Signature: t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<body>">`); '
-        "shown only now"
+        description="signs every delivery per the Standard Webhooks specification (`webhook-id`, "
+        "`webhook-timestamp`, `webhook-signature` headers; verify with a standardwebhooks library); "
+        "a `whsec_` base64 secret, shown only now and kept encrypted",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     )
 
 
@@ -127,6 +129,7 @@ def _redis_answers() -> Iterator[None]:
 async def register_webhook(body: WebhookIn, caller: AdminCaller, request: Request) -> WebhookCreated:
     """Register a URL for notification events. The answer carries the signing secret, this once."""
     hook = await _service(request).webhooks.register(str(body.url), body.events, body.description, caller.user_id)
+    assert hook.secret is not None  # a registration always carries its new secret
     return WebhookCreated(**_webhook_out(hook).model_dump(), secret=hook.secret)
 
 

@@ -3,7 +3,8 @@
 The machinery runs in-process (and, for the crash test, in a subprocess that is SIGKILLed), on a database
 of its own (migrated like the service's) so that a running service's relay cannot take these rows, and on
 Redis keys under a prefix of each test's own. Webhook receivers are small HTTP servers on 127.0.0.1 that
-record every request, keyed by ``X-Seatwise-Delivery``. One test drives the real service over HTTP.
+record every request, keyed by ``webhook-id`` (the delivery id); signatures are checked with the
+``standardwebhooks`` library's own verifier. One test drives the real service over HTTP.
 
 Run as ``python -m tests.integration.test_notifications '<json>'`` this module is the consumer process
 the crash test kills.
@@ -12,7 +13,10 @@ the crash test kills.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -36,8 +40,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import text
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from api import problems
 from api.auth import TokenService
@@ -46,7 +52,8 @@ from notifications import NotificationConfig, NotificationService
 from notifications.events import BOOKING_CONFIRMED, HOLD_EXPIRING, Notification
 from notifications.mail import MailDirMailer, Recipient, SmtpMailer, render_email
 from notifications.outbox import HoldReminderSweep
-from notifications.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, verify
+from notifications.secret_box import SecretBox
+from notifications.signing import DELIVERY_HEADER, EVENT_HEADER, ID_HEADER
 from persistence import migrate
 from persistence.catalog import Database
 from tests.api_client import admin_headers, new_user
@@ -122,7 +129,18 @@ async def prefix(backing: Backing) -> AsyncIterator[str]:
         await client.aclose()
 
 
-def pipeline(database_url: str, redis_url: str, prefix: str, mail_dir: Path, **overrides: Any) -> NotificationService:
+# The tests' webhook secret key: fixed, so that the crash test's consumer process opens what this one sealed.
+TEST_KEY = base64.urlsafe_b64encode(b"seatwise notification tests key!").decode()
+
+
+def pipeline(
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    mail_dir: Path,
+    secret_keys: tuple[str, ...] = (TEST_KEY,),
+    **overrides: Any,
+) -> NotificationService:
     """A consumer-only service with test-sized timings (the tests relay and sweep by hand)."""
     config = NotificationConfig(
         redis_prefix=prefix,
@@ -139,7 +157,14 @@ def pipeline(database_url: str, redis_url: str, prefix: str, mail_dir: Path, **o
         run_relay=False,
     )
     database = Database(database_url, 5.0, pool_size=4)
-    return NotificationService(replace(config, **overrides), database, redis_url, MailDirMailer(mail_dir), True)
+    return NotificationService(
+        replace(config, **overrides),
+        database,
+        redis_url,
+        MailDirMailer(mail_dir),
+        True,
+        secret_box=SecretBox(secret_keys),
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "condition") -> None:
@@ -236,10 +261,25 @@ async def delivered(database: Database, channel: str, outbox_ids: list[int]) -> 
 
 @dataclass
 class Receipt:
-    delivery: str
-    event: str
-    signature: str
+    headers: dict[str, str]
     body: bytes
+
+    @property
+    def delivery(self) -> str:
+        return self.headers.get(ID_HEADER, "")
+
+    @property
+    def event(self) -> str:
+        return self.headers.get(EVENT_HEADER.lower(), "")
+
+
+def verified(secret: str, receipt: Receipt) -> bool:
+    """The receiver's check, with the ``standardwebhooks`` library's own verifier (nothing of ours)."""
+    try:
+        Webhook(secret).verify(receipt.body, receipt.headers)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 @dataclass
@@ -268,14 +308,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.lock:
-                    receiver.receipts.append(
-                        Receipt(
-                            self.headers.get(DELIVERY_HEADER, ""),
-                            self.headers.get(EVENT_HEADER, ""),
-                            self.headers.get(SIGNATURE_HEADER, ""),
-                            body,
-                        )
-                    )
+                    receiver.receipts.append(Receipt({k.lower(): v for k, v in self.headers.items()}, body))
                 time.sleep(receiver.delay)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
@@ -727,7 +760,7 @@ async def test_dead_letters_page_in_order(backing: Backing, pipeline_url: str, p
 # -- (c) signatures -----------------------------------------------------------------------------------------
 
 
-async def test_webhook_signatures_verify_with_the_webhooks_secret_and_fail_with_another(
+async def test_webhook_signatures_verify_with_the_standard_library_and_the_webhooks_secret_only(
     backing: Backing, pipeline_url: str, db: Database, prefix: str, receivers: Callable[..., Receiver], tmp_path: Path
 ) -> None:
     first, second = receivers(), receivers()
@@ -735,6 +768,8 @@ async def test_webhook_signatures_verify_with_the_webhooks_secret_and_fail_with_
     service = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path)
     hook_a = await service.webhooks.register(first.url, ["*"], "", None)
     hook_b = await service.webhooks.register(second.url, [BOOKING_CONFIRMED], "", None)
+    assert hook_a.secret is not None
+    assert hook_b.secret is not None
     [outbox_id] = await add_outbox(db, catalog, 1)
     await service.start()
     try:
@@ -745,11 +780,134 @@ async def test_webhook_signatures_verify_with_the_webhooks_secret_and_fail_with_
             assert got.delivery == str(outbox_id)
             assert got.event == BOOKING_CONFIRMED
             assert json.loads(got.body)["data"]["user_id"] == catalog.user_id
-        assert verify(hook_a.secret, got_a.signature, got_a.body)
-        assert verify(hook_b.secret, got_b.signature, got_b.body)
-        assert not verify(hook_b.secret, got_a.signature, got_a.body)
-        assert not verify(hook_a.secret, got_b.signature, got_b.body)
-        assert not verify(hook_a.secret, got_a.signature, got_a.body.replace(b"250.00", b"0.01"))
+            assert "x-seatwise-signature" not in got.headers  # the old scheme is for old secrets only
+        assert verified(hook_a.secret, got_a)
+        assert verified(hook_b.secret, got_b)
+        assert not verified(hook_b.secret, got_a)
+        assert not verified(hook_a.secret, got_b)
+        assert not verified(hook_a.secret, Receipt(got_a.headers, got_a.body.replace(b"250.00", b"0.01")))
+    finally:
+        await service.stop()
+
+
+async def _stored_secrets(database: Database) -> dict[str, tuple[str | None, str | None, str]]:
+    """Each webhook's ``secret`` and ``secret_ciphertext`` columns, and its whole row as text, read with SQL."""
+    async with database.engine.begin() as conn:
+        rows = await conn.execute(
+            text("SELECT id, secret, secret_ciphertext, w::text FROM notification_webhooks w ORDER BY id")
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+async def test_a_registered_secret_is_stored_only_encrypted(
+    backing: Backing, pipeline_url: str, db: Database, prefix: str, tmp_path: Path
+) -> None:
+    service = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path)
+    try:
+        hook = await service.webhooks.register("https://hooks.example.com/x", ["*"], "", None)
+        assert hook.secret is not None
+        plain, sealed, row = (await _stored_secrets(db))[hook.id]
+        assert plain is None
+        assert sealed is not None
+        for fragment in (hook.secret, hook.secret.removeprefix("whsec_")):
+            assert fragment not in row
+        assert SecretBox([TEST_KEY]).open(sealed) == hook.secret
+        [found] = await service.webhooks.matching(BOOKING_CONFIRMED)
+        assert found.secret == hook.secret
+    finally:
+        await service.stop()
+
+
+async def test_start_up_encrypts_old_plain_secrets_and_reencrypts_under_a_rotated_key_and_deliveries_still_verify(
+    backing: Backing, pipeline_url: str, db: Database, prefix: str, receivers: Callable[..., Receiver], tmp_path: Path
+) -> None:
+    """Upgrade and rotation: a plain secret from before 0010 (of the old form) and a secret sealed under the
+    old key; the key list becomes [new, old]; the start-up pass leaves both sealed under the new key alone,
+    and deliveries, made with the new key only, verify with the secrets the admins were given."""
+    old_key, new_key = TEST_KEY, Fernet.generate_key().decode()
+    by_plain, by_sealed = receivers(), receivers()
+    before = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, secret_keys=(old_key,))
+    try:
+        sealed_hook = await before.webhooks.register(by_sealed.url, ["*"], "", None)
+    finally:
+        await before.stop()
+    # The library reads this old-form secret (see the unit tests): it also gets the standard headers.
+    legacy_secret = "whsec_" + "Ab9" * 13 + "-_-_"
+    legacy_id = str(uuid4())
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO notification_webhooks (id, url, events, secret) VALUES (:id, :url, '{*}', :s)"),
+            {"id": legacy_id, "url": by_plain.url, "s": legacy_secret},
+        )
+
+    rotated = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, secret_keys=(new_key, old_key))
+    try:
+        report = await rotated.webhooks.seal_secrets()
+        assert (report.encrypted, report.reencrypted, report.unreadable) == (1, 1, 0)
+        stored = await _stored_secrets(db)
+        new_only = SecretBox([new_key])
+        for hook_id, secret in ((legacy_id, legacy_secret), (sealed_hook.id, sealed_hook.secret)):
+            plain, sealed, row = stored[hook_id]
+            assert plain is None
+            assert sealed is not None
+            assert secret is not None
+            assert secret not in row
+            assert new_only.open(sealed) == secret
+        again = await rotated.webhooks.seal_secrets()
+        assert (again.encrypted, again.reencrypted, again.unreadable) == (0, 0, 0)
+        assert await _stored_secrets(db) == stored
+        unconfigured = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, secret_keys=(old_key,))
+        try:
+            assert (await unconfigured.webhooks.seal_secrets()).unreadable == 2
+        finally:
+            await unconfigured.stop()
+    finally:
+        await rotated.stop()
+
+    catalog = await make_catalog(db)
+    [outbox_id] = await add_outbox(db, catalog, 1)
+    service = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, secret_keys=(new_key,))
+    await service.start()
+    try:
+        await relay_all(service)
+        await eventually(lambda: _count_delivered_is(db, outbox_id, 3), what="both webhooks and the e-mail")
+        [got_sealed], [got_plain] = by_sealed.receipts, by_plain.receipts
+        assert sealed_hook.secret is not None
+        assert verified(sealed_hook.secret, got_sealed)
+        assert verified(legacy_secret, got_plain)
+        assert not verified(sealed_hook.secret, got_plain)
+        timestamp = got_plain.headers["webhook-timestamp"]
+        digest = hmac.new(legacy_secret.encode(), f"{timestamp}.".encode() + got_plain.body, hashlib.sha256)
+        assert got_plain.headers["x-seatwise-signature"] == f"t={timestamp},v1={digest.hexdigest()}"
+        assert got_plain.headers["x-seatwise-delivery"] == str(outbox_id)
+    finally:
+        await service.stop()
+
+
+async def test_a_secret_no_configured_key_opens_fails_its_deliveries_with_the_reason(
+    backing: Backing, pipeline_url: str, db: Database, prefix: str, receivers: Callable[..., Receiver], tmp_path: Path
+) -> None:
+    receiver = receivers()
+    before = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path)
+    try:
+        await before.webhooks.register(receiver.url, ["*"], "", None)
+    finally:
+        await before.stop()
+    catalog = await make_catalog(db)
+    [outbox_id] = await add_outbox(db, catalog, 1)
+    service = pipeline(pipeline_url, backing.redis_url, prefix, tmp_path, secret_keys=(Fernet.generate_key().decode(),))
+    await service.start()
+    try:
+        await relay_all(service)
+
+        async def dead_lettered() -> bool:
+            return await service.dead_letters.count() == 1
+
+        await eventually(dead_lettered, what="the delivery to run out of attempts")
+        [letter], _ = await service.dead_letters.page(10, None)
+        assert letter.outbox_id == outbox_id
+        assert any("cannot be decrypted" in failure.error for failure in letter.failures), letter.failures
+        assert receiver.receipts == []
     finally:
         await service.stop()
 
@@ -917,7 +1075,8 @@ async def test_the_service_delivers_outbox_rows_to_webhooks_registered_over_http
             await eventually(arrived, what="the service to deliver the outbox row")
             got = next(r for r in receiver.receipts if r.delivery == str(outbox_id))
             assert got.event == "booking.refunded"
-            assert verify(hook["secret"], got.signature, got.body)
+            assert verified(hook["secret"], got)
+            assert not verified(hook["secret"], Receipt(got.headers, got.body + b" "))
         finally:
             deleted = await client.delete(f"/api/v1/admin/webhooks/{hook['id']}", headers=admin)
             assert deleted.status_code == 204

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import random
+import time
 import typing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.routes.notifications import EventFilter
 from notifications import events
 from notifications.events import MalformedEntry, Notification, webhook_body
 from notifications.mail import MailDirMailer, Recipient, ShowDetails, render_email
 from notifications.retry import RetryPolicy
-from notifications.signing import digest, new_secret, signature_header, verify
+from notifications.signing import is_standard_secret, new_secret, signed_headers
 
 CREATED = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 SHOW = ShowDetails("The Long\nNight", "Regal", "Pune", datetime(2026, 12, 2, 13, 30, tzinfo=UTC))
@@ -31,34 +35,54 @@ def notification(kind: str, **payload: object) -> Notification:
 # -- signatures -------------------------------------------------------------------------------------------
 
 
-def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
-    body = b'{"id":42}'
-    expected = hmac.new(b"whsec_k", b"1767225600." + body, hashlib.sha256).hexdigest()
-    assert digest("whsec_k", 1767225600, body) == expected
-    assert signature_header("whsec_k", 1767225600, body) == f"t=1767225600,v1={expected}"
+def _verified(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    """The receiver's side: the ``standardwebhooks`` library's own verifier, nothing of ours."""
+    try:
+        Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
-def test_a_signature_verifies_with_its_secret_only() -> None:
+def test_a_new_secret_is_standard_and_signs_what_the_librarys_verifier_accepts_and_nothing_else() -> None:
     secret, other = new_secret(), new_secret()
     assert secret != other
     assert secret.startswith("whsec_")
-    body = webhook_body(notification(events.BOOKING_CONFIRMED, booking_id="b-1"))
-    header = signature_header(secret, 1_000_000, body)
-    assert verify(secret, header, body, now=1_000_000)
-    assert not verify(other, header, body, now=1_000_000)
-    assert not verify(secret, header, body + b" ", now=1_000_000)
+    assert len(base64.b64decode(secret[6:], validate=True)) == 32
+    assert is_standard_secret(secret)
+    body = webhook_body(notification(events.BOOKING_CONFIRMED, booking_id="b-1", amount="250.00"))
+    headers = signed_headers(secret, "42", int(time.time()), body)
+    assert headers["webhook-id"] == "42"
+    assert _verified(secret, body, headers)
+    assert not _verified(other, body, headers)
+    assert not _verified(secret, body.replace(b"250.00", b"0.01"), headers)
+    assert not _verified(secret, body, {**headers, "webhook-id": "43"})  # the id is signed: no replay as another
+    stale = signed_headers(secret, "42", int(time.time()) - 600, body)
+    assert not _verified(secret, body, stale)
+    assert "X-Seatwise-Signature" not in headers
+    assert "X-Seatwise-Delivery" not in headers
 
 
-def test_verification_refuses_old_timestamps_and_malformed_headers_and_accepts_a_rotated_secret() -> None:
-    body = b"{}"
-    header = signature_header("s", 1_000_000, body)
-    assert verify("s", header, body, now=1_000_299)
-    assert not verify("s", header, body, now=1_000_301)
-    for malformed in ("", "t=1000000", "v1=abc", "t=x,v1=abc", "garbage"):
-        assert not verify("s", malformed, body, now=1_000_000)
-    rotated = f"{header},v1={digest('new', 1_000_000, body)}"
-    assert verify("s", rotated, body, now=1_000_000)
-    assert verify("new", rotated, body, now=1_000_000)
+def test_an_old_form_secret_keeps_its_old_header_and_gets_the_standard_ones_where_the_library_reads_it() -> None:
+    # Old secrets: "whsec_" and secrets.token_urlsafe(32), 43 characters of [A-Za-z0-9_-].
+    # The library drops "-" and "_" and reads the rest as base64: 39 characters it reads, 41 it refuses
+    # (one more than a multiple of 4).
+    readable = "whsec_" + "Ab9" * 13 + "-_-_"
+    unreadable = "whsec_" + "A" * 41 + "--"
+    body = b'{"id":42}'
+    now = int(time.time())
+    for secret, standard in ((readable, True), (unreadable, False)):
+        assert not is_standard_secret(secret)
+        headers = signed_headers(secret, "42", now, body)
+        expected = hmac.new(secret.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+        assert headers["X-Seatwise-Signature"] == f"t={now},v1={expected}"
+        assert headers["X-Seatwise-Delivery"] == headers["webhook-id"] == "42"
+        assert ("webhook-signature" in headers) is standard
+        if standard:
+            assert _verified(secret, body, headers)
+            assert not _verified(secret, body + b" ", headers)
+    with pytest.raises(binascii.Error):
+        Webhook(unreadable)  # why it gets no standard signature: no receiver could check one
 
 
 # -- retries ----------------------------------------------------------------------------------------------
