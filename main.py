@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 import ray
@@ -44,6 +45,7 @@ from payments.reconciler import Reconciler
 from payments.simulator import SimulatorProcess
 from persistence import catalog, demo, migrate
 from persistence.catalog import Database
+from persistence.retention import Pruner, RetentionPolicy
 from settings import Settings
 
 log = logging.getLogger("booking")
@@ -144,7 +146,14 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         settle_after_seconds=settings.payment_settle_after_seconds,
         interval_seconds=settings.reconcile_interval_seconds,
     )
-    booking = BookingService(database, actors, seatmaps, gateway, reconciler)
+    booking = BookingService(
+        database,
+        actors,
+        seatmaps,
+        gateway,
+        reconciler,
+        idempotency_key_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+    )
     tokens = TokenService(secret, settings.token_ttl_seconds)
     limiter = RateLimiter(
         settings.rate_limit_per_minute,
@@ -159,12 +168,24 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     )
     notifications = NotificationService.from_settings(settings, urls.database_url, urls.redis_url)
     prewarmer = Prewarmer(database, actors, settings.prewarm_lead_seconds, settings.prewarm_interval_seconds)
+    pruner = Pruner(
+        database,
+        RetentionPolicy(
+            idempotency_key_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+            outbox=timedelta(days=settings.outbox_retention_days),
+            delivery_ledger=timedelta(days=settings.delivery_ledger_retention_days),
+            batch_size=settings.retention_batch_size,
+        ),
+        settings.retention_interval_seconds,
+    )
 
     async def startup() -> None:
         await notifications.start()
         prewarmer.start()
+        pruner.start()
 
     async def shutdown() -> None:
+        await pruner.aclose()
         await prewarmer.aclose()
         await notifications.stop()
         await reconciler.aclose()

@@ -214,6 +214,25 @@ class Settings(BaseSettings):
         default=None, description="where .eml files go when no SMTP host is set; default data_dir/mail"
     )
 
+    # Retention (persistence/retention.py): how long rows that would otherwise pile up forever are kept.
+    # The seat ledger is never pruned (it is the audit trail); dead-lettered events stay until replayed.
+    idempotency_key_ttl_hours: float = Field(
+        default=24.0, gt=0, description="an Idempotency-Key is remembered this long; then the same key runs anew"
+    )
+    outbox_retention_days: float = Field(
+        default=7.0, gt=0, description="a notification event delivered to every target is deleted this long after"
+    )
+    delivery_ledger_retention_days: float = Field(
+        default=30.0, gt=0, description="delivery-ledger rows (who was sent what) are kept this long, and never "
+        "before their event is deleted",
+    )
+    retention_interval_seconds: float = Field(
+        default=600.0, ge=0, description="how often each API process prunes what is past retention; 0 turns it off"
+    )
+    retention_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="rows one pruning statement deletes (and commits) at most"
+    )
+
 
 def sqlalchemy_url(url: str) -> str:
     """Normalise a PostgreSQL URL to the psycopg 3 driver SQLAlchemy should use."""

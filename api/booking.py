@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actors.commands import (
@@ -103,8 +103,10 @@ class BookingService:
         seatmaps: SeatMapReader,
         gateway: PaymentGateway,
         reconciler: Reconciler,
+        idempotency_key_ttl: timedelta = idempotency.DEFAULT_TTL,
     ) -> None:
         self.db = database
+        self.idempotency_key_ttl = idempotency_key_ttl  # a key older than this is treated as never used
         self.actors = actors
         self.seatmaps = seatmaps
         self.gateway = gateway
@@ -178,7 +180,7 @@ class BookingService:
         here; transient failures (503) free the key so the client can retry."""
         if key is not None:
             async with self.db.session() as session:
-                claim = await idempotency.claim(session, user_id, key, fingerprint)
+                claim = await idempotency.claim(session, user_id, key, fingerprint, self.idempotency_key_ttl)
             match claim:
                 case idempotency.Replay(status_code=status, response=body):
                     return Answer(body, problem_status=status if "problem" in body else None)

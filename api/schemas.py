@@ -227,7 +227,9 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        description="Repeat a request safely: the same key returns the first answer (IETF draft semantics).",
+        description="Repeat a request safely: the same key returns the first answer (IETF draft semantics). "
+        "A key is remembered from its first request for 24 hours by default (the server's "
+        "BOOKING_IDEMPOTENCY_KEY_TTL_HOURS); after that the same key starts a new request.",
     ),
 ]
 
