@@ -249,7 +249,10 @@ class IdempotencyRecord(SQLModel, table=True):
     """The first answer to a request carrying an ``Idempotency-Key``, per account and key."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),  # retention (migration 0009)
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     user_id: str = Field(max_length=36)
@@ -385,9 +388,13 @@ class NotificationDelivery(SQLModel, table=True):
     """
 
     __tablename__ = "notification_deliveries"
-    __table_args__ = (CheckConstraint("channel in ('email', 'webhook')", name="ck_notification_deliveries_channel"),)
+    __table_args__ = (
+        CheckConstraint("channel in ('email', 'webhook')", name="ck_notification_deliveries_channel"),
+        Index("ix_notification_deliveries_created_at", "created_at"),  # retention (migration 0009)
+    )
 
-    outbox_id: int = Field(sa_column=Column(BigInteger, ForeignKey("notification_outbox.id"), primary_key=True))
+    # No reference to the outbox row: the ledger may be kept longer than the event (migration 0009).
+    outbox_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
     channel: str = Field(primary_key=True, max_length=20)
     target: str = Field(primary_key=True, max_length=100)
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
@@ -404,7 +411,10 @@ class NotificationOutcome(SQLModel, table=True):
     """
 
     __tablename__ = "notification_outcomes"
-    __table_args__ = (CheckConstraint("outcome in ('delivered', 'dead')", name="ck_notification_outcomes_outcome"),)
+    __table_args__ = (
+        CheckConstraint("outcome in ('delivered', 'dead')", name="ck_notification_outcomes_outcome"),
+        Index("ix_notification_outcomes_delivered", "settled_at", postgresql_where=text("outcome = 'delivered'")),
+    )
 
     outbox_id: int = Field(sa_column=Column(BigInteger, ForeignKey("notification_outbox.id"), primary_key=True))
     outcome: str = Field(max_length=20)
