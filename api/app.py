@@ -31,6 +31,7 @@ from api.routes import (
     stream,
     web,
 )
+from api.schemas import per_request_cap
 from persistence.catalog import Database
 from settings import Settings
 
@@ -76,6 +77,15 @@ def create_app(
     app.state.limiter = limiter
     app.state.ready = False
     problems.install(app)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # The seat lists' bound is this deployment's per-request cap, not the models' hard ceiling.
+        if app.openapi_schema is None:
+            app.openapi_schema = per_request_cap(default_openapi(), settings.max_seats_per_request)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # Innermost (added first): cached seat maps are answered before routing, after the checks below.
     app.add_middleware(catalog.RenderedSeatMaps)

@@ -1,7 +1,9 @@
 """Every error answer, in one place: RFC 9457 problem details (``application/problem+json``).
 
 Domain refusals (``actors.errors``) are mapped to HTTP here and nowhere else. Validation failures are 422
-(body) or 400 (malformed JSON or parameters); a dependency that is down is 503 with ``Retry-After``; an
+(body) or 400 (malformed JSON or parameters); a path whose id is not even shaped like one names nothing, so
+it is 404 like an unknown id; 405 always says what is allowed (``Allow``, RFC 9110); a dependency that is
+down is 503 with ``Retry-After``; an
 unexpected failure is a bare 500 whose body never carries a traceback (Ray puts remote tracebacks into
 exception messages, so messages of unknown exceptions are never echoed).
 """
@@ -157,6 +159,22 @@ def replayed_problem(status: int, answer: dict[str, Any]) -> JSONResponse:
     return problem(status, str(stored["detail"]), str(stored["type"]).rsplit("/", 1)[-1])
 
 
+def allowed_methods(request: Request, fallback: str = "") -> str:
+    """The ``Allow`` value of a 405 (RFC 9110 requires it): every method the matched path template has.
+
+    Starlette names only the methods of the first route whose path matched, and one path often has a
+    route per method (``GET`` and ``POST`` on ``/api/v1/shows/{show_id}/holds``); the OpenAPI document
+    has them all, keyed by template. Routes outside the document keep Starlette's answer (``fallback``)."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    methods = {m.strip().upper() for m in fallback.split(",") if m.strip()}
+    documented = request.app.openapi().get("paths", {}).get(template, {})
+    methods |= {m.upper() for m in documented if m.upper() in HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.BookingError)
     async def _booking(request: Request, exc: e.BookingError) -> JSONResponse:
@@ -176,6 +194,12 @@ def install(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
+        in_path = [err for err in errors if err["loc"][:1] == ["path"]]
+        if in_path:
+            # An id of another shape names nothing, exactly like an unknown id; whatever else the request
+            # got wrong, there is nothing here to apply it to.
+            names = ", ".join(str(err["loc"][1]) for err in in_path if len(err["loc"]) > 1)
+            return problem(404, f"nothing is found at this path ({names})", "not-found", instance=request.url.path)
         malformed = any(err["type"] in {"json_invalid", "model_attributes_type"} for err in errors) or any(
             err["loc"][:1] == ["body"] and err["type"] == "model_type" for err in errors
         )
@@ -186,6 +210,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request, headers.pop("Allow", ""))
         return problem(
             exc.status_code,
             str(exc.detail),

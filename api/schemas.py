@@ -1,21 +1,32 @@
 """Request and response bodies of the HTTP API, with the bounds that keep bad input out.
 
 Ids are UUID strings; seat ids look like ``A12``; lists and strings have upper bounds so an oversized
-payload is refused with a 4xx before it reaches a show actor.
+payload is refused with a 4xx before it reaches a show actor. The JSON Schema these types publish is what
+clients are generated from and what schemathesis holds the service to, so it says what is accepted: seat
+lists are sets (``uniqueItems``), dates are ISO 8601 dates and nothing else, and the per-request seat cap
+is the deployment's setting (``per_request_cap``, applied to the OpenAPI document in ``api/app.py``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
+import email_validator
 from fastapi import Header, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
+# The hard ceiling of a seat list in one request; the deployment's own cap (BOOKING_MAX_SEATS_PER_REQUEST,
+# at most this) is what the OpenAPI document publishes (``per_request_cap``).
 MAX_SEATS_PER_REQUEST = 50
+# Marks the schema keywords that carry the per-request seat cap, for ``per_request_cap``.
+PER_REQUEST_CAP = "x-per-request-cap"
 
-ShowId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
-EntityId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+ShowId = Annotated[str, StringConstraints(pattern=UUID_PATTERN), Field(json_schema_extra={"format": "uuid"})]
+EntityId = Annotated[str, StringConstraints(pattern=UUID_PATTERN), Field(json_schema_extra={"format": "uuid"})]
 SeatId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}[0-9]{1,3}$")]
 RowLabel = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}$")]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
@@ -39,6 +50,49 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+def _iso_date(value: object) -> object:
+    # pydantic would also take a number as days since 1970 ("0" is 1970-01-01); the schema says a date.
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("give a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+# A list of distinct seat ids (the service answers 400 for a repeated one, so the schema says so), at
+# most the per-request cap; blocks (admin) take longer lists, see api/routes/seat_blocks.py.
+SeatList = Annotated[
+    list[SeatId],
+    Field(
+        min_length=1,
+        max_length=MAX_SEATS_PER_REQUEST,
+        json_schema_extra={"uniqueItems": True, PER_REQUEST_CAP: "maxItems"},
+    ),
+]
+
+
+def per_request_cap(openapi: dict[str, Any], cap: int) -> dict[str, Any]:
+    """The OpenAPI document with the deployment's per-request seat cap in every keyword marked for it.
+
+    The models carry the hard ceiling (``MAX_SEATS_PER_REQUEST``); the show actors refuse more than the
+    setting with 400, so a schema that allowed more would promise what the service refuses."""
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            keyword = node.pop(PER_REQUEST_CAP, None)
+            if isinstance(keyword, str) and keyword in node:
+                node[keyword] = min(int(node[keyword]), cap)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(openapi)
+    return openapi
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,8 +100,20 @@ class Strict(BaseModel):
 # -- accounts -------------------------------------------------------------------------------------------
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+# email-validator refuses addresses at special-use domains (RFC 6761 and successors: .test, .local, …)
+# whatever their shape; JSON Schema's `email` format does not, so the schema adds it (regexes there have
+# no flags, hence every letter in both cases).
+DELIVERABLE_DOMAIN = (
+    r"^(?!.*@(?:.*\.)?(?:" + "|".join(_any_case(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES) + r")$)"
+)
+
+
 class RegisterIn(Strict):
-    email: EmailStr = Field(max_length=320)
+    email: EmailStr = Field(max_length=320, json_schema_extra={"pattern": DELIVERABLE_DOMAIN})
     password: str = Field(min_length=8, max_length=128)
     name: Name | None = None
 
@@ -105,7 +171,7 @@ class RowIn(Strict):
 
 
 class ScreenIn(Strict):
-    name: Name
+    name: Annotated[str, text(100)]
     rows: list[RowIn] = Field(min_length=1, max_length=60)
 
 
@@ -120,7 +186,9 @@ class ShowIn(Strict):
     movie_id: EntityId
     screen_id: EntityId
     starts_at: UtcDatetime
-    prices: dict[Category, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(min_length=1, max_length=20)
+    prices: dict[Category, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(
+        min_length=1, max_length=20, json_schema_extra={"additionalProperties": False}
+    )
     hold_ttl_seconds: int | None = Field(default=None, ge=1, le=3600)
     sales_open_at: UtcDatetime | None = Field(default=None, description="on sale from (default: at once)")
     sales_close_at: UtcDatetime | None = Field(
@@ -184,7 +252,7 @@ class SeedHoldIn(BaseModel):
 
     movie_id: EntityId
     theater_id: EntityId
-    selected_seat: list[SeatId] = Field(min_length=1, max_length=MAX_SEATS_PER_REQUEST)
+    selected_seat: SeatList
     event_id: ShowId | None = None
 
 
@@ -199,7 +267,8 @@ class SeedHoldOut(BaseModel):
 class PaymentInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    card_number: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 ]{12,23}$")]
+    # Digits, spaces between groups allowed (not at either end: the schema's length is the number's).
+    card_number: Annotated[str, StringConstraints(pattern=r"^[0-9][0-9 ]{10,21}[0-9]$")]
 
     @property
     def digits(self) -> str:
@@ -241,3 +310,37 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
     ``response_model`` before serialising; the hot routes (holds) return this instead and keep
     ``response_model`` for the OpenAPI document. The model was validated when it was built."""
     return Response(model.model_dump_json(), status_code, media_type="application/json")
+
+
+def links(status: int, **targets: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from a route's answer to the operations that take its ids (``name=(operationId,
+    {parameter: runtime expression})``): clients and schemathesis' stateful phase follow them from a
+    created show to its holds, from a hold to its payment, from a booking to its cancellation."""
+    return {
+        status: {
+            "links": {
+                name: {"operationId": operation_id, "parameters": parameters}
+                for name, (operation_id, parameters) in targets.items()
+            }
+        }
+    }
+
+
+# Runtime expressions for ``links``: the created show's id, the created hold (on the request's show), the
+# booking an answer names.
+SHOW_LINK = {"show_id": "$response.body#/id"}
+HOLD_LINK = {"show_id": "$request.path.show_id", "hold_id": "$response.body#/id"}
+BOOKING_LINK = {"booking_id": "$response.body#/booking_id"}
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password flow's form (``POST /api/v1/auth/token``); empty fields are refused with 422,
+    so the schema says ``minLength: 1``."""
+
+    # A form field cannot be null: optional ones are left out, so the schema does not offer null.
+    grant_type: Annotated[str, StringConstraints(pattern=r"^password$")] | SkipJsonSchema[None] = None
+    username: str = Field(min_length=1, max_length=320, description="the account's e-mail")
+    password: str = Field(min_length=1, max_length=128)
+    scope: str = ""
+    client_id: str | SkipJsonSchema[None] = None
+    client_secret: str | SkipJsonSchema[None] = None

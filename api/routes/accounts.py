@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +19,7 @@ from api.auth import (
 from api.deps import Db, Tokens
 from api.problems import ApiProblem, problem_responses
 from api.rate_limit import RateLimiter
-from api.schemas import AccountOut, EntityId, Name, RegisterIn, TokenOut
+from api.schemas import AccountOut, EntityId, LoginForm, Name, RegisterIn, TokenOut
 from persistence import catalog
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"], responses=problem_responses(401, 409))
@@ -41,9 +40,7 @@ async def register(body: RegisterIn, db: Db) -> AccountOut:
 
 
 @router.post("/token", response_model=TokenOut)
-async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, db: Db, tokens: Tokens
-) -> TokenOut:
+async def token(form: Annotated[LoginForm, Form()], request: Request, db: Db, tokens: Tokens) -> TokenOut:
     """OAuth2 password flow: form fields `username` (the e-mail) and `password`.
 
     Attempts are limited per account and per address, far below the general limit (429 with

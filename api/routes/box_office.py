@@ -10,18 +10,27 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from api.auth import BoxOfficeCaller
 from api.deps import Booking
 from api.problems import BOOKING, problem_responses, replayed_problem
-from api.schemas import MAX_SEATS_PER_REQUEST, IdempotencyKey, PaymentInfo, SeatId, ShowId, Strict, text
+from api.schemas import (
+    BOOKING_LINK,
+    IdempotencyKey,
+    PaymentInfo,
+    SeatList,
+    ShowId,
+    Strict,
+    links,
+    text,
+)
 
 router = APIRouter(prefix="/api/v1/box-office", tags=["box office"], responses=problem_responses(*BOOKING))
 
 
 class SaleIn(Strict):
-    seats: list[SeatId] = Field(min_length=1, max_length=MAX_SEATS_PER_REQUEST)
+    seats: SeatList
     customer_name: Annotated[str, text(200)]
     payment_info: PaymentInfo
 
@@ -35,7 +44,16 @@ class SaleOut(BaseModel):
     sold_by: str | None = None
 
 
-@router.post("/shows/{show_id}/sales", status_code=201, response_model=SaleOut)
+@router.post(
+    "/shows/{show_id}/sales",
+    status_code=201,
+    response_model=SaleOut,
+    responses=links(
+        201,
+        Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
+        CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
+    ),
+)
 async def sell(
     show_id: ShowId, body: SaleIn, seller: BoxOfficeCaller, booking: Booking, idempotency_key: IdempotencyKey = None
 ) -> Any:

@@ -19,6 +19,7 @@ from api.deps import AppSettings, Booking, Db, booking_of
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     PRINTABLE,
+    SHOW_LINK,
     EntityId,
     MovieIn,
     MovieOut,
@@ -32,6 +33,7 @@ from api.schemas import (
     Strict,
     TheaterIn,
     TheaterOut,
+    links,
     text,
 )
 from persistence import catalog
@@ -256,7 +258,16 @@ async def show_ledger(
 # -- admin writes ---------------------------------------------------------------------------------------
 
 
-@admin.post("/movies", status_code=201, response_model=MovieOut)
+@admin.post(
+    "/movies",
+    status_code=201,
+    response_model=MovieOut,
+    responses=links(
+        201,
+        Movie=("get_movie_api_v1_movies__movie_id__get", {"movie_id": "$response.body#/id"}),
+        MovieDetail=("get_movie_detail_GetMovieDetail_api_v0__movie_id__get", {"movie_id": "$response.body#/id"}),
+    ),
+)
 async def create_movie(body: MovieIn, _: AdminCaller, db: Db) -> MovieOut:
     async with db.session() as session:
         movie = await catalog.create_movie(
@@ -265,7 +276,23 @@ async def create_movie(body: MovieIn, _: AdminCaller, db: Db) -> MovieOut:
     return movie_out(movie)
 
 
-@admin.post("/theaters", status_code=201, response_model=TheaterOut)
+@admin.post(
+    "/theaters",
+    status_code=201,
+    response_model=TheaterOut,
+    responses=links(
+        201,
+        Theater=("get_theater_api_v1_theaters__theater_id__get", {"theater_id": "$response.body#/id"}),
+        TheaterDetail=(
+            "get_theater_detail_GetTheaterDetail_api_v0__theater_id__get",
+            {"theater_id": "$response.body#/id"},
+        ),
+        AddScreen=(
+            "create_screen_api_v1_admin_theaters__theater_id__screens_post",
+            {"theater_id": "$response.body#/id"},
+        ),
+    ),
+)
 async def create_theater(body: TheaterIn, _: AdminCaller, db: Db) -> TheaterOut:
     async with db.session() as session:
         theater = await catalog.create_theater(session, body.name, body.city, body.address)
@@ -286,7 +313,28 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
     return ScreenOut(id=screen.id, theater_id=theater_id, name=screen.name, seats=[s.seat_id for s in screen.seats])
 
 
-@admin.post("/shows", status_code=201, response_model=ShowOut)
+@admin.post(
+    "/shows",
+    status_code=201,
+    response_model=ShowOut,
+    responses=links(
+        201,
+        HoldSeats=("create_hold_api_v1_shows__show_id__holds_post", SHOW_LINK),
+        MyHolds=("my_holds_api_v1_shows__show_id__holds_get", SHOW_LINK),
+        PayHolds=("pay_holds_api_v1_shows__show_id__holds_pay_post", SHOW_LINK),
+        SeatMap=("seat_map_api_v1_shows__show_id__seats_get", SHOW_LINK),
+        Show=("get_show_api_v1_shows__show_id__get", SHOW_LINK),
+        BoxOfficeSale=("sell_api_v1_box_office_shows__show_id__sales_post", SHOW_LINK),
+        BlockSeats=("block_seats_api_v1_admin_shows__show_id__seats_block_post", SHOW_LINK),
+        UnblockSeats=("unblock_seats_api_v1_admin_shows__show_id__seats_unblock_post", SHOW_LINK),
+        Ledger=("show_ledger_api_v1_admin_shows__show_id__ledger_get", SHOW_LINK),
+        SubmitPayment=("submit_payment_SubmitPayment_api_v0__event_id__post", {"event_id": "$response.body#/id"}),
+        AvailableSeats=(
+            "get_available_seat_GetAvailableSeat_api_v0__movie_id___theater_id__get",
+            {"movie_id": "$response.body#/movie_id", "theater_id": "$response.body#/theater_id"},
+        ),
+    ),
+)
 async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings) -> ShowOut:
     if body.starts_at <= datetime.now(UTC):
         raise ApiProblem(422, "starts_at must be in the future", "show-in-past")

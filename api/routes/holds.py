@@ -6,10 +6,11 @@ extend, release, pay. Every route acts only on the caller's own holds; another a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
@@ -17,14 +18,18 @@ from api.booking import HoldSpec, PaymentRequest
 from api.deps import Booking, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
+    BOOKING_LINK,
+    HOLD_LINK,
     MAX_SEATS_PER_REQUEST,
+    PER_REQUEST_CAP,
     Category,
     EntityId,
     IdempotencyKey,
     PaymentInfo,
-    SeatId,
+    SeatList,
     ShowId,
     Strict,
+    links,
     model_response,
 )
 
@@ -34,9 +39,22 @@ router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"], respo
 class HoldIn(Strict):
     """Either `seats`, or `count` (and `category`) for the best available adjacent seats."""
 
-    seats: list[SeatId] | None = Field(default=None, min_length=1, max_length=MAX_SEATS_PER_REQUEST)
-    count: int | None = Field(default=None, ge=1, le=MAX_SEATS_PER_REQUEST)
+    # Exactly one of the two (oneOf); neither may be null (leave it out instead).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["seats"]}, {"required": ["count"]}]})
+
+    seats: SeatList | SkipJsonSchema[None] = None
+    count: (
+        Annotated[int, Field(ge=1, le=MAX_SEATS_PER_REQUEST, json_schema_extra={PER_REQUEST_CAP: "maximum"})]
+        | SkipJsonSchema[None]
+    ) = None
     category: Category = "standard"
+
+    @field_validator("seats", "count", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave it out rather than send null")
+        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> HoldIn:
@@ -75,7 +93,17 @@ def hold_out(show_id: str, hold: Hold) -> HoldOut:
     )
 
 
-@router.post("", status_code=201, response_model=HoldOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=HoldOut,
+    responses=links(
+        201,
+        PayHolds=("pay_holds_api_v1_shows__show_id__holds_pay_post", {"show_id": "$request.path.show_id"}),
+        ExtendHold=("extend_hold_api_v1_shows__show_id__holds__hold_id__extend_post", HOLD_LINK),
+        ReleaseHold=("release_hold_api_v1_shows__show_id__holds__hold_id__delete", HOLD_LINK),
+    ),
+)
 async def create_hold(
     show_id: ShowId, body: HoldIn, caller: CurrentCaller, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
@@ -113,20 +141,19 @@ async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Booking) -> 
     return [hold_out(show_id, h) for h in await booking.live_holds(show_id, caller.user_id)]
 
 
-@router.post("/{hold_id}/extend", response_model=HoldOut)
-async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> HoldOut:
-    """Extend by the show's hold length: at most twice, never past the end of sales; 409 while the hold
-    is being paid for."""
-    return hold_out(show_id, await booking.extend(show_id, caller.user_id, hold_id))
-
-
-@router.delete("/{hold_id}", status_code=204)
-async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> None:
-    """Give the seats back at once; 409 while the hold is being paid for."""
-    await booking.release(show_id, caller.user_id, hold_id)
-
-
-@router.post("/pay", responses={402: {"description": "declined; your holds stay yours until they expire"}})
+# Before the `/{hold_id}` routes: Starlette answers a wrong method with the first route whose path
+# matches, and `/pay` must say `Allow: POST`, not the hold routes' methods.
+@router.post(
+    "/pay",
+    responses={
+        402: {"description": "declined; your holds stay yours until they expire"},
+        **links(
+            200,
+            Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
+            CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
+        ),
+    },
+)
 async def pay_holds(
     show_id: ShowId,
     body: PayIn,
@@ -144,3 +171,16 @@ async def pay_holds(
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)
     return answer.body
+
+
+@router.post("/{hold_id}/extend", response_model=HoldOut)
+async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> HoldOut:
+    """Extend by the show's hold length: at most twice, never past the end of sales; 409 while the hold
+    is being paid for."""
+    return hold_out(show_id, await booking.extend(show_id, caller.user_id, hold_id))
+
+
+@router.delete("/{hold_id}", status_code=204)
+async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> None:
+    """Give the seats back at once; 409 while the hold is being paid for."""
+    await booking.release(show_id, caller.user_id, hold_id)

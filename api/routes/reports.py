@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.auth import AdminCaller
 from api.deps import Db
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
-from api.schemas import EntityId
+from api.schemas import EntityId, IsoDate
 from persistence import reports
 
 router = APIRouter(prefix="/api/v1/admin/reports", tags=["admin"], responses=problem_responses(*AUTHENTICATED))
@@ -110,10 +110,10 @@ async def sales_report(
     _: AdminCaller,
     db: Db,
     start: Annotated[
-        date | None, Query(description=f"first UTC day of show starts (default: {DEFAULT_DAYS_BACK} days ago)")
+        IsoDate | None, Query(description=f"first UTC day of show starts (default: {DEFAULT_DAYS_BACK} days ago)")
     ] = None,
     end: Annotated[
-        date | None, Query(description=f"last UTC day, included (default: {DEFAULT_DAYS_AHEAD} days ahead)")
+        IsoDate | None, Query(description=f"last UTC day, included (default: {DEFAULT_DAYS_AHEAD} days ahead)")
     ] = None,
     theater_id: Annotated[EntityId | None, Query(description="only this theater's shows and screens")] = None,
 ) -> SalesReportOut:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import Db
 from api.problems import problem_responses
 from api.routes.catalog import movie_out, show_out
-from api.schemas import EntityId, MovieOut, ShowOut
+from api.schemas import EntityId, IsoDate, MovieOut, ShowOut
 from persistence import search
 
 router = APIRouter(prefix="/api/v1", tags=["search"], responses=problem_responses())
@@ -80,7 +79,9 @@ async def search_shows(
     movie_id: EntityId | None = None,
     theater_id: EntityId | None = None,
     city: City = None,
-    day: Annotated[date | None, Query(alias="date", description="shows starting on this UTC day (YYYY-MM-DD)")] = None,
+    day: Annotated[
+        IsoDate | None, Query(alias="date", description="shows starting on this UTC day (YYYY-MM-DD)")
+    ] = None,
     on_sale: Annotated[bool, Query(description="only shows on sale and not yet started")] = True,
     limit: Limit = 20,
     offset: Offset = 0,

@@ -25,7 +25,7 @@ MAX_SEATS_PER_BLOCK = 500
 
 
 class SeatsIn(Strict):
-    seats: list[SeatId] = Field(min_length=1, max_length=MAX_SEATS_PER_BLOCK)
+    seats: list[SeatId] = Field(min_length=1, max_length=MAX_SEATS_PER_BLOCK, json_schema_extra={"uniqueItems": True})
 
 
 class BlockedSeatsOut(BaseModel):

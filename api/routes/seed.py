@@ -16,6 +16,7 @@ from api.deps import Booking, Db, booking_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
+    BOOKING_LINK,
     EntityId,
     IdempotencyKey,
     SeedAvailableOut,
@@ -26,6 +27,7 @@ from api.schemas import (
     SeedPaymentOut,
     SeedTheaterOut,
     ShowId,
+    links,
     model_response,
 )
 from persistence import catalog
@@ -105,7 +107,14 @@ async def hold_seat(
 @router.post(
     "/SubmitPayment/api/v0/{event_id}",
     response_model=SeedPaymentOut,
-    responses={402: {"description": "declined; the hold stays yours until it expires"}},
+    responses={
+        402: {"description": "declined; the hold stays yours until it expires"},
+        **links(
+            200,
+            Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
+            CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
+        ),
+    },
 )
 async def submit_payment(
     event_id: ShowId,
