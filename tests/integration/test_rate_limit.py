@@ -1,7 +1,10 @@
-"""Rate limits per IP and per account: the limiter trips, answers 429 with Retry-After, and recovers."""
+"""Rate limits per IP and per account: the limiter trips, answers 429 with Retry-After, and recovers; the
+login limit trips long before the general one; probes are never limited; every limited answer carries
+the RateLimit-* fields."""
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -10,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api_client import admin_headers, bulk_users, create_show
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, _free_port
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,105 @@ def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Itera
     svc.stop()
 
 
+@pytest.fixture(scope="module")
+def defaults(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A service with the limits a deployment gets by default (600 a minute; logins 10 per account per
+    15 min, 30 per address a minute)."""
+    svc = Service(
+        backing=backing,
+        port=_free_port(),
+        extra_env={
+            "BOOKING_RATE_LIMIT_PER_MINUTE": "600",  # the default (the test services otherwise turn it off)
+            "BOOKING_REDIS_PREFIX": backing.redis_prefix + "defaults:",
+        },
+    )
+    svc.log_path = tmp_path_factory.mktemp("defaults") / "service.log"
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def client_at(service: Service, address: str) -> httpx.Client:
+    """A client with its own source address (127.0.0.x are distinct client IPs to the limiter)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=service.base_url, timeout=10, transport=transport)
+
+
+def login(client: httpx.Client, email: str, password: str = "wrong-password") -> httpx.Response:
+    return client.post("/api/v1/auth/token", data={"username": email, "password": password})
+
+
+def test_the_login_limit_trips_long_before_the_general_one(defaults: Service) -> None:
+    """Ten failed logins for one account, then 429, while other routes from the same address still
+    answer 200; another account from another address is not limited."""
+    with client_at(defaults, "127.0.0.21") as client, client_at(defaults, "127.0.0.22") as other:
+        statuses = [login(client, "victim@example.com").status_code for _ in range(10)]
+        assert statuses == [401] * 10
+        refused = login(client, "VICTIM@example.com")  # e-mails name accounts case-insensitively
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 900
+        assert refused.headers["RateLimit-Limit"] == "10"
+        assert refused.headers["RateLimit-Remaining"] == "0"
+        assert refused.headers["RateLimit-Policy"] == "10;w=900"
+        assert refused.headers.get_list("Retry-After") == [refused.headers["Retry-After"]]
+        assert client.get("/api/v1/movies").status_code == 200  # the general limit is far away
+        assert login(other, "bystander@example.com").status_code == 401  # control: not limited
+        assert login(other, "victim@example.com").status_code == 429  # the account, from any address
+
+
+def test_a_correct_password_clears_the_accounts_failures(defaults: Service) -> None:
+    email = f"forgetful-{secrets.token_hex(4)}@example.com"
+    with client_at(defaults, "127.0.0.23") as client:
+        registered = client.post("/api/v1/auth/register", json={"email": email, "password": "correct-horse"})
+        assert registered.status_code == 201, registered.text
+        assert [login(client, email).status_code for _ in range(9)] == [401] * 9
+        ok = login(client, email, "correct-horse")
+        assert ok.status_code == 200
+        assert ok.headers["RateLimit-Limit"] == "10"  # the login quota, the tightest, is the one shown
+        assert [login(client, email).status_code for _ in range(10)] == [401] * 10
+        assert login(client, email).status_code == 429
+
+
+def test_one_address_trying_many_accounts_is_limited(defaults: Service) -> None:
+    with client_at(defaults, "127.0.0.24") as client, client_at(defaults, "127.0.0.25") as other:
+        statuses = [login(client, f"guess-{i}@example.com").status_code for i in range(30)]
+        assert statuses == [401] * 30
+        refused = login(client, "guess-30@example.com")
+        assert refused.status_code == 429
+        assert "address" in refused.json()["detail"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert login(other, "guess-30@example.com").status_code == 401  # control: another address
+
+
+def test_limited_answers_carry_ratelimit_fields_that_count_down(defaults: Service) -> None:
+    with httpx.Client(base_url=defaults.base_url, timeout=10) as admin_client, client_at(defaults, "127.0.0.26") as c:
+        show = create_show(admin_client)
+        answers = [c.get("/api/v1/movies") for _ in range(3)]
+        answers += [c.get(f"/api/v1/shows/{show.show_id}/seats") for _ in range(3)]  # cached maps among them
+        assert [a.status_code for a in answers] == [200] * 6
+        assert [a.headers["RateLimit-Remaining"] for a in answers] == [str(599 - i) for i in range(6)]
+        for a in answers:
+            assert a.headers["RateLimit-Limit"] == "600"
+            assert a.headers["RateLimit-Policy"] == "600;w=60"
+            assert 0 <= int(a.headers["RateLimit-Reset"]) <= 60
+            assert "Retry-After" not in a.headers
+        assert "RateLimit-Limit" not in c.get("/livez").headers  # probes are not limited routes
+
+
+def test_probes_are_never_limited(defaults: Service) -> None:
+    """Exhaust the general limit from one address; /livez, /readyz and /healthz still answer 200, and the
+    address is still refused right after them (so they were asked while it was spent)."""
+    with client_at(defaults, "127.0.0.27") as client:
+        for _ in range(600):
+            if client.get("/api/v1/no-such-route").status_code == 429:
+                break
+        assert client.get("/api/v1/movies").status_code == 429
+        for probe in ("/livez", "/readyz", "/healthz"):
+            assert client.get(probe).status_code == 200, probe
+        assert client.get("/api/v1/movies").status_code == 429
+
+
 def test_the_limiter_trips_answers_429_and_recovers(limited: Service) -> None:
     with httpx.Client(base_url=limited.base_url, timeout=10) as client:
         statuses = [client.get("/api/v1/movies").status_code for _ in range(6)]
@@ -44,6 +146,8 @@ def test_the_limiter_trips_answers_429_and_recovers(limited: Service) -> None:
         assert refused.headers["content-type"].startswith("application/problem+json")
         retry_after = int(refused.headers["Retry-After"])
         assert 1 <= retry_after <= 3
+        assert refused.headers["RateLimit-Remaining"] == "0"
+        assert refused.headers["RateLimit-Limit"] == "3"  # 60 a minute over 3 s windows
         assert client.get("/healthz").status_code == 200  # health checks are never limited
         time.sleep(retry_after + 0.5)
         assert client.get("/api/v1/movies").status_code == 200
