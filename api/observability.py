@@ -9,8 +9,11 @@
   place for the id, and the hold path is CPU-bound in this process (docs/measurements.md). In JSON mode
   stdout is wrapped too (``JsonLinesStream``): what libraries print there (Ray's driver relays cluster
   events such as "node marked dead" that way) leaves as JSON lines instead of breaking the stream.
+  Either way, libraries' routine INFO lines (httpx logs every request) are held back unless the level is
+  DEBUG: at INFO the console carries what the service itself says.
 - ``RayProbe``: whether this process still reaches Ray's control store (GCS), for ``/readyz``. One check at
   a time in a thread, bounded and cached briefly, so probes never pile up on a stuck GCS.
+- ``ray_dashboard_sign_in``: what the start banner says about the token the Ray dashboard asks for.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +40,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+# Libraries that log routine work at INFO: httpx a line per request (the payment reconciler polls the
+# gateway every few seconds, forever), alembic its context on every start. At INFO and above only their
+# warnings and errors reach the console, so what is left at INFO is the service's own account (started,
+# where, what failed, what recovered); at DEBUG they speak again.
+CHATTY_LIBRARIES = ("httpx", "httpcore", "urllib3", "asyncio", "alembic", "aiosmtplib", "multipart", "filelock")
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -151,10 +161,14 @@ def _is_json_object(line: str) -> bool:
 
 def configure_logging(log_format: Literal["text", "json"], level: str | int) -> None:
     """Replace the root handler with one writing ``log_format`` to stderr; in JSON mode, make stdout
-    carry JSON lines too."""
+    carry JSON lines too. Libraries' routine INFO lines are held back (``CHATTY_LIBRARIES``) unless
+    ``level`` is DEBUG."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    library_level = logging.NOTSET if logging.getLogger().level <= logging.DEBUG else logging.WARNING
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
     if log_format == "json" and not isinstance(sys.stdout, JsonLinesStream):
         sys.stdout = JsonLinesStream(sys.stdout, "stdout")
 
@@ -180,6 +194,22 @@ class RayProbe:
             self._answer = False
         self._checked_at = time.monotonic()
         return self._answer
+
+
+def ray_dashboard_sign_in() -> str | None:
+    """Where the token is that the Ray dashboard of this process's cluster asks for, or None if it asks for
+    none. Ray 2.60 turns token authentication on for a local cluster that ``ray.init`` starts (unless
+    ``RAY_AUTH_MODE=disabled``); the dashboard then opens on "Authentication Token Required" and takes the
+    token typed into that dialog or as a bearer header, never in the URL, so there is no login link to
+    print. ``ray get-auth-token`` prints it from wherever Ray keeps it (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``). The token itself is never logged."""
+    # Ray's own check, the one its dashboard applies (not a public API; ray is pinned exactly).
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+    if not is_token_auth_enabled():
+        return None
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    return f"asks for a token: `{ray_cli} get-auth-token` prints it"
 
 
 def _reaches_gcs() -> bool:
