@@ -111,7 +111,7 @@ def cases(show: ShowFixture, token: str) -> list[tuple[str, str, str, dict[str, 
             401,
         ),
         ("bearer garbage", "GET", "/api/v1/auth/me", {"headers": {"Authorization": "Bearer x.y.z"}}, 401),
-        ("malformed id in path", "GET", "/api/v1/movies/not-a-uuid", {}, 422),
+        ("malformed id in path", "GET", "/api/v1/movies/not-a-uuid", {}, 404),
         ("unknown movie read", "GET", f"/api/v1/movies/{UNKNOWN}", {}, 404),
         ("unknown show seats", "GET", f"/api/v1/shows/{UNKNOWN}/seats", {}, 404),
         (
