@@ -30,7 +30,7 @@ from actors.show_actor import ActorConfig
 from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.booking import BookingService
-from api.observability import configure_logging
+from api.observability import configure_logging, ray_dashboard_sign_in
 from api.prewarm import Prewarmer
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
@@ -275,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         dashboard = getattr(context, "dashboard_url", None) if context is not None else None
         dashboard_line = f"http://{dashboard}" if dashboard else "not started (external Ray cluster)"
+        sign_in = ray_dashboard_sign_in() if dashboard else None
+        if sign_in:
+            dashboard_line += f" ({sign_in})"
         data_line = "(external services)" if settings.database_url else str(settings.data_dir.resolve())
         base = f"http://{args.host}:{args.port}"
         if settings.log_format == "json":  # the console carries JSON lines only
