@@ -339,7 +339,7 @@ class LoginForm(BaseModel):
 
     # A form field cannot be null: optional ones are left out, so the schema does not offer null.
     grant_type: Annotated[str, StringConstraints(pattern=r"^password$")] | SkipJsonSchema[None] = None
-    username: str = Field(min_length=1, max_length=320, description="the account's e-mail")
+    username: str = Field(min_length=1, max_length=320, pattern=PRINTABLE, description="the account's e-mail")
     password: str = Field(min_length=1, max_length=128)
     scope: str = ""
     client_id: str | SkipJsonSchema[None] = None
