@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 from settings import sqlalchemy_url
+
+log = logging.getLogger("booking.migrate")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,4 +26,16 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    """Bring the schema to the newest revision, saying so at INFO when there was something to apply
+    (Alembic's own per-step lines are library chatter, logged at DEBUG by ``api/observability.py``)."""
+    config = alembic_config(database_url)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    if current != head:
+        log.info("database schema: migrating from %s to %s", current or "empty", head)
+    command.upgrade(config, "head")

@@ -4,8 +4,8 @@ the reconciliation that closes every scenario.
 ``Env`` owns the lifecycle of everything a scenario starts, so a scenario only says what it needs and the
 context manager tears it all down in reverse order (services, gateways, the scenario's show actors, its
 Redis keys, its database, any throwaway servers, the temp dir). It reuses what the tests use rather than
-copying it: ``tests.services.provision_postgres`` for a fresh database on a shared server,
-``tests.conftest.Service`` for ``python main.py`` as a subprocess (``ServiceHandle`` extends it), and
+copying it: ``harness.backing.provision_postgres`` for a fresh database on a shared server,
+``harness.service.Service`` for ``python main.py`` as a subprocess (``ServiceHandle`` extends it), and
 ``payments.simulator.SimulatorProcess`` for the gateway.
 
 Where the services come from:
@@ -170,7 +170,7 @@ class OwnedRedis:
 
 @dataclass
 class ServiceHandle(Service):
-    """``python main.py`` as a subprocess (``tests.conftest.Service``), with its pid and a restart."""
+    """``python main.py`` as a subprocess (``harness.service.Service``), with its pid and a restart."""
 
     @property
     def pid(self) -> int | None:
