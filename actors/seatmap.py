@@ -384,6 +384,10 @@ class SeatMap:
         now = self.clock()
         return sorted((hold for hold in self._holds.values() if now < hold.expires_at), key=lambda h: h.created_at)
 
+    def payment_in_flight(self) -> bool:
+        """Some stored hold is being paid for: the payment's outcome has yet to come back to this map."""
+        return any(hold.paying for hold in self._holds.values())
+
     def holds_of(self, user_id: str) -> list[Hold]:
         """The user's holds that are still live, oldest first."""
         return sorted(self._live_holds_of(user_id, self.clock()), key=lambda h: h.created_at)

@@ -16,7 +16,7 @@ import pytest
 CHILD = textwrap.dedent(
     """
     import os, threading
-    from actors.show_actor import _set_niceness
+    from actors.show_actor import set_niceness as _set_niceness
 
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, daemon=True)  # never keeps the process alive
