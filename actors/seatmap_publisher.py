@@ -56,11 +56,14 @@ def log_entry_id(seq: int) -> str:
     return f"{seq}-0"
 
 
+def publisher_redis(redis_url: str) -> aioredis.Redis:
+    """The Redis client publishers use; one per process, shared by every show it hosts."""
+    return aioredis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10)
+
+
 class SeatMapPublisher:
-    def __init__(self, redis_url: str, prefix: str, show_id: str) -> None:
-        self._redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10
-        )
+    def __init__(self, redis: aioredis.Redis, prefix: str, show_id: str) -> None:
+        self._redis = redis
         self._key = seatmap_key(prefix, show_id)
         self._channel = seatmap_channel(prefix, show_id)
         self._log = seatmap_log(prefix, show_id)
@@ -152,14 +155,20 @@ class SeatMapPublisher:
                 self._dirty.set()
             self._log_failure(exc)
 
+    async def stop(self) -> None:
+        """The show passivates: send the changes still queued and write nothing more. Its last snapshot
+        stays until readers find it older than their staleness bound (then they read PostgreSQL) or it
+        expires; a later activation publishes a new epoch's snapshot over it. ``run`` ends by itself."""
+        self._dropped = True
+        self._wake.set()
+        await self._publish_outbox()
+
     async def drop(self) -> None:
         """The show is over: send the changes still queued, then delete its snapshot and change log, so
         nothing of it stays live in Redis (readers fall back to PostgreSQL, which has the final map). No
         snapshot is written after this: ``flush`` checks the flag under the same lock the delete takes, and
         ``run`` ends by itself (it is not cancelled, so no write can be cut off half-sent)."""
-        self._dropped = True
-        self._wake.set()
-        await self._publish_outbox()
+        await self.stop()
         try:
             async with self._io:
                 await self._redis.delete(self._key, self._log)

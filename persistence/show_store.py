@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from actors.errors import StaleEpoch, UnknownShow
 from actors.seatmap import (
@@ -90,22 +91,47 @@ class CommitExtras:
     answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
+def connection_options(timeout_seconds: float) -> dict[str, Any]:
+    """How a show's connections are opened: bounded connect, statements and idle transactions."""
+    timeout_ms = int(timeout_seconds * 1000)
+    return {
+        "connect_timeout": max(1, timeout_ms // 1000),
+        "options": f"-c statement_timeout={timeout_ms} -c idle_in_transaction_session_timeout=60000",
+    }
+
+
+def show_pool(database_url: str, timeout_seconds: float, max_size: int) -> AsyncConnectionPool:
+    """A pool that the shows of one host share (opened by the caller: ``await pool.open()``)."""
+    return AsyncConnectionPool(
+        libpq_url(database_url),
+        min_size=1,
+        max_size=max_size,
+        kwargs=connection_options(timeout_seconds),
+        timeout=timeout_seconds,
+        open=False,
+    )
+
+
 class ShowStore:
-    """One PostgreSQL connection owned by one show actor."""
+    """A show's journal. A show in a process of its own owns one PostgreSQL connection; shows hosted
+    together borrow one from their host's pool for each activation or commit (``pool``)."""
 
-    def __init__(self, database_url: str, timeout_seconds: float) -> None:
+    def __init__(self, database_url: str, timeout_seconds: float, pool: AsyncConnectionPool | None = None) -> None:
         self._url = libpq_url(database_url)
-        self._timeout_ms = int(timeout_seconds * 1000)
+        self._timeout_seconds = timeout_seconds
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._pool = pool
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._pool is not None:
+            # The pool rolls back or discards a connection a failure left in a transaction or broken.
+            async with self._pool.connection() as pooled:
+                yield pooled
+            return
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._url,
-                connect_timeout=max(1, self._timeout_ms // 1000),
-                options=(f"-c statement_timeout={self._timeout_ms} -c idle_in_transaction_session_timeout=60000"),
-            )
-        return self._conn
+            self._conn = await psycopg.AsyncConnection.connect(self._url, **connection_options(self._timeout_seconds))
+        yield self._conn
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -121,8 +147,7 @@ class ShowStore:
 
     async def activate(self, show_id: str) -> StoredShow:
         """Take a new epoch for ``show_id`` and load everything the actor needs to serve it."""
-        conn = await self._connection()
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        async with self._connected() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE shows SET epoch = epoch + 1 WHERE id = %s "
                 "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices, "
@@ -214,8 +239,7 @@ class ShowStore:
         """Write ``events`` (in order) in one transaction, or nothing. Raises ``StaleEpoch`` if a newer
         activation owns the show; any other exception means the outcome is unknown to the caller."""
         extras = extras or CommitExtras()
-        conn = await self._connection()
-        async with conn.transaction(), conn.cursor() as cur:
+        async with self._connected() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT epoch FROM shows WHERE id = %s FOR SHARE", (show_id,))
             row = await cur.fetchone()
             current = row[0] if row else -1

@@ -29,7 +29,7 @@ from actors.seat_changes import (
     seat_changes,
 )
 from actors.seatmap import Event, SeatMap, SeatSpec, SeatStatus, ShowRules
-from actors.seatmap_publisher import SeatMapPublisher
+from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from api.routes.stream import SeatStreamSession
 from api.seatmaps import Published, SeatMapView, SeatView, Subscription
 from persistence.catalog import ShowInfo
@@ -290,7 +290,7 @@ def published(redis: FakeRedis) -> list[tuple[str, int, int]]:
 
 
 async def test_publisher_sends_a_reset_first_then_chained_deltas_and_snapshots_carry_seq(seat_map: SeatMap) -> None:
-    publisher = SeatMapPublisher("redis://127.0.0.1:1", "p:", "show-1")
+    publisher = SeatMapPublisher(publisher_redis("redis://127.0.0.1:1"), "p:", "show-1")
     redis = FakeRedis()
     publisher._redis = redis  # type: ignore[assignment]
     epoch = 5
@@ -327,7 +327,7 @@ async def test_publisher_sends_a_reset_first_then_chained_deltas_and_snapshots_c
 
 
 async def test_publisher_drops_what_redis_refused_and_the_next_delta_shows_the_hole(seat_map: SeatMap) -> None:
-    publisher = SeatMapPublisher("redis://127.0.0.1:1", "p:", "show-1")
+    publisher = SeatMapPublisher(publisher_redis("redis://127.0.0.1:1"), "p:", "show-1")
     redis = FakeRedis()
     publisher._redis = redis  # type: ignore[assignment]
 
