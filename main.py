@@ -21,12 +21,14 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+import psutil
 import ray
 import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
-from actors.show_actor import ActorConfig
+from actors.show_entity import ActorConfig
+from actors.show_host import HOST_BASE_MEMORY_MB, HostConfig, derived_max_shows
 from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.booking import BookingService
@@ -123,6 +125,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         cancellation_fee_rate=settings.cancellation_fee_percent / 100,
         niceness=settings.show_actor_niceness,
     )
+    host_config = show_host_config(settings)
     actors = ShowActors(
         actor_config,
         namespace=settings.ray_namespace,
@@ -133,6 +136,10 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         scheduling=settings.show_actor_scheduling,
         max_in_flight=settings.batch_max_in_flight,
         pipeline_min_pending=settings.batch_pipeline_min_pending,
+        placement=settings.show_placement,
+        hosts=settings.show_hosts,
+        host_config=host_config,
+        host_memory_mb=int(HOST_BASE_MEMORY_MB + host_config.max_shows * settings.show_memory_mb),
     )
     seatmaps = SeatMapReader(
         database, redis, settings.redis_prefix, settings.seatmap_max_staleness_seconds - catalog_routes.RENDER_TTL
@@ -198,6 +205,29 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     app.state.seat_stream = seat_stream
     app.state.notifications = notifications
     return app
+
+
+def show_host_config(settings: Settings) -> HostConfig:
+    """The hosts' live-show budget: the setting, or what this node's memory allows."""
+    max_shows = settings.show_host_max_shows or derived_max_shows(
+        psutil.virtual_memory().total, settings.show_hosts, settings.show_memory_mb
+    )
+    return HostConfig(
+        max_shows=max_shows,
+        idle_seconds=settings.show_idle_seconds,
+        db_connections=settings.show_host_db_connections,
+    )
+
+
+def placement_line(settings: Settings) -> str:
+    """Where shows live and how many may be live, for the start banner."""
+    if settings.show_placement == "dedicated":
+        return f"one Ray actor each ({settings.show_actor_memory_mb} MB reserved per show)"
+    host = show_host_config(settings)
+    return (
+        f"{settings.show_hosts} host actors x {host.max_shows} live shows, passivated after "
+        f"{settings.show_idle_seconds:g} s idle, {host.db_connections} PostgreSQL connections per host"
+    )
 
 
 WORKER_CONFIG_ENV = "SEATWISE_WORKER_CONFIG"
@@ -280,8 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             dashboard_line += f" ({sign_in})"
         data_line = "(external services)" if settings.database_url else str(settings.data_dir.resolve())
         base = f"http://{args.host}:{args.port}"
+        shows_line = placement_line(settings)
         if settings.log_format == "json":  # the console carries JSON lines only
-            log.info("starting on %s; Ray dashboard %s; %d API processes", base, dashboard_line, settings.api_workers)
+            log.info(
+                "starting on %s; Ray dashboard %s; %d API processes; shows: %s",
+                base,
+                dashboard_line,
+                settings.api_workers,
+                shows_line,
+            )
         else:
             print(
                 f"\nSeatwise is starting on {base}\n"
@@ -291,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"  Ray dashboard:   {dashboard_line}\n"
                 f"  data dir:        {data_line}\n"
                 f"  API processes:   {settings.api_workers}\n"
+                f"  shows:           {shows_line}\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )

@@ -151,6 +151,32 @@ class Settings(BaseSettings):
     prewarm_interval_seconds: float = Field(
         default=10.0, gt=0, description="how often each API process looks for shows about to go on sale"
     )
+    # Where shows live (actors/show_host.py, docs/architecture.md).
+    show_placement: Literal["dedicated", "hosted"] = Field(
+        default="dedicated",
+        description=(
+            "dedicated: every show a Ray actor (process) of its own; hosted: shows are virtual actors in "
+            "BOOKING_SHOW_HOSTS shared host actors, activated on demand and passivated when idle"
+        ),
+    )
+    show_hosts: int = Field(default=2, ge=1, le=4096, description="host actors (hosted placement)")
+    show_idle_seconds: float = Field(
+        default=120.0, gt=0, description="a hosted show with no command for this long is passivated"
+    )
+    show_host_max_shows: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "live-show budget of one host; unset: derived from the node's memory (show_memory_mb per show, "
+            "a quarter of the node for all hosts) and reported at start"
+        ),
+    )
+    show_memory_mb: float = Field(
+        default=4.0, gt=0, description="memory one hosted show may take (a 6,000-seat map with holds: ~3 MiB)"
+    )
+    show_host_db_connections: int = Field(
+        default=4, ge=1, le=100, description="PostgreSQL connections one host's shows share"
+    )
     show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(
         default="SPREAD",
         description="Ray scheduling strategy of show actors: SPREAD places them over the nodes, best effort",
@@ -223,7 +249,9 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="a notification event delivered to every target is deleted this long after"
     )
     delivery_ledger_retention_days: float = Field(
-        default=30.0, gt=0, description="delivery-ledger rows (who was sent what) are kept this long, and never "
+        default=30.0,
+        gt=0,
+        description="delivery-ledger rows (who was sent what) are kept this long, and never "
         "before their event is deleted",
     )
     retention_interval_seconds: float = Field(

@@ -10,8 +10,13 @@ A further call starts only once ``pipeline_min_pending`` requests wait: a show w
 time (many shows sharing a node's load) would otherwise send each in its own call and commit, and every
 call and commit costs the actor a few milliseconds of CPU whatever it carries (docs/measurements.md).
 
-Actors are found or created by name (``show:<id>``) with ``get_if_exists``, so many processes racing
-to activate the same show end up sharing one actor. A call that cannot reach the actor, or does not
+Placement (``placement``): ``dedicated`` gives every show a Ray actor of its own, found or created by name
+(``show:<id>``) with ``get_if_exists``, so many processes racing to activate the same show end up sharing
+one actor. ``hosted`` gives each show a place on one of ``hosts`` shared host actors (``shows:<n>``,
+``actors/show_host.py``), chosen by a stable hash of the show id so that every API process agrees on it:
+the show is still a virtual actor of its own there, activated on demand and passivated when idle.
+
+A call that cannot reach the actor, or does not
 answer in time, becomes ``Unavailable`` (503 with ``Retry-After``): the caller may retry, and anything
 acknowledged before stays committed in PostgreSQL.
 
@@ -26,16 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayError
 
 from actors.commands import Command, Reply
 from actors.errors import Unavailable
-from actors.show_actor import ActorConfig, RemoteShowActor, actor_name
+from actors.show_actor import RemoteShowActor, actor_name
+from actors.show_entity import ActorConfig
+from actors.show_host import HostConfig, RemoteShowHost, host_name
 
 log = logging.getLogger("booking.show_actors")
 
@@ -58,7 +66,15 @@ class ShowActors:
         scheduling: str = "DEFAULT",
         max_in_flight: int = 2,
         pipeline_min_pending: int = 8,
+        placement: Literal["dedicated", "hosted"] = "dedicated",
+        hosts: int = 2,
+        host_config: HostConfig | None = None,
+        host_memory_mb: int = 0,
     ) -> None:
+        self._placement = placement
+        self._hosts = hosts
+        self._host_config = host_config or HostConfig(max_shows=500, idle_seconds=120.0, db_connections=4)
+        self._host_memory_bytes = host_memory_mb * 1024 * 1024
         self._max_in_flight = max_in_flight
         self._pipeline_min_pending = pipeline_min_pending
         self._config = config
@@ -73,7 +89,26 @@ class ShowActors:
         self._lanes: dict[str, _Lane] = {}
         self.batch_sizes: list[int] = []
 
+    def host_of(self, show_id: str) -> str:
+        """The Ray actor name serving ``show_id``: its own, or its host's."""
+        if self._placement == "dedicated":
+            return actor_name(show_id)
+        return host_name(zlib.crc32(show_id.encode()) % self._hosts)
+
     def _spawn(self, show_id: str) -> Any:
+        if self._placement == "hosted":
+            name = self.host_of(show_id)
+            return RemoteShowHost.options(
+                name=name,
+                namespace=self._namespace,
+                get_if_exists=True,
+                lifetime="detached",
+                max_restarts=-1,
+                max_task_retries=0,
+                num_cpus=self._num_cpus,
+                memory=self._host_memory_bytes,
+                scheduling_strategy=self._scheduling,
+            ).remote(name, self._config, self._host_config)
         return RemoteShowActor.options(
             name=actor_name(show_id),
             namespace=self._namespace,
@@ -87,19 +122,21 @@ class ShowActors:
         ).remote(show_id, self._config)
 
     async def handle(self, show_id: str) -> Any:
-        handle = self._handles.get(show_id)
+        """The Ray actor serving ``show_id`` (a show actor or a host), created if none runs."""
+        name = self.host_of(show_id)
+        handle = self._handles.get(name)
         if handle is not None:
             return handle
-        lock = self._creating.setdefault(show_id, asyncio.Lock())
+        lock = self._creating.setdefault(name, asyncio.Lock())
         async with lock:
-            handle = self._handles.get(show_id)
+            handle = self._handles.get(name)
             if handle is None:
                 handle = await asyncio.to_thread(self._spawn, show_id)
-                self._handles[show_id] = handle
+                self._handles[name] = handle
             return handle
 
     def forget(self, show_id: str) -> None:
-        self._handles.pop(show_id, None)
+        self._handles.pop(self.host_of(show_id), None)
 
     async def submit(self, show_id: str, command: Command) -> Reply:
         lane = self._lanes.get(show_id)
@@ -143,7 +180,12 @@ class ShowActors:
 
         try:
             handle = await self.handle(show_id)
-            replies: list[Reply] = await asyncio.wait_for(handle.apply.remote(list(commands)), self._timeout)
+            call = (
+                handle.apply.remote(show_id, list(commands))
+                if self._placement == "hosted"
+                else handle.apply.remote(list(commands))
+            )
+            replies: list[Reply] = await asyncio.wait_for(call, self._timeout)
             return replies
         except TimeoutError:
             return unavailable("the show did not answer in time; the request may or may not have been applied", 2)
@@ -159,8 +201,9 @@ class ShowActors:
     async def ping(self, show_id: str) -> dict[str, Any]:
         """The actor's figures (``ShowActor.ping``), creating and activating it if none runs."""
         handle = await self.handle(show_id)
+        call = handle.ping.remote(show_id) if self._placement == "hosted" else handle.ping.remote()
         try:
-            result: dict[str, Any] = await asyncio.wait_for(handle.ping.remote(), self._timeout)
+            result: dict[str, Any] = await asyncio.wait_for(call, self._timeout)
         except ActorDiedError:
             self.forget(show_id)  # gone for good (killed without restart): the next ping creates a new one
             raise

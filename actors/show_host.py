@@ -1,0 +1,214 @@
+"""A host for many shows in one Ray actor: virtual actors, as Orleans grains or Akka's sharded entities.
+
+Each hosted show is still an actor of its own (``ShowEntity``: one writer, its own mailbox, seat map, hold
+timers, epoch and fencing); what the shows share is the process, a small PostgreSQL pool and a Redis
+client. A show costs its seat map in memory, not a process and a connection, so a node keeps as many as its
+memory allows, and a Ray call costs what it costs once per host instead of once per show.
+
+Lifecycle of a hosted show:
+
+- **activated on demand** by the first command (a new epoch from PostgreSQL, as for any activation);
+- **passivated when idle**: no command for ``idle_seconds``, nothing staged, no payment in flight. Every
+  acknowledged change is already in PostgreSQL, so dropping it from memory loses nothing; an expired hold
+  owns nothing whether or not a timer ran (design rule 4), readers respect ``expires_at``, and the API's
+  pre-warmer wakes shows whose holds are about to expire (``api/prewarm.py``);
+- **evicted at the budget**: a host holds at most ``max_shows``; a new show then passivates the least
+  recently used show that is not busy and has no payment in flight, and if every show is busy the new
+  show's request is refused with ``Unavailable`` (503, ``Retry-After``), never an out-of-memory kill;
+- **gone** when retired (the show started or was cancelled) or fenced (a newer activation elsewhere took
+  the epoch): dropped from the host, which keeps serving its other shows.
+
+A batch that waited for a show being passivated ran nothing (``EntityStopped``), so it goes to a fresh
+activation of that show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from actors.commands import Command, Reply
+from actors.errors import Unavailable
+from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
+from actors.show_actor import set_niceness
+from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
+from persistence.show_store import ShowStore, show_pool
+
+log = logging.getLogger("booking.show_host")
+
+# A batch for a show that keeps being stopped under it is refused after this many fresh activations.
+MAX_HANDOVERS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    max_shows: int  # the live-show budget of this host
+    idle_seconds: float  # a show with no command for this long is passivated
+    db_connections: int  # the PostgreSQL pool the host's shows share
+
+
+HOST_BASE_MEMORY_MB = 120  # a host process before any show: Ray worker, psycopg pool, Redis client
+
+
+def derived_max_shows(node_memory_bytes: int, hosts: int, show_memory_mb: float, share: float = 0.25) -> int:
+    """A host's live-show budget when none is set: the hosts together may use ``share`` of the node's
+    memory (the rest is for PostgreSQL, Redis, the API and the OS) at ``show_memory_mb`` per show."""
+    usable_mb = node_memory_bytes / 2**20 * share - hosts * HOST_BASE_MEMORY_MB
+    return max(1, int(usable_mb / hosts / show_memory_mb))
+
+
+def host_name(index: int) -> str:
+    return f"shows:{index}"
+
+
+class ShowHost:
+    """Hosts shows as virtual actors in one Ray actor. Found by name (``shows:<n>``)."""
+
+    def __init__(self, name: str, config: ActorConfig, host: HostConfig) -> None:
+        set_niceness(config.niceness)
+        self.name = name
+        self._config = config
+        self._host = host
+        self._pool = show_pool(config.database_url, config.db_timeout_seconds, host.db_connections)
+        self._pool_open: asyncio.Task[None] | None = None
+        self._redis = publisher_redis(config.redis_url)
+        self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
+        self._closing: set[asyncio.Task[None]] = set()
+        self._figures = {"activations": 0, "passivations": 0, "evictions": 0, "refusals": 0, "fenced": 0}
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
+
+    def __repr__(self) -> str:  # what the Ray dashboard and log prefixes show for this actor
+        return f"ShowHost({self.name})"
+
+    # -- the batch path -----------------------------------------------------------------------------
+
+    async def apply(self, show_id: str, commands: Sequence[Command]) -> list[Reply]:
+        """Run a batch on ``show_id``, activating it here first if it is not live."""
+        for _ in range(MAX_HANDOVERS):
+            entity = await self._entity(show_id)
+            if entity is None:
+                self._figures["refusals"] += 1
+                return [Unavailable("this host serves as many shows as it may; retry", 2) for _ in commands]
+            try:
+                return await entity.apply(commands)
+            except EntityStopped:
+                continue  # passivated while the batch waited: nothing ran, a fresh activation takes it
+        return [Unavailable("the show is being moved; retry", 1) for _ in commands]
+
+    async def ping(self, show_id: str) -> dict[str, Any]:
+        """A hosted show's figures (activating it if needed), and where it lives."""
+        for _ in range(MAX_HANDOVERS):
+            entity = await self._entity(show_id)
+            if entity is None:
+                raise Unavailable("this host serves as many shows as it may; retry", 2)
+            try:
+                figures = await entity.ping()
+            except EntityStopped:
+                continue
+            return {
+                **figures,
+                "host": self.name,
+                "pid": os.getpid(),
+                "node_id": ray.get_runtime_context().get_node_id(),
+            }
+        raise Unavailable("the show is being moved; retry", 1)
+
+    async def stats(self) -> dict[str, Any]:
+        """For operators and tests: the live shows (least recently used first) and lifecycle counts."""
+        return {
+            "host": self.name,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "max_shows": self._host.max_shows,
+            "live_shows": list(self._shows),
+            **self._figures,
+        }
+
+    async def passivate_idle(self, idle_seconds: float | None = None) -> list[str]:
+        """Passivate every show idle for ``idle_seconds`` (the host's setting by default) now; returns
+        their ids. The sweeper does this on its own; operators and tests may ask for it."""
+        limit = self._host.idle_seconds if idle_seconds is None else idle_seconds
+        passivated = []
+        for show_id, entity in list(self._shows.items()):
+            if await entity.passivate(limit):
+                self._drop(show_id, entity)
+                self._figures["passivations"] += 1
+                passivated.append(show_id)
+        return passivated
+
+    # -- activation and the budget ------------------------------------------------------------------
+
+    async def _entity(self, show_id: str) -> ShowEntity | None:
+        """The live entity of ``show_id``, activating it if needed; None if the budget is spent by shows
+        that are all busy. No await separates the final count check from the insertion, so the host never
+        holds more than ``max_shows``."""
+        while True:
+            entity = self._shows.get(show_id)
+            if entity is not None and not entity.gone:
+                self._shows.move_to_end(show_id)
+                return entity
+            if entity is not None:
+                self._drop(show_id, entity)
+            if len(self._shows) < self._host.max_shows:
+                break
+            if not await self._evict_one():
+                return None
+        if self._pool_open is None:
+            self._pool_open = asyncio.get_running_loop().create_task(self._pool.open())
+        entity = ShowEntity(
+            show_id,
+            self._config,
+            ShowStore(self._config.database_url, self._config.db_timeout_seconds, pool=self._pool),
+            SeatMapPublisher(self._redis, self._config.redis_prefix, show_id),
+            self._gone,
+        )
+        self._shows[show_id] = entity
+        self._figures["activations"] += 1
+        if not self._pool_open.done():
+            await asyncio.shield(self._pool_open)
+        return entity
+
+    async def _evict_one(self) -> bool:
+        """Passivate the least recently used show that is not busy and has no payment in flight."""
+        for show_id, entity in list(self._shows.items()):
+            if entity.gone:
+                self._drop(show_id, entity)
+                return True
+            if await entity.passivate(0.0):
+                self._drop(show_id, entity)
+                self._figures["evictions"] += 1
+                log.info("%s: show %s passivated to make room (budget %d)", self.name, show_id, self._host.max_shows)
+                return True
+        return False
+
+    def _drop(self, show_id: str, entity: ShowEntity) -> None:
+        if self._shows.get(show_id) is entity:
+            del self._shows[show_id]
+
+    def _gone(self, entity: ShowEntity, why: Gone) -> None:
+        """A hosted show retired or was fenced: forget it and stop its tasks; the host serves on."""
+        self._drop(entity.show_id, entity)
+        if why == "fenced":
+            self._figures["fenced"] += 1
+        task = asyncio.get_running_loop().create_task(entity.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _sweep_idle(self) -> None:
+        interval = max(0.5, min(self._host.idle_seconds / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.passivate_idle()
+            except Exception:
+                log.exception("%s: passivation sweep failed; next round retries", self.name)
+
+
+RemoteShowHost: Any = ray.remote(ShowHost)

@@ -1,0 +1,174 @@
+"""Shows hosted together as virtual actors (``actors/show_host.py``), against real Ray and PostgreSQL.
+
+The hosts here are made by the tests, without a name, so the service under test never reaches them; the
+service only creates the shows (and its own actors are never asked about them). Each lifecycle rule of a
+hosted show is pinned with the case where the rule must *not* fire beside it: idle shows passivate and
+come back with their holds and bookings (a busy one stays), a payment in flight keeps its show live (and
+once it ends the show may go), the budget is never exceeded and evicts the least recently used idle show
+(or refuses, if none is idle), and a copy from before another activation is fenced while its host keeps
+serving its other shows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import psycopg
+import ray
+
+from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
+from actors.errors import StaleEpoch, Unavailable
+from actors.seatmap import Booking, Hold, Payment
+from actors.show_entity import ActorConfig
+from actors.show_host import HostConfig, RemoteShowHost
+from settings import libpq_url
+from tests.api_client import ShowFixture, bulk_users, create_show
+from tests.conftest import Backing, Service
+
+
+def host_for(backing: Backing, max_shows: int = 10, idle_seconds: float = 3600.0) -> Any:
+    config = ActorConfig(
+        database_url=backing.database_url,
+        redis_url=backing.redis_url,
+        redis_prefix=backing.redis_prefix,
+        max_seats_per_user=10,
+        max_seats_per_request=10,
+        max_extensions=2,
+        db_timeout_seconds=5,
+        publish_interval_seconds=0.2,
+    )
+    host = HostConfig(max_shows=max_shows, idle_seconds=idle_seconds, db_connections=2)
+    return RemoteShowHost.options(num_cpus=0, max_restarts=0).remote("test-host", config, host)
+
+
+def shows(live_service: Service, count: int) -> list[ShowFixture]:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        return [create_show(client) for _ in range(count)]
+
+
+def apply(host: Any, show_id: str, *commands: Any) -> list[Any]:
+    replies: list[Any] = ray.get(host.apply.remote(show_id, list(commands)), timeout=30)
+    return replies
+
+
+def stats(host: Any) -> dict[str, Any]:
+    figures: dict[str, Any] = ray.get(host.stats.remote(), timeout=30)
+    return figures
+
+
+def epoch_of(backing: Backing, show_id: str) -> int:
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        row = conn.execute("SELECT epoch FROM shows WHERE id = %s", (show_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_idle_show_passivates_and_comes_back_with_its_holds_and_bookings(
+    live_service: Service, backing: Backing
+) -> None:
+    quiet, busy = shows(live_service, 2)
+    (alice, _), (bob, _) = bulk_users(backing.database_url, 2)
+    host = host_for(backing, idle_seconds=2.0)
+    [held] = apply(host, quiet.show_id, HoldSeats(alice, ("A1", "A2")))
+    [to_book] = apply(host, quiet.show_id, HoldSeats(bob, ("B1",)))
+    [booked] = apply(host, quiet.show_id, ConfirmHolds(bob, (to_book.hold_id,)))
+    assert isinstance(held, Hold)
+    assert isinstance(booked, Booking)
+    epoch = epoch_of(backing, quiet.show_id)
+
+    # The busy show gets a batch every 0.2 s through the sweeps; the quiet one none.
+    deadline = time.monotonic() + 15
+    while quiet.show_id in stats(host)["live_shows"] and time.monotonic() < deadline:
+        apply(host, busy.show_id, HoldSeats(alice, ("Z99",)))  # refused (no such seat): a command all the same
+        time.sleep(0.2)
+    figures = stats(host)
+    assert quiet.show_id not in figures["live_shows"], figures
+    assert busy.show_id in figures["live_shows"], figures  # control: a show in use is not passivated
+    assert figures["passivations"] == 1  # the quiet show alone
+
+    # Back on demand, at a new epoch, with everything it had acknowledged.
+    [taken] = apply(host, quiet.show_id, HoldSeats(bob, ("A1",)))
+    assert not isinstance(taken, Hold | Unavailable)  # A1 is still Alice's
+    [rebook] = apply(host, quiet.show_id, HoldSeats(alice, ("B1",)))
+    assert not isinstance(rebook, Hold | Unavailable)  # B1 is still booked
+    [fresh] = apply(host, quiet.show_id, HoldSeats(bob, ("A3",)))
+    assert isinstance(fresh, Hold)
+    assert epoch_of(backing, quiet.show_id) == epoch + 1
+    assert quiet.show_id in stats(host)["live_shows"]
+    ray.kill(host)
+
+
+def test_a_payment_in_flight_keeps_its_show_live(live_service: Service, backing: Backing) -> None:
+    (show,) = shows(live_service, 1)
+    ((alice, _),) = bulk_users(backing.database_url, 1)
+    host = host_for(backing)
+    [hold] = apply(host, show.show_id, HoldSeats(alice, ("A1",)))
+    [payment] = apply(host, show.show_id, BeginPayment(alice, (hold.hold_id,)))
+    assert isinstance(payment, Payment)
+
+    assert ray.get(host.passivate_idle.remote(0.0), timeout=30) == []
+    assert show.show_id in stats(host)["live_shows"]
+
+    apply(host, show.show_id, AbortPayment(payment.payment_key, "declined"))
+    # control: the same show, once its payment ended, passivates at once
+    assert ray.get(host.passivate_idle.remote(0.0), timeout=30) == [show.show_id]
+    ray.kill(host)
+
+
+def test_a_budget_of_two_evicts_the_least_recently_used_idle_show(live_service: Service, backing: Backing) -> None:
+    first, second, third, fourth = shows(live_service, 4)
+    (alice, _), (bob, _), (carol, _) = bulk_users(backing.database_url, 3)
+    host = host_for(backing, max_shows=2)
+    apply(host, first.show_id, HoldSeats(alice, ("A1",)))
+    apply(host, second.show_id, HoldSeats(alice, ("A1",)))
+    apply(host, first.show_id, HoldSeats(bob, ("A2",)))  # first is now the most recently used
+
+    [held] = apply(host, third.show_id, HoldSeats(alice, ("A1",)))
+    assert isinstance(held, Hold)
+    figures = stats(host)
+    assert figures["live_shows"] == [first.show_id, third.show_id], figures  # second (LRU) made room
+    assert figures["evictions"] == 1
+
+    # Both live shows have a payment in flight: none may go, so a new show is refused, not squeezed in.
+    for show in (first, third):
+        [hold] = apply(host, show.show_id, HoldSeats(carol, ("B1",)))
+        [payment] = apply(host, show.show_id, BeginPayment(carol, (hold.hold_id,)))
+        assert isinstance(payment, Payment)
+    [refused] = apply(host, fourth.show_id, HoldSeats(alice, ("A1",)))
+    assert isinstance(refused, Unavailable)
+    assert refused.retry_after > 0
+    assert len(stats(host)["live_shows"]) == 2
+    ray.kill(host)
+
+
+def test_a_copy_from_before_another_activation_is_fenced_and_its_host_serves_on(
+    live_service: Service, backing: Backing
+) -> None:
+    moved, other = shows(live_service, 2)
+    (alice, _), (bob, _) = bulk_users(backing.database_url, 2)
+    old_host, new_host = host_for(backing), host_for(backing)
+    assert isinstance(apply(old_host, moved.show_id, HoldSeats(alice, ("A1",)))[0], Hold)
+    assert isinstance(apply(old_host, other.show_id, HoldSeats(alice, ("A1",)))[0], Hold)
+
+    # The show is activated elsewhere (as after a move): a new epoch, and the old copy's write is refused.
+    assert isinstance(apply(new_host, moved.show_id, HoldSeats(bob, ("A2",)))[0], Hold)
+    [stale] = apply(old_host, moved.show_id, HoldSeats(alice, ("A3",)))
+    assert isinstance(stale, StaleEpoch)
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        claims: dict[str, str] = dict(
+            conn.execute("SELECT seat_id, user_id FROM seat_claims WHERE show_id = %s", (moved.show_id,))
+        )
+    assert claims == {"A1": alice, "A2": bob}  # nothing of the stale copy's
+
+    deadline = time.monotonic() + 10
+    while moved.show_id in stats(old_host)["live_shows"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    figures = stats(old_host)
+    assert moved.show_id not in figures["live_shows"]
+    assert figures["fenced"] == 1
+    # The host itself serves on: its other show answers, and nothing else was fenced.
+    assert isinstance(apply(old_host, other.show_id, HoldSeats(bob, ("A2",)))[0], Hold)
+    ray.kill(old_host)
+    ray.kill(new_host)
