@@ -63,6 +63,15 @@ METRICS: dict[str, MetricSpec] = {
     ),
 }
 
+# What a host of many shows reports (actors/show_host.py), tagged with the host's name.
+HOST_METRICS: dict[str, MetricSpec] = {
+    "live_shows": MetricSpec("gauge", "Shows live on a host (activated and not passivated)."),
+    "show_lifecycle": MetricSpec(
+        "counter", "Hosted shows activated, passivated, evicted (budget), refused (budget) or fenced.", ("event",)
+    ),
+}
+LifecycleEvent = Literal["activated", "passivated", "evicted", "refused", "fenced"]
+
 # What the gauges read from the actor: live holds, and seats by status.
 GaugeSource = Callable[[], tuple[int, Mapping[str, int]] | None]
 # Makes the metric objects of one show (Ray's, or fakes in tests).
@@ -169,4 +178,42 @@ def ray_metrics(show_id: str) -> dict[str, Any]:
                 name, description=spec.description, boundaries=list(spec.boundaries), tag_keys=tags
             )
         metrics[key].set_default_tags({"show_id": show_id})
+    return metrics
+
+
+class HostMetrics:
+    """The metrics of one host of shows. Never raises: a metrics failure costs a data point, not a show."""
+
+    def __init__(self, host: str, create: Callable[[str], dict[str, Any]] | None = None) -> None:
+        self._broken = False
+        self._metrics: dict[str, Any] = {}
+        try:
+            self._metrics = (create or ray_host_metrics)(host)
+        except Exception as exc:
+            self._fail(exc)
+
+    def lifecycle(self, event: LifecycleEvent, live_shows: int) -> None:
+        if self._broken:
+            return
+        try:
+            self._metrics["show_lifecycle"].inc(1, tags={"event": event})
+            self._metrics["live_shows"].set(live_shows)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._broken:
+            log.warning("host metrics disabled: %r", exc)
+        self._broken = True
+
+
+def ray_host_metrics(host: str) -> dict[str, Any]:
+    """Ray's metric objects for one host, made from ``HOST_METRICS``, each tagged with the host's name."""
+    from ray.util.metrics import Counter, Gauge
+
+    metrics: dict[str, Any] = {}
+    for key, spec in HOST_METRICS.items():
+        kind = Counter if spec.kind == "counter" else Gauge
+        metrics[key] = kind(PREFIX + key, description=spec.description, tag_keys=("host", *spec.tags))
+        metrics[key].set_default_tags({"host": host})
     return metrics

@@ -36,6 +36,7 @@ import ray
 
 from actors.commands import Command, Reply
 from actors.errors import Unavailable
+from actors.metrics import HostMetrics, LifecycleEvent
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_actor import set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
@@ -82,6 +83,7 @@ class ShowHost:
         self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
         self._closing: set[asyncio.Task[None]] = set()
         self._figures = {"activations": 0, "passivations": 0, "evictions": 0, "refusals": 0, "fenced": 0}
+        self._metrics = HostMetrics(name)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
 
     def __repr__(self) -> str:  # what the Ray dashboard and log prefixes show for this actor
@@ -94,7 +96,7 @@ class ShowHost:
         for _ in range(MAX_HANDOVERS):
             entity = await self._entity(show_id)
             if entity is None:
-                self._figures["refusals"] += 1
+                self._count("refusals", "refused")
                 return [Unavailable("this host serves as many shows as it may; retry", 2) for _ in commands]
             try:
                 return await entity.apply(commands)
@@ -139,7 +141,7 @@ class ShowHost:
         for show_id, entity in list(self._shows.items()):
             if await entity.passivate(limit):
                 self._drop(show_id, entity)
-                self._figures["passivations"] += 1
+                self._count("passivations", "passivated")
                 passivated.append(show_id)
         return passivated
 
@@ -170,7 +172,7 @@ class ShowHost:
             self._gone,
         )
         self._shows[show_id] = entity
-        self._figures["activations"] += 1
+        self._count("activations", "activated")
         if not self._pool_open.done():
             await asyncio.shield(self._pool_open)
         return entity
@@ -183,7 +185,7 @@ class ShowHost:
                 return True
             if await entity.passivate(0.0):
                 self._drop(show_id, entity)
-                self._figures["evictions"] += 1
+                self._count("evictions", "evicted")
                 log.info("%s: show %s passivated to make room (budget %d)", self.name, show_id, self._host.max_shows)
                 return True
         return False
@@ -192,11 +194,15 @@ class ShowHost:
         if self._shows.get(show_id) is entity:
             del self._shows[show_id]
 
+    def _count(self, figure: str, event: LifecycleEvent) -> None:
+        self._figures[figure] += 1
+        self._metrics.lifecycle(event, len(self._shows))
+
     def _gone(self, entity: ShowEntity, why: Gone) -> None:
         """A hosted show retired or was fenced: forget it and stop its tasks; the host serves on."""
         self._drop(entity.show_id, entity)
         if why == "fenced":
-            self._figures["fenced"] += 1
+            self._count("fenced", "fenced")
         task = asyncio.get_running_loop().create_task(entity.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

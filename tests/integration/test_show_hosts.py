@@ -12,20 +12,24 @@ serving its other shows.
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import ray
 
 from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import StaleEpoch, Unavailable
 from actors.seatmap import Booking, Hold, Payment
 from actors.show_entity import ActorConfig
-from actors.show_host import HostConfig, RemoteShowHost
+from actors.show_host import HostConfig, RemoteShowHost, host_name
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, _free_port
 
 
 def host_for(backing: Backing, max_shows: int = 10, idle_seconds: float = 3600.0) -> Any:
@@ -172,3 +176,65 @@ def test_a_copy_from_before_another_activation_is_fenced_and_its_host_serves_on(
     assert isinstance(apply(old_host, other.show_id, HoldSeats(bob, ("A2",)))[0], Hold)
     ray.kill(old_host)
     ray.kill(new_host)
+
+
+@pytest.fixture(scope="module")
+def hosted_service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service with hosted placement and a one-second idle period. Pre-warming is off, so nothing
+    wakes a passivated show: what readers see of it comes from the stored rows alone."""
+    svc = Service(
+        backing=backing,
+        port=_free_port(),
+        extra_env={
+            "BOOKING_SHOW_PLACEMENT": "hosted",
+            "BOOKING_SHOW_IDLE_SECONDS": "1",
+            "BOOKING_PREWARM_LEAD_SECONDS": "0",
+            "BOOKING_NOTIFICATION_SWEEP_INTERVAL_SECONDS": "0.5",
+        },
+    )
+    svc.log_path = tmp_path_factory.mktemp("hosted") / "service.log"
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def seat_status(client: httpx.Client, show_id: str, seat: str) -> str:
+    seats = client.get(f"/api/v1/shows/{show_id}/seats").json()["seats"]
+    return str(next(s["status"] for s in seats if s["id"] == seat))
+
+
+def test_a_hold_that_expires_while_its_show_is_passivated_frees_its_seats(
+    hosted_service: Service, backing: Backing
+) -> None:
+    ((_, token),) = bulk_users(backing.database_url, 1)
+    with httpx.Client(base_url=hosted_service.base_url, timeout=30) as client:
+        show = create_show(client, hold_ttl_seconds=5)
+        held = client.post(
+            f"/api/v1/shows/{show.show_id}/holds",
+            json={"seats": ["A1"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert held.status_code == 201, held.text
+        hold_id, expires_at = held.json()["id"], datetime.fromisoformat(held.json()["expires_at"])
+        host = ray.get_actor(host_name(zlib.crc32(show.show_id.encode()) % 2), namespace=backing.ray_namespace)
+
+        deadline = time.monotonic() + 10
+        while show.show_id in stats(host)["live_shows"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert show.show_id not in stats(host)["live_shows"], "the idle show was not passivated"
+        assert seat_status(client, show.show_id, "A1") == "held"  # control: not free before its expiry
+
+        # No actor runs for the show now; within 2 s of its expiry, readers see the seat free.
+        time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 2.0)
+        assert seat_status(client, show.show_id, "A1") == "available"
+        assert show.show_id not in stats(host)["live_shows"]  # reading did not need the actor
+
+    # The reminder went out from the stored rows, though the show's actor was gone.
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        kinds = [
+            kind
+            for (kind,) in conn.execute(
+                "SELECT kind FROM notification_outbox WHERE payload->>'hold_id' = %s", (hold_id,)
+            ).fetchall()
+        ]
+    assert kinds == ["hold.expiring"]
