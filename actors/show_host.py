@@ -104,6 +104,21 @@ class ShowHost:
                 continue  # passivated while the batch waited: nothing ran, a fresh activation takes it
         return [Unavailable("the show is being moved; retry", 1) for _ in commands]
 
+    async def apply_many(self, batches: dict[str, list[Command]]) -> dict[str, list[Reply]]:
+        """Batches for several shows in one call (the API's lane of this host): each show runs its own
+        batch in its own mailbox, concurrently with the others."""
+        shows = list(batches)
+        outcomes = await asyncio.gather(
+            *(self.apply(show_id, batches[show_id]) for show_id in shows), return_exceptions=True
+        )
+        answered: dict[str, list[Reply]] = {}
+        for show_id, outcome in zip(shows, outcomes, strict=True):
+            if isinstance(outcome, BaseException):  # one show's failure never answers for another's
+                log.error("%s: batch for show %s failed: %r", self.name, show_id, outcome)
+                outcome = [Unavailable("the show failed to answer; retry", 1) for _ in batches[show_id]]
+            answered[show_id] = outcome
+        return answered
+
     async def ping(self, show_id: str) -> dict[str, Any]:
         """A hosted show's figures (activating it if needed), and where it lives."""
         for _ in range(MAX_HANDOVERS):

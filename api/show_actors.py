@@ -50,7 +50,9 @@ log = logging.getLogger("booking.show_actors")
 
 @dataclass(slots=True)
 class _Lane:
-    pending: list[tuple[Command, asyncio.Future[Reply]]] = field(default_factory=list)
+    """Requests waiting for one Ray actor: a show's own, or a host's (then for any of its shows)."""
+
+    pending: list[tuple[str, Command, asyncio.Future[Reply]]] = field(default_factory=list)
     in_flight: int = 0
 
 
@@ -139,53 +141,64 @@ class ShowActors:
         self._handles.pop(self.host_of(show_id), None)
 
     async def submit(self, show_id: str, command: Command) -> Reply:
-        lane = self._lanes.get(show_id)
+        """Queue ``command`` in the lane of the actor serving ``show_id`` and wait for its reply. With
+        hosted placement the lane is the host's: one call carries requests for many of its shows."""
+        name = self.host_of(show_id)
+        lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[show_id] = _Lane()
+            lane = self._lanes[name] = _Lane()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        lane.pending.append((command, future))
+        lane.pending.append((show_id, command, future))
         if lane.in_flight == 0 or (
             lane.in_flight < self._max_in_flight and len(lane.pending) >= self._pipeline_min_pending
         ):
             lane.in_flight += 1
-            asyncio.get_running_loop().create_task(self._drain(show_id, lane))
+            asyncio.get_running_loop().create_task(self._drain(name, lane))
         return await future
 
-    async def _drain(self, show_id: str, lane: _Lane) -> None:
-        batch: list[tuple[Command, asyncio.Future[Reply]]] = []
+    async def _drain(self, name: str, lane: _Lane) -> None:
+        batch: list[tuple[str, Command, asyncio.Future[Reply]]] = []
         try:
             while lane.pending:
                 batch, lane.pending = lane.pending[: self._batch_max], lane.pending[self._batch_max :]
                 self.batch_sizes.append(len(batch))
                 if len(self.batch_sizes) > 10_000:
                     del self.batch_sizes[:5_000]
-                replies = await self._call(show_id, [command for command, _ in batch])
-                for (_, future), reply in zip(batch, replies, strict=True):
+                replies = await self._call(batch[0][0], [(show_id, command) for show_id, command, _ in batch])
+                for (_, _, future), reply in zip(batch, replies, strict=True):
                     if not future.done():
                         future.set_result(reply)
         except Exception as exc:  # never leave a caller hanging
-            log.exception("lane for show %s failed", show_id)
-            for _, future in batch + lane.pending:
+            log.exception("lane of %s failed", name)
+            for _, _, future in batch + lane.pending:
                 if not future.done():
                     future.set_exception(exc)
             lane.pending.clear()
         finally:
             lane.in_flight -= 1
             if not lane.pending and lane.in_flight == 0:
-                self._lanes.pop(show_id, None)
+                self._lanes.pop(name, None)
 
-    async def _call(self, show_id: str, commands: Sequence[Command]) -> list[Reply]:
+    async def _call(self, show_id: str, commands: Sequence[tuple[str, Command]]) -> list[Reply]:
+        """One actor call for ``commands`` (all for ``show_id``'s actor: its own, or its host)."""
+
         def unavailable(detail: str, retry_after: int = 1) -> list[Reply]:
             return [Unavailable(detail, retry_after) for _ in commands]
 
         try:
             handle = await self.handle(show_id)
-            call = (
-                handle.apply.remote(show_id, list(commands))
-                if self._placement == "hosted"
-                else handle.apply.remote(list(commands))
+            if self._placement == "hosted":
+                by_show: dict[str, list[Command]] = {}
+                for target, command in commands:
+                    by_show.setdefault(target, []).append(command)
+                answered: dict[str, list[Reply]] = await asyncio.wait_for(
+                    handle.apply_many.remote(by_show), self._timeout
+                )
+                ordered = {target: iter(replies) for target, replies in answered.items()}
+                return [next(ordered[target]) for target, _ in commands]
+            replies: list[Reply] = await asyncio.wait_for(
+                handle.apply.remote([command for _, command in commands]), self._timeout
             )
-            replies: list[Reply] = await asyncio.wait_for(call, self._timeout)
             return replies
         except TimeoutError:
             return unavailable("the show did not answer in time; the request may or may not have been applied", 2)
