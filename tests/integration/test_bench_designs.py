@@ -5,7 +5,8 @@ baseline that cut a corner (a partial multi-seat hold, two owners of a seat) wou
 each is driven in-process (ASGI, its real lifespan, real Redis / PostgreSQL) by a small crowd asking for
 overlapping seat pairs at once: granted pairs are disjoint, a refused request leaves nothing behind, and
 the store holds exactly the granted seats. Then the audit of ``bench/compare.py`` is shown to flag an
-injected duplicate grant and a granted seat missing from the store (negative controls).
+injected duplicate grant and a granted seat missing from the store (negative controls), and its report to
+set the hosted design against pg, the dedicated service and its own hot show round by round (issue 15).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import redis
 from fastapi import FastAPI
 
 from bench import pg_design, redis_design
-from bench.compare import Target, audit, layout_of, pg_held, redis_held
+from bench.compare import Target, audit, layout_of, pg_held, print_report, redis_held, summarise
 from settings import libpq_url
 from tests.services import provision_postgres, provision_redis
 
@@ -139,3 +140,43 @@ def test_audit_of_a_store_it_cannot_read_still_catches_two_grants() -> None:
     flagged = audit(["s|A1", "s|A2", "s|A1"], None)
     assert not flagged.ok
     assert flagged.examples == ["s|A1"]
+
+
+def closed_run(workload: str, design: str, round_no: int, throughput: float) -> dict[str, Any]:
+    return {
+        "workload": workload,
+        "design": design,
+        "round": round_no,
+        "throughput": throughput,
+        "p50": 1.0,
+        "p99": 2.0,
+        "p99.9": 3.0,
+        "statuses": {"200": 1},
+    }
+
+
+def test_report_sets_hosted_against_pg_the_service_and_its_own_hot_show_per_round(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runs = [
+        closed_run("multi", "hosted", 1, 300),
+        closed_run("multi", "pg", 1, 600),
+        closed_run("multi", "service", 1, 100),
+        closed_run("hot", "hosted", 1, 1000),
+        closed_run("hot", "hosted", 2, 1000),  # round 2 in the other order: ratios pair by round
+        closed_run("multi", "service", 2, 300),
+        closed_run("multi", "pg", 2, 900),
+        closed_run("multi", "hosted", 2, 900),
+    ]
+    summary = summarise(runs, ["service", "hosted", "pg"], ["multi", "hot"])
+    ratios = summary["ratios"]
+    assert ratios["multi: hosted/pg"]["rounds"] == [0.5, 1.0]
+    assert ratios["multi: hosted/service"]["rounds"] == [3.0, 3.0]
+    assert ratios["multi/hot: hosted"]["rounds"] == [0.3, 0.9]
+    assert ratios["multi/hot: hosted"]["median"] == pytest.approx(0.6)
+    assert "multi/hot: service" not in ratios  # the service has no hot run here
+    assert "hot: hosted/pg" not in ratios
+    print_report(summary)
+    out = capsys.readouterr().out
+    assert "MISS  service, shows in host actors: many shows at once >= 1.0x PG row locks: 0.75" in out
+    assert "PASS  service, shows in host actors: many shows at once >= 0.5x its own hot show: 0.60" in out
