@@ -466,11 +466,21 @@ class ShowEntity:
         """Retired, fenced or stopped: this entity will never serve again."""
         return self._retired or self._fenced or self._stopped
 
+    @property
+    def busy(self) -> bool:
+        """A batch is running, waiting for the mailbox, or staged for its commit."""
+        return bool(self._running or self._staged or self._lock.locked())
+
     def idle_for(self) -> float:
-        """Seconds since the last batch arrived, or 0 while one is running or staged."""
-        if self._running or self._staged or self._lock.locked():
-            return 0.0
-        return self._clock() - self.last_used
+        """Seconds since the show was last in use: since the last batch arrived, or since its sales
+        opened if that is later (a show activated ahead of its opening, by the pre-warmer or an early
+        request, waits for the crowd instead of passivating before it arrives); 0 before the opening."""
+        idle = self._clock() - self.last_used
+        seat_map = self._map
+        opens = seat_map.rules.sales_open_at if seat_map is not None else None
+        if opens is not None:
+            idle = min(idle, (utc_now() - opens).total_seconds())
+        return max(0.0, idle)
 
     def payment_in_flight(self) -> bool:
         """A hold is being paid for: the gateway's answer will come back to this entity's seat map."""
@@ -478,12 +488,19 @@ class ShowEntity:
         return seat_map is not None and seat_map.payment_in_flight()
 
     async def passivate(self, min_idle_seconds: float) -> bool:
-        """Stop cleanly if idle for ``min_idle_seconds`` with no payment in flight; True if stopped.
+        """Stop cleanly if not busy, idle for ``min_idle_seconds`` (0: whatever its idle time, to make
+        room) and no payment in flight; True if stopped.
 
         Everything this entity acknowledged is already committed (replies wait for their commit) and
         nothing is staged, so stopping loses nothing. Batches that were waiting for the lock get
         ``EntityStopped`` and their host sends them to a fresh activation."""
-        if self.gone or not self._activation.done() or self.idle_for() < min_idle_seconds or self.payment_in_flight():
+        if (
+            self.gone
+            or self.busy
+            or not self._activation.done()
+            or (min_idle_seconds and self.idle_for() < min_idle_seconds)
+            or self.payment_in_flight()
+        ):
             return False
         async with self._lock:
             if self.gone or self._staged or self.payment_in_flight():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -238,3 +238,17 @@ def test_a_hold_that_expires_while_its_show_is_passivated_frees_its_seats(
             ).fetchall()
         ]
     assert kinds == ["hold.expiring"]
+
+
+def test_a_show_activated_before_its_sales_open_waits_for_them(live_service: Service, backing: Backing) -> None:
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        opening = create_show(client, sales_open_at=datetime.now(UTC) + timedelta(minutes=10))
+        on_sale = create_show(client)
+    host = host_for(backing)
+    for show in (opening, on_sale):  # as the pre-warmer does
+        ray.get(host.ping.remote(show.show_id), timeout=30)
+    time.sleep(0.6)
+    # Idle alike for 0.6 s; only the show already on sale may go: the other waits for its crowd.
+    assert ray.get(host.passivate_idle.remote(0.5), timeout=30) == [on_sale.show_id]
+    assert stats(host)["live_shows"] == [opening.show_id]
+    ray.kill(host)
