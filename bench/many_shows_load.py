@@ -236,8 +236,8 @@ class Load:
             self.totals.holds += 1
             self.totals.seats_held += len(granted)
             self.second().holds += 1
+            unpaid[user].add(show.show_id)
             if self.rng.random() >= self.pay_ratio:
-                unpaid[user].add(show.show_id)
                 continue
             pay = {"event_id": show.show_id, "paymentInfo": {"card_number": SUCCESS_CARD}}
             paid, _ = await self.send(client, "pay", f"/SubmitPayment/api/v0/{show.show_id}", auth, pay)
