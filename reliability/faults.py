@@ -1,10 +1,11 @@
-"""Fault tools, load loops and detectors shared by scenarios 3–9 (the framework's ``Env`` runs the world).
+"""Fault tools, load loops and detectors shared by scenarios 3–9 and 13 (the framework's ``Env`` runs the world).
 
 This module owns three kinds of things, each small and testable on its own:
 
 - **Faults on processes**: reach a show actor by name and read its pid and epoch (``actor_ping``), kill
-  it the way a crash does (``kill_actor``: Ray restarts it, a new activation takes a new epoch), freeze
-  and resume a process (``frozen``: SIGSTOP, SIGCONT in a ``finally``).
+  it the way a crash does (``kill_actor``: Ray restarts it, a new activation takes a new epoch), the same
+  for a host of many shows under hosted placement (``host_stats``, ``kill_host``), freeze and resume a
+  process (``frozen``: SIGSTOP, SIGCONT in a ``finally``).
 - **Load**: ``purchase`` is one customer who holds their own seats and pays, over the v1 API, retrying
   every unknown outcome (transport error, 503, a 409 "still in progress") with the SAME
   ``Idempotency-Key`` after ``Retry-After``, exactly as the contract tells clients to. Every HTTP call is
@@ -54,7 +55,9 @@ __all__ = [
     "duplicate_bookings",
     "early_releases",
     "frozen",
+    "host_stats",
     "kill_actor",
+    "kill_host",
     "lost_bookings",
     "lost_holds",
     "new_show",
@@ -107,6 +110,25 @@ def kill_actor(env: Env, show_id: str, restart: bool = True) -> None:
     import ray
 
     ray.kill(env.show_actor(show_id), no_restart=not restart)
+
+
+def host_stats(env: Env, name: str, timeout: float = 10.0) -> dict[str, Any]:
+    """A show host's own figures (``ShowHost.stats``: pid, live shows, lifecycle counts since its process
+    started); raises if it does not answer in ``timeout``."""
+    import ray
+
+    host: Any = ray.get_actor(name, namespace=env.ray_namespace)
+    stats: dict[str, Any] = ray.get(host.stats.remote(), timeout=timeout)
+    return stats
+
+
+def kill_host(env: Env, name: str, restart: bool = True) -> None:
+    """Kill a show host (``shows:<n>``, hosted placement) like a crash, with every show it hosts. With
+    ``restart`` Ray brings it back empty (detached, ``max_restarts=-1``); each show it then activates takes
+    a new epoch."""
+    import ray
+
+    ray.kill(ray.get_actor(name, namespace=env.ray_namespace), no_restart=not restart)
 
 
 @contextlib.contextmanager
