@@ -569,6 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failure_examples": totals["failure_examples"],
         "statuses": totals["statuses"],
         "sold_out_shows": result["sold_out_shows"],
+        "sold_out_redraws": totals["sold_out_redraws"],
         "hot_share": result["hot_share"],
         "hold_ms": hold,
         "hold_with_retries_ms": hold_e2e,
@@ -600,7 +601,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  answers    {totals['statuses']}\n"
         f"  503s       {totals['answers_503']} answers, {totals['succeeded_after_503']} requests succeeded on "
         f"retry, {totals['conflicts_after_503']} got 409 on retry (their first attempt held the seats); "
-        f"other 409s {totals['conflicts']}; sold-out shows {result['sold_out_shows']}\n"
+        f"other 409s {totals['conflicts']}; sold-out shows {result['sold_out_shows']} "
+        f"({totals['sold_out_redraws']} draws fell on one and were drawn again)\n"
         f"  failures   {totals['failures']}"
         + "".join(f"\n    {e}" for e in totals["failure_examples"][:5])
         + f"\n  shows      peak live {summary['peak_live_shows']} (at the end {last['live_shows']}"
