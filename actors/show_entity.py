@@ -91,6 +91,9 @@ class ActorConfig:
     niceness: int | None = 0
 
 
+MAX_REMEMBERED_ANSWERS = 10_000  # keyed answers an entity replays from memory (the oldest go first)
+
+
 class EntityStopped(Exception):
     """This entity was passivated (or stopped) while the batch waited for it: nothing of the batch ran,
     so the host may hand it to a fresh activation."""
@@ -145,6 +148,8 @@ class ShowEntity:
         self._clock = clock
         self.last_used = clock()  # when the last batch arrived: what idleness and LRU order go by
         self._running = 0  # batches inside ``apply`` (waiting for the lock or a commit)
+        # (user, Idempotency-Key) -> (request hash, answer) of this activation's keyed requests
+        self._answered: dict[tuple[str, str], tuple[str, Reply]] = {}
         self._stopped = False
         self._lock = asyncio.Lock()  # execution: one batch at a time runs against the seat map
         self._commit_lock = asyncio.Lock()  # one transaction at a time, in staging order
@@ -204,6 +209,7 @@ class ShowEntity:
         )
         self._epoch = stored.epoch
         self._generation += 1
+        self._answered.clear()
         self._activated_at = time.perf_counter() - started
         self._publisher.mark_dirty()
         self._wake.set()
@@ -309,16 +315,20 @@ class ShowEntity:
         return staged.outcome
 
     def _execute(self, seat_map: SeatMap, command: Command, extras: CommitExtras) -> Reply:
+        if isinstance(command, HoldSeats | HoldBestAvailable | ConfirmHolds):
+            replay = self._replay(command)
+            if replay is not None:
+                return replay
         match command:
             case HoldSeats(user_id=user, seat_ids=seat_ids, cap_exempt=cap_exempt):
                 hold = seat_map.hold(user, seat_ids, cap_exempt=cap_exempt)
                 self._wake.set()
-                self._remember(extras, command, 201, hold_answer(hold))
+                self._remember(extras, command, hold, 201, hold_answer(hold))
                 return hold
             case HoldBestAvailable(user_id=user, count=count, category=category):
                 hold = seat_map.hold_best(user, count, category)
                 self._wake.set()
-                self._remember(extras, command, 201, hold_answer(hold))
+                self._remember(extras, command, hold, 201, hold_answer(hold))
                 return hold
             case ReleaseHold(user_id=user, hold_id=hold_id):
                 return seat_map.release(user, hold_id)
@@ -344,7 +354,7 @@ class ShowEntity:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
                 if command.customer_name is not None:
                     extras.box_office[booking.booking_id] = command.customer_name
-                self._remember(extras, command, 200, booking_answer(booking, command.customer_name))
+                self._remember(extras, command, booking, 200, booking_answer(booking, command.customer_name))
                 return booking
             case CancelBooking(user_id=user, booking_id=booking_id):
                 return seat_map.cancel(user, booking_id)
@@ -367,18 +377,39 @@ class ShowEntity:
             raise HoldNotFound("")
         return HeldHolds(tuple(holds))
 
-    @staticmethod
     def _remember(
+        self,
         extras: CommitExtras,
         command: HoldSeats | HoldBestAvailable | ConfirmHolds,
+        reply: Reply,
         status_code: int,
         response: dict[str, Any],
     ) -> None:
-        """Record the answer to a request with an ``Idempotency-Key``; it commits with the change."""
+        """Record the answer to a request with an ``Idempotency-Key``: it commits with the change, and
+        until then (and after) a retry of the same request in this activation gets it too (``_replay``)."""
         if command.idempotency_key is not None and command.request_hash is not None:
             extras.answers.append(
                 IdempotentAnswer(command.user_id, command.idempotency_key, command.request_hash, status_code, response)
             )
+            if len(self._answered) >= MAX_REMEMBERED_ANSWERS:
+                del self._answered[next(iter(self._answered))]
+            self._answered[(command.user_id, command.idempotency_key)] = (command.request_hash, reply)
+
+    def _replay(self, command: HoldSeats | HoldBestAvailable | ConfirmHolds) -> Reply | None:
+        """The answer this activation already gave to the same request under the same key, if any.
+
+        A client whose request timed out (503: outcome unknown) retries with its key; the API freed the
+        key, so the retry reaches the show as a new command, possibly while the first still waits in the
+        mailbox. Run again it would be refused (the seats are taken, by the same customer); replayed it
+        gets the first answer, as a replay from the stored keys would. The remembered answers belong to
+        the seat map they ran on: a reload (new generation) forgets them, and a replay staged behind its
+        original fails with it if that commit fails."""
+        if command.idempotency_key is None or command.request_hash is None:
+            return None
+        found = self._answered.get((command.user_id, command.idempotency_key))
+        if found is None or found[0] != command.request_hash:
+            return None
+        return found[1]
 
     async def _commit(
         self, events: list[Event], extras: CommitExtras | None = None, close_show: bool = False

@@ -120,3 +120,39 @@ def test_a_replayed_payment_never_charges_twice(
     ]
     assert [c["charge_id"] for c in captured] == [bookings[0][0]]
     assert Decimal(captured[0]["amount"]) == Decimal(str(first.json()["amount"]))
+
+
+def test_a_retry_that_reaches_the_show_behind_its_first_attempt_gets_the_first_answer(
+    live_service: Service, backing: Backing
+) -> None:
+    """A hold timed out at the API (503, outcome unknown) while it still waited in the show's mailbox; the
+    client retries with its key, and the retry reaches the show after the first attempt ran. It must get
+    the first answer, not a refusal for seats its own first attempt took."""
+    import ray
+
+    from actors.commands import HoldSeats
+    from actors.seatmap import Hold
+    from tests.integration.test_group_commit import actor_for
+
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = create_show(client)
+    (alice, _), (bob, _) = bulk_users(backing.database_url, 2)
+    actor = actor_for(show.show_id, backing)
+    first, retry, other_body, other_customer = ray.get(
+        actor.apply.remote(
+            [
+                HoldSeats(alice, ("A1",), idempotency_key="k1", request_hash="h1"),
+                HoldSeats(alice, ("A1",), idempotency_key="k1", request_hash="h1"),
+                HoldSeats(alice, ("A1",), idempotency_key="k1", request_hash="h2"),  # control: another request
+                HoldSeats(bob, ("A1",), idempotency_key="k1", request_hash="h1"),  # control: another customer
+            ]
+        ),
+        timeout=30,
+    )
+    assert isinstance(first, Hold)
+    assert isinstance(retry, Hold)
+    assert retry.hold_id == first.hold_id
+    assert not isinstance(other_body, Hold)
+    assert not isinstance(other_customer, Hold)
+    assert [hold_id for hold_id, _ in holds_of(backing, show, alice)] == [first.hold_id]
+    ray.kill(actor)
