@@ -40,7 +40,7 @@ from actors.metrics import HostMetrics, LifecycleEvent
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_actor import set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
-from persistence.show_store import ShowStore, show_pool
+from persistence.show_store import GroupCommit, ShowStore, show_pool
 
 log = logging.getLogger("booking.show_host")
 
@@ -78,6 +78,7 @@ class ShowHost:
         self._config = config
         self._host = host
         self._pool = show_pool(config.database_url, config.db_timeout_seconds, host.db_connections)
+        self._group = GroupCommit(self._pool)
         self._pool_open: asyncio.Task[None] | None = None
         self._redis = publisher_redis(config.redis_url)
         self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
@@ -145,6 +146,8 @@ class ShowHost:
             "node_id": ray.get_runtime_context().get_node_id(),
             "max_shows": self._host.max_shows,
             "live_shows": list(self._shows),
+            "transactions": self._group.transactions,
+            "batches_committed": self._group.batches,
             **self._figures,
         }
 
@@ -182,7 +185,7 @@ class ShowHost:
         entity = ShowEntity(
             show_id,
             self._config,
-            ShowStore(self._config.database_url, self._config.db_timeout_seconds, pool=self._pool),
+            ShowStore(self._config.database_url, self._config.db_timeout_seconds, pool=self._pool, group=self._group),
             SeatMapPublisher(self._redis, self._config.redis_prefix, show_id),
             self._gone,
         )

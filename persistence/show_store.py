@@ -10,6 +10,7 @@ fail with ``StaleEpoch``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -116,11 +117,18 @@ class ShowStore:
     """A show's journal. A show in a process of its own owns one PostgreSQL connection; shows hosted
     together borrow one from their host's pool for each activation or commit (``pool``)."""
 
-    def __init__(self, database_url: str, timeout_seconds: float, pool: AsyncConnectionPool | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        timeout_seconds: float,
+        pool: AsyncConnectionPool | None = None,
+        group: GroupCommit | None = None,
+    ) -> None:
         self._url = libpq_url(database_url)
         self._timeout_seconds = timeout_seconds
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._pool = pool
+        self._group = group
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -239,63 +247,85 @@ class ShowStore:
         """Write ``events`` (in order) in one transaction, or nothing. Raises ``StaleEpoch`` if a newer
         activation owns the show; any other exception means the outcome is unknown to the caller."""
         extras = extras or CommitExtras()
+        if self._group is not None:
+            await self._group.commit(show_id, epoch, events, extras, close_show)
+            return
         async with self._connected() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT epoch FROM shows WHERE id = %s FOR SHARE", (show_id,))
             row = await cur.fetchone()
             current = row[0] if row else -1
             if current != epoch:
                 raise StaleEpoch(show_id, epoch, current)
-            ledger: list[LedgerRow] = []
-            outbox: list[OutboxRow] = []
             async with conn.pipeline():
-                for run in _runs(events):
-                    if isinstance(run[0], SeatsHeld):
-                        await self._insert_holds(cur, show_id, epoch, [e.hold for e in run], ledger)  # type: ignore[union-attr]
-                    else:
-                        for event in run:
-                            await self._write(cur, show_id, epoch, event, extras, ledger, outbox)
-                if ledger:
-                    columns = list(zip(*ledger, strict=True))
-                    await cur.execute(
-                        "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
-                        "SELECT %s, * , %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
-                        (show_id, epoch, *[list(c) for c in columns]),
-                    )
-                if extras.answers:
-                    await cur.executemany(
-                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
-                        "status_code = EXCLUDED.status_code, response = EXCLUDED.response",
-                        [
-                            (a.user_id, a.key, a.request_hash, a.status_code, json.dumps(a.response))
-                            for a in extras.answers
-                        ],
-                    )
-                if outbox:
-                    await cur.executemany(
-                        "INSERT INTO notification_outbox (kind, user_id, show_id, payload) VALUES (%s, %s, %s, %s)",
-                        [(kind, user, show_id, json.dumps(payload)) for kind, user, payload in outbox],
-                    )
-                if close_show:
-                    await cur.execute(
-                        "UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,)
-                    )
+                await self.write_batch(cur, show_id, epoch, events, extras, close_show)
+
+    @classmethod
+    async def write_batch(
+        cls,
+        cur: psycopg.AsyncCursor[Any],
+        show_id: str,
+        epoch: int,
+        events: Sequence[Event],
+        extras: CommitExtras,
+        close_show: bool,
+    ) -> None:
+        """One show's batch of events, inside a transaction that has checked the show's epoch."""
+        ledger: list[ShowLedgerRow] = []
+        outbox: list[OutboxRow] = []
+        for run in _runs(events):
+            if isinstance(run[0], SeatsHeld):
+                new = [(show_id, epoch, e.hold) for e in run if isinstance(e, SeatsHeld)]
+                await cls._insert_holds(cur, new, ledger)
+            else:
+                rows: list[LedgerRow] = []
+                for event in run:
+                    await cls._write(cur, show_id, epoch, event, extras, rows, outbox)
+                ledger.extend((show_id, epoch, *row) for row in rows)
+        await cls._insert_ledger(cur, ledger)
+        await cls._store_answers(cur, extras.answers)
+        if outbox:
+            await cur.executemany(
+                "INSERT INTO notification_outbox (kind, user_id, show_id, payload) VALUES (%s, %s, %s, %s)",
+                [(kind, user, show_id, json.dumps(payload)) for kind, user, payload in outbox],
+            )
+        if close_show:
+            await cur.execute("UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,))
+
+    @classmethod
+    async def write_group(cls, cur: psycopg.AsyncCursor[Any], batches: Sequence[_Waiting]) -> None:
+        """Several shows' batches in one transaction whose epochs were checked. Batches of new holds only
+        (the bulk of an on-sale) are written together: all shows' holds, seat claims, ledger rows and
+        answers in one statement each; any other batch is written on its own, in its order."""
+        new: list[NewHold] = []
+        ledger: list[ShowLedgerRow] = []
+        answers: list[IdempotentAnswer] = []
+        for b in batches:
+            if b.close_show or not all(isinstance(e, SeatsHeld) for e in b.events):
+                await cls.write_batch(cur, b.show_id, b.epoch, b.events, b.extras, b.close_show)
+                continue
+            new.extend((b.show_id, b.epoch, e.hold) for e in b.events if isinstance(e, SeatsHeld))
+            answers.extend(b.extras.answers)
+        if new:
+            await cls._insert_holds(cur, new, ledger)
+        await cls._insert_ledger(cur, ledger)
+        await cls._store_answers(cur, answers)
 
     @staticmethod
-    async def _insert_holds(
-        cur: psycopg.AsyncCursor[Any], show_id: str, epoch: int, holds: list[Hold], ledger: list[LedgerRow]
-    ) -> None:
-        """Many new holds in two statements: one for the holds, one for their seat claims."""
+    async def _insert_holds(cur: psycopg.AsyncCursor[Any], new: Sequence[NewHold], ledger: list[ShowLedgerRow]) -> None:
+        """Many new holds, of one show or several, in two statements: one for the holds, one for their
+        seat claims; their ledger rows are added to ``ledger``."""
+        holds = [h for _, _, h in new]
         await cur.execute(
             "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, extensions, "
-            "status, epoch, fee) SELECT h.id, %s, h.user_id, string_to_array(h.seats, ','), h.amount, h.created_at, "
-            "h.expires_at, h.extensions, 'active', %s, h.fee FROM unnest(%s::text[], %s::text[], %s::text[], "
-            "%s::numeric[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::numeric[]) "
-            "AS h(id, user_id, seats, amount, created_at, expires_at, extensions, fee)",
+            "status, epoch, fee) SELECT h.id, h.show_id, h.user_id, string_to_array(h.seats, ','), h.amount, "
+            "h.created_at, h.expires_at, h.extensions, 'active', h.epoch, h.fee FROM unnest(%s::text[], "
+            "%s::text[], %s::int[], %s::text[], %s::text[], %s::numeric[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::int[], %s::numeric[]) "
+            "AS h(id, show_id, epoch, user_id, seats, amount, created_at, expires_at, extensions, fee)",
             (
-                show_id,
-                epoch,
                 [h.hold_id for h in holds],
+                [show_id for show_id, _, _ in new],
+                [epoch for _, epoch, _ in new],
                 [h.user_id for h in holds],
                 [",".join(h.seat_ids) for h in holds],
                 [h.amount for h in holds],
@@ -305,16 +335,41 @@ class ShowStore:
                 [h.fee for h in holds],
             ),
         )
-        claims = [(s, h.user_id, h.hold_id, h.expires_at) for h in holds for s in h.seat_ids]
+        claims = [(show_id, s, h.user_id, h.hold_id, h.expires_at) for show_id, _, h in new for s in h.seat_ids]
         await cur.execute(
             "INSERT INTO seat_claims (show_id, seat_id, user_id, hold_id, expires_at) "
-            "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[])",
-            (show_id, *[list(c) for c in zip(*claims, strict=True)]),
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])",
+            [list(c) for c in zip(*claims, strict=True)],
         )
-        ledger.extend((s, "held", h.user_id, h.hold_id, None) for h in holds for s in h.seat_ids)
+        ledger.extend(
+            (show_id, epoch, s, "held", h.user_id, h.hold_id, None) for show_id, epoch, h in new for s in h.seat_ids
+        )
 
+    @staticmethod
+    async def _insert_ledger(cur: psycopg.AsyncCursor[Any], ledger: Sequence[ShowLedgerRow]) -> None:
+        """Seat ledger rows of one show or several, in one statement."""
+        if ledger:
+            await cur.execute(
+                "INSERT INTO seat_ledger (show_id, epoch, seat_id, event, user_id, hold_id, booking_id) "
+                "SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::text[])",
+                [list(c) for c in zip(*ledger, strict=True)],
+            )
+
+    @staticmethod
+    async def _store_answers(cur: psycopg.AsyncCursor[Any], answers: Sequence[IdempotentAnswer]) -> None:
+        """The stored answers of keyed requests, committed with the changes they answer."""
+        if answers:
+            await cur.executemany(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
+                "status_code = EXCLUDED.status_code, response = EXCLUDED.response",
+                [(a.user_id, a.key, a.request_hash, a.status_code, json.dumps(a.response)) for a in answers],
+            )
+
+    @classmethod
     async def _write(
-        self,
+        cls,
         cur: psycopg.AsyncCursor[Any],
         show_id: str,
         epoch: int,
@@ -421,7 +476,7 @@ class ShowStore:
                     )
                 )
             case PaymentStarted(payment=p):
-                await self._move_holds(cur, p.holds)
+                await cls._move_holds(cur, p.holds)
                 origin = extras.payment_origins.get(p.payment_key, PaymentOrigin())
                 await cur.execute(
                     "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name, "
@@ -439,7 +494,7 @@ class ShowStore:
                 )
                 ledger.extend((s, "payment_pending", h.user_id, h.hold_id, None) for h in p.holds for s in h.seat_ids)
             case PaymentAborted(payment_key=key, holds=holds, outcome=outcome):
-                await self._move_holds(cur, holds)
+                await cls._move_holds(cur, holds)
                 await cur.execute(
                     "UPDATE payments SET status = %s, updated_at = now() WHERE id = %s AND status = 'pending'",
                     (outcome, key),
@@ -474,6 +529,10 @@ class ShowStore:
 
 # seat, event, user, hold, booking
 LedgerRow = tuple[str, str, str | None, str | None, str | None]
+# show, epoch, then a LedgerRow
+ShowLedgerRow = tuple[str, int, str, str, str | None, str | None, str | None]
+# show, epoch, the hold
+NewHold = tuple[str, int, Hold]
 # kind, user, payload
 OutboxRow = tuple[str, str | None, dict[str, Any]]
 
@@ -487,3 +546,72 @@ def _runs(events: Sequence[Event]) -> list[list[Event]]:
         else:
             runs.append([event])
     return runs
+
+
+@dataclass(slots=True)
+class _Waiting:
+    show_id: str
+    epoch: int
+    events: Sequence[Event]
+    extras: CommitExtras
+    close_show: bool
+    done: asyncio.Future[None]
+
+
+class GroupCommit:
+    """Commits the batches of many shows that wait at the same moment in ONE transaction: shows hosted
+    together (``actors/show_host.py``) share one disk flush per round instead of one each, which is what
+    spread traffic (a request or two per show at a time) needs. Each show still commits only its own
+    events after its own epoch check: a show whose epoch moved on gets ``StaleEpoch`` and is left out,
+    the others commit. Any other failure fails every batch of that transaction (outcome unknown to
+    each, as for a single show's commit), and each show reloads from PostgreSQL. One transaction at a
+    time: batches that arrive meanwhile travel together in the next."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._waiting: list[_Waiting] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self.transactions = 0
+        self.batches = 0
+
+    async def commit(
+        self, show_id: str, epoch: int, events: Sequence[Event], extras: CommitExtras, close_show: bool
+    ) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(show_id, epoch, events, extras, close_show, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+        await asyncio.shield(done)  # a caller that gives up must not cancel the others' transaction
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                committed = await self._commit(group)
+            except Exception as exc:
+                for w in group:
+                    if not w.done.done():
+                        w.done.set_exception(exc)
+                continue
+            for w in committed:
+                if not w.done.done():
+                    w.done.set_result(None)
+
+    async def _commit(self, group: list[_Waiting]) -> list[_Waiting]:
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                "SELECT id, epoch FROM shows WHERE id = ANY(%s) ORDER BY id FOR SHARE", ([w.show_id for w in group],)
+            )
+            current: dict[str, int] = {row[0]: row[1] for row in await cur.fetchall()}
+            live: list[_Waiting] = []
+            for w in group:
+                epoch = current.get(w.show_id, -1)
+                if epoch == w.epoch:
+                    live.append(w)
+                elif not w.done.done():
+                    w.done.set_exception(StaleEpoch(w.show_id, w.epoch, epoch))
+            async with conn.pipeline():
+                await ShowStore.write_group(cur, live)
+        self.transactions += 1
+        self.batches += len(live)
+        return live
