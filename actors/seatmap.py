@@ -365,6 +365,21 @@ class SeatMap:
         now = self.clock()
         return {seat.seat_id: self._status_at(seat.seat_id, now) for seat in self.seats}
 
+    def published(self) -> tuple[dict[str, float], list[str], list[str]]:
+        """What a published seat map carries, cheaply (it is taken several times a second per busy show):
+        the seats of live holds with their expiry in Unix seconds, then booked and blocked seats in seat
+        order. Agrees with ``snapshot`` (the state machine test checks it)."""
+        now = self.clock()
+        held = {
+            seat_id: hold.expires_at.timestamp()
+            for hold in self._holds.values()
+            if now < hold.expires_at
+            for seat_id in hold.seat_ids
+        }
+        booked = [s.seat_id for s in self.seats if s.seat_id in self._seat_booking] if self._seat_booking else []
+        blocked = [s.seat_id for s in self.seats if s.seat_id in self._blocked] if self._blocked else []
+        return held, booked, blocked
+
     def counts(self) -> dict[SeatStatus, int]:
         """How many seats are in each status; the values always add up to the capacity."""
         now = self.clock()

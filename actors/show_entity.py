@@ -61,7 +61,7 @@ from actors.commands import (
 )
 from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, Unavailable
 from actors.metrics import ShowMetrics
-from actors.seatmap import Event, SeatMap, SeatStatus, ShowRules
+from actors.seatmap import Event, SeatMap, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
 from persistence.show_store import CommitExtras, IdempotentAnswer, PaymentOrigin, ShowStore
 
@@ -571,17 +571,13 @@ class ShowEntity:
         seat_map = self._map
         if seat_map is None:
             return None
-        held: dict[str, float] = {}
-        for hold in seat_map.live_holds():
-            for seat in hold.seat_ids:
-                held[seat] = hold.expires_at.timestamp()
-        snapshot = seat_map.snapshot()
+        held, booked, blocked = seat_map.published()
         return {
             "epoch": self._epoch,
             "sales_closed": seat_map.sales_closed or self._retired,
             "held": held,
-            "booked": [s for s, st in snapshot.items() if st is SeatStatus.BOOKED],
-            "blocked": [s for s, st in snapshot.items() if st is SeatStatus.BLOCKED],
+            "booked": booked,
+            "blocked": blocked,
         }
 
     def _gauge_reading(self) -> tuple[int, dict[str, int]] | None:

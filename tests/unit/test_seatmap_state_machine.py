@@ -649,6 +649,15 @@ class SeatMapMachine(RuleBasedStateMachine):
             assert self.sm.status(seat_id) is snapshot[seat_id]
 
     @invariant()
+    def the_published_map_is_the_snapshot(self) -> None:
+        held, booked, blocked = self.sm.published()
+        snapshot = self.sm.snapshot()
+        assert held == {s: h.expires_at.timestamp() for h in self.live() for s in h.seat_ids}
+        assert set(held) == {s for s, st in snapshot.items() if st is SeatStatus.HELD}
+        assert booked == [s for s, st in snapshot.items() if st is SeatStatus.BOOKED]
+        assert blocked == [s for s, st in snapshot.items() if st is SeatStatus.BLOCKED]
+
+    @invariant()
     def counts_add_up(self) -> None:
         counts = self.sm.counts()
         assert set(counts) == set(SeatStatus)
