@@ -98,30 +98,24 @@ class ShowActors:
         return host_name(zlib.crc32(show_id.encode()) % self._hosts)
 
     def _spawn(self, show_id: str) -> Any:
-        if self._placement == "hosted":
-            name = self.host_of(show_id)
-            return RemoteShowHost.options(
-                name=name,
-                namespace=self._namespace,
-                get_if_exists=True,
-                lifetime="detached",
-                max_restarts=-1,
-                max_task_retries=0,
-                num_cpus=self._num_cpus,
-                memory=self._host_memory_bytes,
-                scheduling_strategy=self._scheduling,
-            ).remote(name, self._config, self._host_config)
-        return RemoteShowActor.options(
-            name=actor_name(show_id),
-            namespace=self._namespace,
-            get_if_exists=True,
-            lifetime="detached",
-            max_restarts=-1,
-            max_task_retries=0,
-            num_cpus=self._num_cpus,
-            memory=self._memory_bytes,
-            scheduling_strategy=self._scheduling,
-        ).remote(show_id, self._config)
+        """Find or create the Ray actor serving ``show_id``: detached, restarted by Ray if its process dies,
+        found by name from every API process."""
+        name = self.host_of(show_id)
+        hosted = self._placement == "hosted"
+        options = {
+            "name": name,
+            "namespace": self._namespace,
+            "get_if_exists": True,
+            "lifetime": "detached",
+            "max_restarts": -1,
+            "max_task_retries": 0,
+            "num_cpus": self._num_cpus,
+            "memory": self._host_memory_bytes if hosted else self._memory_bytes,
+            "scheduling_strategy": self._scheduling,
+        }
+        if hosted:
+            return RemoteShowHost.options(**options).remote(name, self._config, self._host_config)
+        return RemoteShowActor.options(**options).remote(show_id, self._config)
 
     async def handle(self, show_id: str) -> Any:
         """The Ray actor serving ``show_id`` (a show actor or a host), created if none runs."""
