@@ -124,6 +124,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         cancel_cutoff_seconds=settings.cancellation_cutoff_minutes * 60,
         cancellation_fee_rate=settings.cancellation_fee_percent / 100,
         niceness=settings.show_actor_niceness,
+        idempotency_key_ttl_seconds=settings.idempotency_key_ttl_hours * 3600,
     )
     host_config = show_host_config(settings)
     actors = ShowActors(

@@ -89,6 +89,7 @@ class ActorConfig:
     cancel_cutoff_seconds: float = 0.0
     cancellation_fee_rate: Decimal = Decimal(0)
     niceness: int | None = 0
+    idempotency_key_ttl_seconds: float = 86_400.0  # a keyed answer is replayed only while its key lives
 
 
 MAX_REMEMBERED_ANSWERS = 10_000  # keyed answers an entity replays from memory (the oldest go first)
@@ -148,8 +149,8 @@ class ShowEntity:
         self._clock = clock
         self.last_used = clock()  # when the last batch arrived: what idleness and LRU order go by
         self._running = 0  # batches inside ``apply`` (waiting for the lock or a commit)
-        # (user, Idempotency-Key) -> (request hash, answer) of this activation's keyed requests
-        self._answered: dict[tuple[str, str], tuple[str, Reply]] = {}
+        # (user, Idempotency-Key) -> (request hash, answer, when) of this activation's keyed requests
+        self._answered: dict[tuple[str, str], tuple[str, Reply, float]] = {}
         self._stopped = False
         self._lock = asyncio.Lock()  # execution: one batch at a time runs against the seat map
         self._commit_lock = asyncio.Lock()  # one transaction at a time, in staging order
@@ -393,7 +394,8 @@ class ShowEntity:
             )
             if len(self._answered) >= MAX_REMEMBERED_ANSWERS:
                 del self._answered[next(iter(self._answered))]
-            self._answered[(command.user_id, command.idempotency_key)] = (command.request_hash, reply)
+            self._answered.pop((command.user_id, command.idempotency_key), None)  # newest last: oldest go first
+            self._answered[(command.user_id, command.idempotency_key)] = (command.request_hash, reply, self._clock())
 
     def _replay(self, command: HoldSeats | HoldBestAvailable | ConfirmHolds) -> Reply | None:
         """The answer this activation already gave to the same request under the same key, if any.
@@ -403,12 +405,14 @@ class ShowEntity:
         mailbox. Run again it would be refused (the seats are taken, by the same customer); replayed it
         gets the first answer, as a replay from the stored keys would. The remembered answers belong to
         the seat map they ran on: a reload (new generation) forgets them, and a replay staged behind its
-        original fails with it if that commit fails."""
+        original fails with it if that commit fails. Past the key's lifetime nothing is replayed."""
         if command.idempotency_key is None or command.request_hash is None:
             return None
         found = self._answered.get((command.user_id, command.idempotency_key))
         if found is None or found[0] != command.request_hash:
             return None
+        if self._clock() - found[2] >= self.config.idempotency_key_ttl_seconds:
+            return None  # the key's lifetime is over: the same request runs anew, as the API lets it
         return found[1]
 
     async def _commit(
