@@ -34,6 +34,18 @@ class InvalidRequest(BookingError):
     code = "invalid-request"
 
 
+class UnknownCategory(InvalidRequest):
+    """A best-available hold named a seat category the show does not have (a show's categories are stored
+    data, so no request schema can rule this out)."""
+
+    code = "unknown-category"
+
+    def __init__(self, category: str) -> None:
+        Exception.__init__(self, category)
+        self.category = category
+        self.detail = f"no seat of category {category!r} in this show"
+
+
 class UnknownShow(BookingError):
     code = "unknown-show"
 

@@ -61,6 +61,7 @@ from actors.errors import (
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
+    UnknownCategory,
     UnknownSeats,
 )
 
@@ -452,7 +453,7 @@ class SeatMap:
             raise InvalidRequest(f"count must be between 1 and {self.rules.max_seats_per_request}, got {count}")
         self._check_on_sale(now)
         if category not in self._category_rows:
-            raise InvalidRequest(f"no seat of category {category!r} in this show")
+            raise UnknownCategory(category)
         self._check_user_limit(user_id, count, now)
         block = self._best_block(count, category, now)
         if block is None:

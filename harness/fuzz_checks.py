@@ -36,6 +36,7 @@ BEYOND_SCHEMA: dict[str, tuple[int, str]] = {
     "sales-close-after-start": (422, "sales close no later than the show starts: between two fields"),
     "sales-window-empty": (422, "sales open before they close: between two fields"),
     "missing-prices": (422, "a show prices every seat category of its screen: against stored data"),
+    "unknown-category": (400, "a best-available hold names a category of the show's screen: against stored data"),
     "date-out-of-range": (422, "report dates lie in 2000..2999: a bound on a date, not a number"),
     "empty-date-range": (422, "a report's end is not before its start: between two parameters"),
     "date-range-too-long": (422, "a report covers at most 400 days: between two parameters"),

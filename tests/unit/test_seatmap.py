@@ -22,6 +22,7 @@ from actors.errors import (
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
+    UnknownCategory,
     UnknownSeats,
 )
 from actors.seatmap import (
@@ -785,7 +786,7 @@ def test_hold_best_refusals(env: Env) -> None:
     sm = env.sm
     assert_refused(sm, lambda: sm.hold_best("alice", 0, "standard"), InvalidRequest)
     assert_refused(sm, lambda: sm.hold_best("alice", 5, "standard"), InvalidRequest)
-    assert_refused(sm, lambda: sm.hold_best("alice", 2, "royal"), InvalidRequest)
+    assert_refused(sm, lambda: sm.hold_best("alice", 2, "royal"), UnknownCategory("royal"))
     env.clock.now = STARTS_AT
     assert_refused(sm, lambda: sm.hold_best("alice", 0, "standard"), InvalidRequest)
     assert_refused(sm, lambda: sm.hold_best("alice", 2, "royal"), SalesClosed("show-1"))
@@ -967,6 +968,7 @@ def test_every_raised_error_class_survives_pickling() -> None:
     errors = list(_raised_errors())
     assert {type(e) for e in errors} == {
         InvalidRequest,
+        UnknownCategory,
         UnknownSeats,
         SeatsUnavailable,
         SeatLimitExceeded,

@@ -30,6 +30,7 @@ from actors.errors import (
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
+    UnknownCategory,
     UnknownSeats,
 )
 from actors.seatmap import (
@@ -351,7 +352,7 @@ class SeatMapMachine(RuleBasedStateMachine):
         elif not self.on_sale():
             expected = SalesClosed(RULES.show_id)
         elif category not in CATEGORIES:
-            expected = InvalidRequest("")
+            expected = UnknownCategory(category)
         elif self.user_seats(user) + count > RULES.max_seats_per_user:
             expected = SeatLimitExceeded(RULES.max_seats_per_user, self.user_seats(user), count)
         else:
