@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.show_entity import ActorConfig
 from harness.service import GATEWAY_HANG_SECONDS as GATEWAY_HANG_SECONDS
 from harness.service import GATEWAY_SLOW_SECONDS as GATEWAY_SLOW_SECONDS
 from harness.service import SERVICE_PAYMENT_TIMEOUT_SECONDS as SERVICE_PAYMENT_TIMEOUT_SECONDS
@@ -99,3 +100,18 @@ def live_service(service: Service) -> Service:
     if service.process is None or service.process.poll() is not None:
         service.start()
     return service
+
+
+def actor_config(backing: Backing) -> ActorConfig:
+    """The configuration of show actors and hosts that tests create themselves (unnamed, beside the
+    service's own), on the session's PostgreSQL and Redis."""
+    return ActorConfig(
+        database_url=backing.database_url,
+        redis_url=backing.redis_url,
+        redis_prefix=backing.redis_prefix,
+        max_seats_per_user=10,
+        max_seats_per_request=10,
+        max_extensions=2,
+        db_timeout_seconds=5,
+        publish_interval_seconds=0.2,
+    )

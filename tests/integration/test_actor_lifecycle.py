@@ -17,11 +17,11 @@ import ray
 
 from actors.errors import StaleEpoch
 from actors.seatmap import Hold, SeatsHeld
-from actors.show_actor import ActorConfig, RemoteShowActor, actor_name
+from actors.show_actor import RemoteShowActor, actor_name
 from persistence.show_store import ShowStore
 from settings import libpq_url
 from tests.api_client import admin_headers, bulk_users, create_show, hold_body, seed_headers
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, actor_config
 
 
 def held(user: str, seat: str) -> SeatsHeld:
@@ -85,16 +85,7 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
 def test_many_processes_racing_to_activate_a_show_share_one_actor(live_service: Service, backing: Backing) -> None:
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
-    config = ActorConfig(
-        database_url=backing.database_url,
-        redis_url=backing.redis_url,
-        redis_prefix=backing.redis_prefix,
-        max_seats_per_user=10,
-        max_seats_per_request=10,
-        max_extensions=2,
-        db_timeout_seconds=5,
-        publish_interval_seconds=0.2,
-    )
+    config = actor_config(backing)
 
     def activate(_: int) -> str:
         handle = RemoteShowActor.options(

@@ -23,10 +23,10 @@ import ray
 from actors.commands import HoldSeats
 from actors.errors import Unavailable
 from actors.seatmap import Hold
-from actors.show_actor import ActorConfig, RemoteShowActor
+from actors.show_actor import RemoteShowActor
 from settings import libpq_url
 from tests.api_client import bulk_users, create_show
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, actor_config
 
 DOOMED_DELAY_SECONDS = 1.0
 
@@ -59,16 +59,7 @@ def doomed_user(backing: Backing) -> Iterator[str]:
 
 
 def actor_for(show_id: str, backing: Backing) -> Any:
-    config = ActorConfig(
-        database_url=backing.database_url,
-        redis_url=backing.redis_url,
-        redis_prefix=backing.redis_prefix,
-        max_seats_per_user=10,
-        max_seats_per_request=10,
-        max_extensions=2,
-        db_timeout_seconds=5,
-        publish_interval_seconds=0.2,
-    )
+    config = actor_config(backing)
     # Not by name: the service under test must not reach this copy.
     return RemoteShowActor.options(num_cpus=0, max_restarts=0).remote(show_id, config)
 

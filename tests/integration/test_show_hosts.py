@@ -25,24 +25,14 @@ import ray
 from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import StaleEpoch, Unavailable
 from actors.seatmap import Booking, Hold, Payment
-from actors.show_entity import ActorConfig
 from actors.show_host import HostConfig, RemoteShowHost, host_name
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
-from tests.conftest import Backing, Service, _free_port
+from tests.conftest import Backing, Service, _free_port, actor_config
 
 
 def host_for(backing: Backing, max_shows: int = 10, idle_seconds: float = 3600.0) -> Any:
-    config = ActorConfig(
-        database_url=backing.database_url,
-        redis_url=backing.redis_url,
-        redis_prefix=backing.redis_prefix,
-        max_seats_per_user=10,
-        max_seats_per_request=10,
-        max_extensions=2,
-        db_timeout_seconds=5,
-        publish_interval_seconds=0.2,
-    )
+    config = actor_config(backing)
     host = HostConfig(max_shows=max_shows, idle_seconds=idle_seconds, db_connections=2)
     return RemoteShowHost.options(num_cpus=0, max_restarts=0).remote("test-host", config, host)
 
