@@ -31,11 +31,16 @@ SeatId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}[0-9]{1,3}$")]
 RowLabel = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}$")]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
 # Text that PostgreSQL can store and people can read: no NUL or other control characters but tab/newline.
-PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+PRINTABLE = rf"^[^{_CONTROL}]*$"
+# Required text is stripped before it is measured, so the schema says it needs one character that is neither
+# control nor whitespace (Unicode's: "\u0085" or "\u00a0" alone is blank, not one character of text).
+PRINTABLE_NOT_BLANK = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
 def text(max_length: int, min_length: int = 1) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=PRINTABLE)
+    pattern = PRINTABLE_NOT_BLANK if min_length > 0 else PRINTABLE
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=pattern)
 
 
 Name = Annotated[str, text(200)]
