@@ -280,6 +280,9 @@ class SeatMap:
     _category_mid2: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # Per-user indexes (insertion-ordered), and the booked-seat count of each user.
     _user_holds: dict[str, dict[str, None]] = field(default_factory=dict, init=False, repr=False)
+    # Seats in each user's stored holds, expired or not: an upper bound of what the per-user cap counts, so
+    # the cap check scans the user's holds only when this bound would cross it.
+    _user_stored_seats: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _user_bookings: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
     _user_booked: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # Min-heap of (expires_at, hold_id); entries go stale (lazy deletion) when a hold is removed or
@@ -751,9 +754,10 @@ class SeatMap:
         return [hold for hold in holds if now < hold.expires_at]
 
     def _check_user_limit(self, user_id: str, requested: int, now: datetime) -> None:
-        already = self._user_booked.get(user_id, 0) + sum(
-            len(hold.seat_ids) for hold in self._live_holds_of(user_id, now)
-        )
+        booked = self._user_booked.get(user_id, 0)
+        if booked + self._user_stored_seats.get(user_id, 0) + requested <= self.rules.max_seats_per_user:
+            return
+        already = booked + sum(len(hold.seat_ids) for hold in self._live_holds_of(user_id, now))
         if already + requested > self.rules.max_seats_per_user:
             raise SeatLimitExceeded(self.rules.max_seats_per_user, already, requested)
 
@@ -834,6 +838,7 @@ class SeatMap:
         for seat_id in hold.seat_ids:
             self._seat_hold[seat_id] = hold.hold_id
         self._user_holds.setdefault(hold.user_id, {})[hold.hold_id] = None
+        self._user_stored_seats[hold.user_id] = self._user_stored_seats.get(hold.user_id, 0) + len(hold.seat_ids)
         heapq.heappush(self._expiry_heap, (hold.expires_at, hold.hold_id))
 
     def _remove_hold(self, hold: Hold) -> None:
@@ -845,6 +850,9 @@ class SeatMap:
         del user_holds[hold.hold_id]
         if not user_holds:
             del self._user_holds[hold.user_id]
+            del self._user_stored_seats[hold.user_id]
+        else:
+            self._user_stored_seats[hold.user_id] -= len(hold.seat_ids)
         # Stale heap entries are skipped lazily; compact when they dominate so the heap stays small.
         if len(self._expiry_heap) > 64 and len(self._expiry_heap) > 4 * len(self._holds):
             self._expiry_heap = [e for e in self._expiry_heap if self._heap_entry_valid(e)]

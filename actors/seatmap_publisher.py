@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from actors.seat_changes import Message, SeatSequencer
@@ -133,7 +133,9 @@ class SeatMapPublisher:
         if changed:
             self._version += 1
         sequencer = self._sequencer
-        payload = json.dumps(
+        # orjson: a busy show's snapshot (every held seat with its expiry, every changed seat's version) is
+        # encoded several times a second; the standard library's encoder took ~9 % of a busy host actor.
+        payload = orjson.dumps(
             {
                 **snapshot,
                 "version": self._version,
@@ -141,8 +143,7 @@ class SeatMapPublisher:
                 "seq": sequencer.seq,
                 "base": sequencer.base,
                 "versions": sequencer.versions,
-            },
-            separators=(",", ":"),
+            }
         )
         await self._publish_outbox()
         try:
