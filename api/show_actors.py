@@ -10,11 +10,12 @@ A further call starts only once ``pipeline_min_pending`` requests wait: a show w
 time (many shows sharing a node's load) would otherwise send each in its own call and commit, and every
 call and commit costs the actor a few milliseconds of CPU whatever it carries (docs/measurements.md).
 
-Placement (``placement``): ``dedicated`` gives every show a Ray actor of its own, found or created by name
-(``show:<id>``) with ``get_if_exists``, so many processes racing to activate the same show end up sharing
-one actor. ``hosted`` gives each show a place on one of ``hosts`` shared host actors (``shows:<n>``,
-``actors/show_host.py``), chosen by a stable hash of the show id so that every API process agrees on it:
-the show is still a virtual actor of its own there, activated on demand and passivated when idle.
+Placement (``placement``): ``hosted`` (the default) gives each show a place on one of ``hosts`` shared
+host actors (``shows:<n>``, ``actors/show_host.py``), chosen by a stable hash of the show id
+(``serving_actor``) so that every API process agrees on it: the show is still a virtual actor of its own
+there, activated on demand and passivated when idle. ``dedicated`` gives every show a Ray actor of its
+own, found or created by name (``show:<id>``) with ``get_if_exists``, so many processes racing to
+activate the same show end up sharing one actor.
 
 A call that cannot reach the actor, or does not
 answer in time, becomes ``Unavailable`` (503 with ``Retry-After``): the caller may retry, and anything
@@ -47,6 +48,18 @@ from actors.show_host import HostConfig, RemoteShowHost, host_name
 
 log = logging.getLogger("booking.show_actors")
 
+Placement = Literal["dedicated", "hosted"]
+
+
+def serving_actor(show_id: str, placement: Placement, hosts: int) -> str:
+    """The name of the Ray actor serving ``show_id``: its own (``show:<id>``) under dedicated placement, or
+    its host's (``shows:<n>``, n = crc32 of the id modulo ``hosts``) under hosted placement. Every API
+    process computes the same answer without asking anyone; tests and tools ask here too
+    (``harness/placement.py``)."""
+    if placement == "dedicated":
+        return actor_name(show_id)
+    return host_name(zlib.crc32(show_id.encode()) % hosts)
+
 
 @dataclass(slots=True)
 class _Lane:
@@ -68,7 +81,7 @@ class ShowActors:
         scheduling: str = "DEFAULT",
         max_in_flight: int = 2,
         pipeline_min_pending: int = 8,
-        placement: Literal["dedicated", "hosted"] = "dedicated",
+        placement: Placement = "hosted",
         hosts: int = 2,
         host_config: HostConfig | None = None,
         host_memory_mb: int = 0,
@@ -92,10 +105,8 @@ class ShowActors:
         self.batch_sizes: list[int] = []
 
     def host_of(self, show_id: str) -> str:
-        """The Ray actor name serving ``show_id``: its own, or its host's."""
-        if self._placement == "dedicated":
-            return actor_name(show_id)
-        return host_name(zlib.crc32(show_id.encode()) % self._hosts)
+        """The Ray actor name serving ``show_id``: its own, or its host's (``serving_actor``)."""
+        return serving_actor(show_id, self._placement, self._hosts)
 
     def _spawn(self, show_id: str) -> Any:
         """Find or create the Ray actor serving ``show_id``: detached, restarted by Ray if its process dies,

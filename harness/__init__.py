@@ -9,5 +9,7 @@ only from a checkout: the ``tests`` package is not installed, so nothing package
 - ``harness.backing``: a fresh PostgreSQL database and a Redis, on the servers ``DATABASE_URL`` /
   ``REDIS_URL`` name or embedded throwaway ones.
 - ``harness.service``: ``python main.py`` in a subprocess, restartable on the same port and data.
+- ``harness.placement``: which Ray actor runs a show (its own, or its host under hosted placement), to
+  ping or kill it.
 - ``harness.fuzz``: the schemathesis checks the test and reliability scenario 10 both run.
 """
