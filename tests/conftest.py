@@ -2,7 +2,8 @@
 
 PostgreSQL and Redis are those named by ``DATABASE_URL`` / ``REDIS_URL`` (a fresh database and a unique
 key prefix per run), or throwaway embedded ones. Ray is a local instance started by this test process,
-which the service under test joins through ``RAY_ADDRESS``; so tests can reach and kill show actors.
+which the service under test joins through ``RAY_ADDRESS``; so tests can reach and kill show actors
+(``ShowPlacement.of(service)``: which Ray actor runs a show, its own or its host, ``harness/placement.py``).
 The service itself runs as ``python main.py`` in a subprocess, exactly as users start it (``Service``,
 from the packaged ``harness`` the tools share, re-exported here with the other names tests import), and pays
 through the ``gateway`` fixture: the simulated payment gateway (``payments.simulator``) in a subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from actors.show_entity import ActorConfig
+from harness.placement import ShowPlacement as ShowPlacement
 from harness.service import GATEWAY_HANG_SECONDS as GATEWAY_HANG_SECONDS
 from harness.service import GATEWAY_SLOW_SECONDS as GATEWAY_SLOW_SECONDS
 from harness.service import SERVICE_PAYMENT_TIMEOUT_SECONDS as SERVICE_PAYMENT_TIMEOUT_SECONDS

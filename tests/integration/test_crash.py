@@ -1,5 +1,9 @@
 """Crashes under load: kill a show actor's process, or the whole service, while a crowd holds and pays.
 
+"The show actor" is the Ray actor running the show (``ShowPlacement``): its own ``show:<id>`` under
+dedicated placement, its host ``shows:<n>`` under hosted placement (the default), whose crash takes every
+show on it down with this one.
+
 What must hold afterwards: every hold and booking the service acknowledged (HTTP 200) is still there,
 nothing is booked twice, and no acknowledged hold was released before its ``expires_at``. Requests
 that got a 503 during the crash may or may not have taken effect; they are not counted as acknowledged.
@@ -17,12 +21,10 @@ from typing import Any
 
 import httpx
 import psycopg
-import ray
 
-from actors.show_actor import actor_name
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show, hold_body, pay_body, seed_headers
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, ShowPlacement
 
 USERS = 110  # two seats each out of 240; the last seat is the activation hold's
 
@@ -70,20 +72,9 @@ async def until_acknowledged(ack: Acknowledged, holds: int) -> None:
             await asyncio.sleep(0.01)
 
 
-def show_actor(backing: Backing, show: ShowFixture) -> Any:
-    return ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace)
-
-
-def wait_for_actor(backing: Backing, show: ShowFixture, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            info: dict[str, object] = ray.get(show_actor(backing, show).ping.remote(), timeout=10)
-            return info
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def wait_for_actor(service: Service, show: ShowFixture, timeout: float = 60) -> dict[str, Any]:
+    """The show's figures from the actor running it (pid of that process, epoch), once it answers."""
+    return ShowPlacement.of(service).wait_ping(show.show_id, timeout)
 
 
 def check_invariants(backing: Backing, show: ShowFixture, ack: Acknowledged) -> None:
@@ -142,18 +133,18 @@ def test_killing_the_show_actor_mid_load_loses_nothing(live_service: Service, ba
         load = asyncio.create_task(crowd(live_service.base_url, show, users, ack))
         await until_acknowledged(ack, holds=20)
         assert not load.done(), "the kill must land mid-load"
-        os.kill(int(before["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+        os.kill(int(before["pid"]), signal.SIGKILL)
         await load
 
     asyncio.run(load_and_kill())
-    after = wait_for_actor(backing, show)
+    after = wait_for_actor(live_service, show)
     assert after["pid"] != before["pid"]
-    assert int(after["epoch"]) > int(before["epoch"])  # type: ignore[call-overload]
+    assert int(after["epoch"]) > int(before["epoch"])
     assert ack.holds, "some holds must have been acknowledged"
     check_invariants(backing, show, ack)
 
 
-def wait_for_actor_after_first_call(service: Service, show: ShowFixture) -> dict[str, object]:
+def wait_for_actor_after_first_call(service: Service, show: ShowFixture) -> dict[str, Any]:
     """Activate the show's actor through the API (a read of its seat map does not) and return its ping."""
     ((_, token),) = bulk_users(service.backing.database_url, 1)
     with httpx.Client(base_url=service.base_url, timeout=30) as client:
@@ -163,7 +154,7 @@ def wait_for_actor_after_first_call(service: Service, show: ShowFixture) -> dict
             json=hold_body(show, [show.seats[-1]]),
         )
         assert r.status_code == 200, r.text
-    return wait_for_actor(service.backing, show)
+    return wait_for_actor(service, show)
 
 
 def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service, backing: Backing) -> None:
@@ -183,7 +174,7 @@ def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service,
         assert not load.done(), "the crash must land mid-load"
         live_service.kill()
         # The whole system goes down: the service process and every show actor with it.
-        ray.kill(show_actor(backing, show), no_restart=True)
+        ShowPlacement.of(live_service).kill(show.show_id, restart=False)
         await asyncio.gather(load, return_exceptions=True)
 
     asyncio.run(load_and_crash())

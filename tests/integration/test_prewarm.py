@@ -1,6 +1,9 @@
 """Pre-warming (``api/prewarm.py``) against real Ray and PostgreSQL: the actors of shows about to go on sale
 are started ahead, and only those.
 
+"A show's actor is live" is asked of the placement (``ShowPlacement.is_live``): under dedicated placement
+its own actor ``show:<id>`` exists, under hosted placement (the default) its host lists it as live.
+
 The controls are in the same run: a show opening beyond the lead and a show on sale at once (no
 ``sales_open_at``) must keep no actor, which shows that nothing but the pre-warmer (not creating a show,
 not a seat-map read) starts one; and a service with pre-warming off leaves a show opening soon cold.
@@ -16,22 +19,17 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import ray
 
-from actors.show_actor import actor_name
 from api.prewarm import Prewarmer
 from persistence.catalog import Database
 from settings import libpq_url
 from tests.api_client import bulk_users, create_show
-from tests.conftest import Backing, Service, _free_port
+from tests.conftest import Backing, Service, ShowPlacement, _free_port
 
 
-def has_actor(backing: Backing, show_id: str) -> bool:
-    try:
-        ray.get_actor(actor_name(show_id), namespace=backing.ray_namespace)
-    except ValueError:
-        return False
-    return True
+def has_actor(service: Service, show_id: str) -> bool:
+    """Whether the show is live in ``service``'s placement (without waking it)."""
+    return ShowPlacement.of(service).is_live(show_id)
 
 
 def epoch(backing: Backing, show_id: str) -> int:
@@ -84,12 +82,12 @@ def test_shows_opening_within_the_lead_get_a_live_actor_and_no_other_show_does(
         at_once = create_show(client)
         assert client.get(f"/api/v1/shows/{at_once.show_id}/seats").status_code == 200
     # Warm means activated (an epoch taken, the seat map loaded), not only created.
-    warmed = wait_for(lambda: has_actor(backing, soon.show_id) and epoch(backing, soon.show_id) >= 1, 20)
+    warmed = wait_for(lambda: has_actor(svc, soon.show_id) and epoch(backing, soon.show_id) >= 1, 20)
     assert warmed, "the show opening in 45 s was not warmed"
     time.sleep(2)  # four more rounds of the pre-warmer
-    assert not has_actor(backing, later.show_id)
+    assert not has_actor(svc, later.show_id)
     assert epoch(backing, later.show_id) == 0
-    assert not has_actor(backing, at_once.show_id)
+    assert not has_actor(svc, at_once.show_id)
     assert epoch(backing, at_once.show_id) == 0
 
 
@@ -98,7 +96,7 @@ def test_with_pre_warming_off_a_show_opening_soon_stays_cold(service_with: Any, 
     with httpx.Client(base_url=svc.base_url, timeout=30) as client:
         soon = create_show(client, sales_open_at=datetime.now(UTC) + timedelta(seconds=45))
     time.sleep(3)
-    assert not has_actor(backing, soon.show_id)
+    assert not has_actor(svc, soon.show_id)
     assert epoch(backing, soon.show_id) == 0
 
 
@@ -151,9 +149,9 @@ def hold_status(backing: Backing, show_id: str) -> list[str]:
 def test_holds_of_a_show_whose_actor_is_gone_expire_without_any_request(
     service_with: Any, backing: Backing, lead_seconds: float
 ) -> None:
-    """The actor is killed for good (as when everything went down); nobody touches the show again. With
-    pre-warming on, its hold still expires on time; with it off, the hold stays active past its expiry,
-    the gap this closes."""
+    """The actor is killed for good (as when everything went down; under hosted placement the show's
+    host, with its other shows); nobody touches the show again. With pre-warming on, its hold still
+    expires on time; with it off, the hold stays active past its expiry, the gap this closes."""
     svc = service_with(lead_seconds)
     ((_, token),) = bulk_users(backing.database_url, 1)
     with httpx.Client(base_url=svc.base_url, timeout=30) as client:
@@ -164,11 +162,11 @@ def test_holds_of_a_show_whose_actor_is_gone_expire_without_any_request(
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "expiry-1"},
         )
         assert held.status_code == 201, held.text
-    ray.kill(ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace), no_restart=True)
+    ShowPlacement.of(svc).kill(show.show_id, restart=False)
     expires_at = datetime.fromisoformat(held.json()["expires_at"])
     time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 3)
     if lead_seconds:
         assert wait_for(lambda: hold_status(backing, show.show_id) == ["expired"], 10)
     else:
         assert hold_status(backing, show.show_id) == ["active"]
-        assert not has_actor(backing, show.show_id)
+        assert not has_actor(svc, show.show_id)

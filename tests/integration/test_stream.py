@@ -6,6 +6,7 @@ stream to periodic snapshots (bookings go on) until Redis is back."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import queue
 import socket
@@ -19,14 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-import ray
 import redis
 
 from actors.seatmap_publisher import seatmap_channel
-from actors.show_actor import actor_name
 from cluster.embedded import EmbeddedRedis
 from tests.api_client import ShowFixture, bulk_users, create_show
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, ShowPlacement
 
 
 @dataclass(frozen=True)
@@ -265,9 +264,14 @@ def test_an_actor_restart_resets_the_stream_and_numbers_keep_growing(
     show = create_show(client)
     ((_, alice),) = bulk_users(backing.database_url, 1)
     hold(client, show, alice, ["A1"])
+    placement = ShowPlacement.of(live_service)
     with SseClient(live_service.base_url, stream_path(show)) as sse:
         before = in_step_snapshot(sse)
-        ray.kill(ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace), no_restart=False)
+        killed = placement.ping(show.show_id)
+        placement.kill(show.show_id, restart=True)  # its own actor, or its host (hosted placement)
+        # Ray restarts it. A show's own actor activates again at once; a restarted host is empty and
+        # activates the show on its next command, here the ping (as the pre-warmer's or a customer's).
+        placement.wait_ping(show.show_id, timeout=30, not_pid=int(killed["pid"]))
         reset = sse.until(lambda e: e.event == "snapshot" and e.data["reason"] == "reset", timeout=15)
         assert reset.data["epoch"] > before.data["epoch"]
         assert int(reset.id or 0) == reset.data["seq"] > before.data["seq"]
@@ -353,10 +357,14 @@ class PrivateRedis:
 
 @pytest.fixture(scope="module")
 def private_redis(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    """A second service with a Redis of its own, which a test may stop and start again."""
+    """A second service with a Redis of its own, which a test may stop and start again. It has a Ray
+    namespace of its own too: under hosted placement (the default) the shared service's hosts have the
+    same names in the session's namespace, and a host publishes to the Redis of whichever service made
+    it, so this service's shows would publish to the shared Redis."""
     root = tmp_path_factory.mktemp("private-redis")
     redis = EmbeddedRedis(root / "redis", port=free_port())  # a fixed port: it can be started again
-    svc = Service(backing=backing, port=free_port(), extra_env={"REDIS_URL": redis.start()})
+    own = dataclasses.replace(backing, ray_namespace=f"{backing.ray_namespace}-private-redis")
+    svc = Service(backing=own, port=free_port(), extra_env={"REDIS_URL": redis.start()})
     svc.log_path = root / "service.log"
     try:
         svc.start()
