@@ -15,6 +15,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Re-exported: tools and tests take the URL forms from here; show actors import persistence.urls directly.
+from persistence.urls import libpq_url as libpq_url
+from persistence.urls import sqlalchemy_url as sqlalchemy_url
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOOKING_", extra="ignore", frozen=True)
@@ -260,16 +264,3 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(
         default=1000, ge=1, le=100_000, description="rows one pruning statement deletes (and commits) at most"
     )
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Normalise a PostgreSQL URL to the psycopg 3 driver SQLAlchemy should use."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
-
-
-def libpq_url(url: str) -> str:
-    """The same URL in the plain form psycopg's own connect() takes."""
-    return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]

@@ -30,7 +30,7 @@ from persistence.models import (
     Theater,
     User,
 )
-from settings import sqlalchemy_url
+from persistence.urls import sqlalchemy_url
 
 
 def new_id() -> str:

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from settings import sqlalchemy_url
+from persistence.urls import sqlalchemy_url
 
 log = logging.getLogger("booking.migrate")
 

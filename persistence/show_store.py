@@ -40,7 +40,7 @@ from actors.seatmap import (
     SeatsUnblocked,
     ShowCancelled,
 )
-from settings import libpq_url
+from persistence.urls import libpq_url
 
 HOLD_END_STATUS = {"released": "released", "expired": "expired", "sales_closed": "closed"}
 
