@@ -1,4 +1,9 @@
-"""Show actor lifecycle against real Ray and PostgreSQL: racing activation, fencing, the ledger."""
+"""Show actor lifecycle against real Ray and PostgreSQL: racing activation, fencing, the ledger.
+
+The service runs its default placement (hosted, unless the environment says otherwise); the Ray actor
+running a show is asked of ``ShowPlacement``. The racing-activation test is about the dedicated shell
+itself (``show:<id>`` made by hand), so it stays dedicated whatever the service's placement.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from actors.show_actor import RemoteShowActor, actor_name
 from persistence.show_store import ShowStore
 from settings import libpq_url
 from tests.api_client import admin_headers, bulk_users, create_show, hold_body, seed_headers
-from tests.conftest import Backing, Service, actor_config
+from tests.conftest import Backing, Service, ShowPlacement, actor_config
 
 
 def held(user: str, seat: str) -> SeatsHeld:
@@ -52,13 +57,18 @@ def test_a_superseded_epoch_cannot_write(live_service: Service, backing: Backing
 
 
 def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_service: Service, backing: Backing) -> None:
+    """A copy whose epoch was taken behind its back refuses its next write (503) and steps down. Then a
+    current copy serves: under dedicated placement the actor's process exits and Ray restarts it with a
+    new epoch; under hosted placement the host drops the show (and serves on, same process) and
+    activates it afresh on the next command."""
+    placement = ShowPlacement.of(live_service)
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
         (_, token), (_, other) = bulk_users(backing.database_url, 2)
         hold = f"/HoldSeat/api/v0/{show.movie_id}"
         assert client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A1"])).status_code == 200
-        actor = ray.get_actor(actor_name(show.show_id), namespace=backing.ray_namespace)
-        before = cast("dict[str, Any]", ray.get(actor.ping.remote()))
+        before = placement.ping(show.show_id)
+        fenced_before = host_figure(placement, show.show_id, "fenced")
         # Another activation happens behind this actor's back (as when Ray restarts a show elsewhere).
         with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
             conn.execute("UPDATE shows SET epoch = epoch + 1 WHERE id = %s", (show.show_id,))
@@ -73,8 +83,12 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
             assert retry.status_code == 503
             time.sleep(0.5)
         assert retry.status_code == 200
-        after = cast("dict[str, Any]", ray.get(actor.ping.remote()))
-        assert after["pid"] != before["pid"]
+        after = placement.ping(show.show_id)
+        if placement.hosted:
+            assert after["pid"] == before["pid"], "a fenced show must not take its host down"
+            assert host_figure(placement, show.show_id, "fenced") == fenced_before + 1
+        else:
+            assert after["pid"] != before["pid"]
         assert after["epoch"] > before["epoch"] + 1
         # Nothing the stale copy was asked to do got written, and what was acknowledged is still there.
         ledger = client.get(f"/api/v1/admin/shows/{show.show_id}/ledger", headers=admin_headers(client)).json()
@@ -82,7 +96,17 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
     assert ledger[1]["epoch"] == after["epoch"]
 
 
+def host_figure(placement: ShowPlacement, show_id: str, figure: str) -> int:
+    """A lifecycle count of the show's host (``ShowHost.stats``); 0 under dedicated placement."""
+    if not placement.hosted:
+        return 0
+    stats = cast("dict[str, Any]", ray.get(placement.actor(show_id).stats.remote(), timeout=30))
+    return int(stats[figure])
+
+
 def test_many_processes_racing_to_activate_a_show_share_one_actor(live_service: Service, backing: Backing) -> None:
+    """About the dedicated shell itself: ``show:<id>`` is made here by hand, as ``ShowActors`` does under
+    dedicated placement, whatever placement the service runs (it never routes to this show)."""
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
     config = actor_config(backing)

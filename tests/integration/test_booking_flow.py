@@ -10,11 +10,9 @@ from datetime import timedelta
 import httpx
 import psycopg
 import pytest
-import ray
 import redis
 
 from actors.seatmap_publisher import seatmap_key, seatmap_log
-from actors.show_actor import actor_name
 from settings import libpq_url
 from tests.api_client import (
     ShowFixture,
@@ -25,7 +23,7 @@ from tests.api_client import (
     pay_body,
     seed_headers,
 )
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, ShowPlacement
 
 
 @pytest.fixture
@@ -215,7 +213,11 @@ def test_per_account_seat_cap_counts_holds_and_bookings(client: httpx.Client, sh
     )
 
 
-def test_show_start_retires_the_actor_and_closes_sales(client: httpx.Client, backing: Backing) -> None:
+def test_show_start_retires_the_actor_and_closes_sales(
+    client: httpx.Client, backing: Backing, live_service: Service
+) -> None:
+    """When the show starts its actor retires: a show's own actor (dedicated placement) is gone from Ray,
+    a hosted show (the default) is gone from its host, which serves on."""
     show = create_show(client, starts_in=timedelta(seconds=4))
     _, user = new_user(client)
     held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A3"]))
@@ -238,7 +240,7 @@ def test_show_start_retires_the_actor_and_closes_sales(client: httpx.Client, bac
     assert statuses is not None
     assert statuses[0] == "closed"
     assert statuses[1] in {"closed", "expired"}
-    assert actor_gone(backing, show.show_id, within=10)
+    assert actor_gone(ShowPlacement.of(live_service), show.show_id, within=10)
     # Its live state is gone from Redis too (readers fall back to PostgreSQL's final seat map).
     live_keys = redis.Redis.from_url(backing.redis_url).exists(
         seatmap_key(backing.redis_prefix, show.show_id), seatmap_log(backing.redis_prefix, show.show_id)
@@ -248,12 +250,10 @@ def test_show_start_retires_the_actor_and_closes_sales(client: httpx.Client, bac
     assert seats.status_code == 200
 
 
-def actor_gone(backing: Backing, show_id: str, within: float) -> bool:
+def actor_gone(placement: ShowPlacement, show_id: str, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        try:
-            ray.get_actor(actor_name(show_id), namespace=backing.ray_namespace)
-        except ValueError:
+        if not placement.is_live(show_id):
             return True
         time.sleep(0.3)
     return False

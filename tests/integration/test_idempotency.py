@@ -122,12 +122,14 @@ def test_a_replayed_payment_never_charges_twice(
     assert Decimal(captured[0]["amount"]) == Decimal(str(first.json()["amount"]))
 
 
+@pytest.mark.parametrize("shape", ["hosted", "dedicated"])
 def test_a_retry_that_reaches_the_show_behind_its_first_attempt_gets_the_first_answer(
-    live_service: Service, backing: Backing
+    live_service: Service, backing: Backing, shape: str
 ) -> None:
     """A hold timed out at the API (503, outcome unknown) while it still waited in the show's mailbox; the
     client retries with its key, and the retry reaches the show after the first attempt ran. It must get
-    the first answer, not a refusal for seats its own first attempt took."""
+    the first answer, not a refusal for seats its own first attempt took. On a copy of the show of each
+    shape (on a host, and in an actor of its own)."""
     import ray
 
     from actors.commands import HoldSeats
@@ -137,9 +139,9 @@ def test_a_retry_that_reaches_the_show_behind_its_first_attempt_gets_the_first_a
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
     (alice, _), (bob, _) = bulk_users(backing.database_url, 2)
-    actor = actor_for(show.show_id, backing)
+    actor = actor_for(show.show_id, backing, shape)
     first, retry, other_body, other_customer = ray.get(
-        actor.apply.remote(
+        actor.apply(
             [
                 HoldSeats(alice, ("A1",), idempotency_key="k1", request_hash="h1"),
                 HoldSeats(alice, ("A1",), idempotency_key="k1", request_hash="h1"),
@@ -155,4 +157,4 @@ def test_a_retry_that_reaches_the_show_behind_its_first_attempt_gets_the_first_a
     assert not isinstance(other_body, Hold)
     assert not isinstance(other_customer, Hold)
     assert [hold_id for hold_id, _ in holds_of(backing, show, alice)] == [first.hold_id]
-    ray.kill(actor)
+    ray.kill(actor.handle)

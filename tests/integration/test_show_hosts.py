@@ -11,8 +11,8 @@ serving its other shows.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,10 +25,10 @@ import ray
 from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import StaleEpoch, Unavailable
 from actors.seatmap import Booking, Hold, Payment
-from actors.show_host import HostConfig, RemoteShowHost, host_name
+from actors.show_host import HostConfig, RemoteShowHost
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
-from tests.conftest import Backing, Service, _free_port, actor_config
+from tests.conftest import Backing, Service, ShowPlacement, _free_port, actor_config
 
 
 def host_for(backing: Backing, max_shows: int = 10, idle_seconds: float = 3600.0) -> Any:
@@ -171,9 +171,11 @@ def test_a_copy_from_before_another_activation_is_fenced_and_its_host_serves_on(
 @pytest.fixture(scope="module")
 def hosted_service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The service with hosted placement and a one-second idle period. Pre-warming is off, so nothing
-    wakes a passivated show: what readers see of it comes from the stored rows alone."""
+    wakes a passivated show: what readers see of it comes from the stored rows alone. Its own Ray
+    namespace: the shared service (hosted too, by default) has hosts of the same names in the session's
+    namespace, made with its own idle period, and whoever makes a host first sets its configuration."""
     svc = Service(
-        backing=backing,
+        backing=dataclasses.replace(backing, ray_namespace=f"{backing.ray_namespace}-hosted"),
         port=_free_port(),
         extra_env={
             "BOOKING_SHOW_PLACEMENT": "hosted",
@@ -206,7 +208,7 @@ def test_a_hold_that_expires_while_its_show_is_passivated_frees_its_seats(
         )
         assert held.status_code == 201, held.text
         hold_id, expires_at = held.json()["id"], datetime.fromisoformat(held.json()["expires_at"])
-        host = ray.get_actor(host_name(zlib.crc32(show.show_id.encode()) % 2), namespace=backing.ray_namespace)
+        host = ShowPlacement.of(hosted_service).actor(show.show_id)
 
         deadline = time.monotonic() + 10
         while show.show_id in stats(host)["live_shows"] and time.monotonic() < deadline:
