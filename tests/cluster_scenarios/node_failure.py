@@ -15,7 +15,12 @@ against it exactly as an operator would (``python main.py`` with ``RAY_ADDRESS``
    processes). Ray declares the node dead and the show comes back elsewhere with a new epoch. Then only
    the old actor process is resumed (SIGCONT) while its raylet stays frozen, so nothing but fencing can
    stop it: its expiry timer is overdue and tries to write, PostgreSQL refuses the stale epoch, the copy
-   exits.
+   steps down (a show's own actor exits; a host drops the show, says so in its log, and serves on).
+
+"The show's actor" is the Ray actor running it (``harness.placement.ShowPlacement``): under the default
+hosted placement its host ``shows:<n>``, whose node is the one killed or frozen (with every show on it),
+and under dedicated placement its own ``show:<id>``. The hosts' live-show budget is set to what a 1 GiB
+worker node holds: derived from this machine's memory it would reserve more than a node offers.
 
 Everything it saw (each answer clients got, the rows PostgreSQL has afterwards, where the actors ran, the
 exported metric names, timings) goes to the JSON report; ``problems(report)`` lists what is wrong with it,
@@ -51,7 +56,7 @@ import psycopg
 import ray
 from ray.cluster_utils import Cluster
 
-from actors.show_actor import actor_name
+from harness.placement import ShowPlacement
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
 from tests.conftest import Backing, Service, _free_port
@@ -74,6 +79,7 @@ CONCURRENCY = 24
 RAMP_SECONDS = 3.0
 LOAD_DEADLINE_SECONDS = 45.0
 STALE_HOLD_TTL_SECONDS = 3
+HOST_MAX_SHOWS = 50  # a host then reserves 120 MiB + 50 x 4 MiB, well within a worker's 1 GiB
 CARD = "4242424242424242"
 
 HOLD_STATUSES = {201, 409, 503}
@@ -146,18 +152,10 @@ def signal_all(processes: Iterable[psutil.Process], signum: int) -> None:
             process.send_signal(signum)
 
 
-def ping(namespace: str, show_id: str, timeout: float = 60) -> dict[str, Any]:
-    """The show actor's ping, waiting while it is restarting."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            handle: Any = ray.get_actor(actor_name(show_id), namespace=namespace)
-            info: dict[str, Any] = ray.get(handle.ping.remote(), timeout=5)
-            return info
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+def ping(placement: ShowPlacement, show_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The show's ping from the actor running it (pid and node of that process, epoch), waiting while it
+    is restarting."""
+    return placement.wait_ping(show_id, timeout)
 
 
 # -- clients ----------------------------------------------------------------------------------------------
@@ -283,7 +281,12 @@ async def warm_up(service: Service, shows: list[tuple[ShowFixture, str]]) -> lis
 
 
 async def kill_mid_load(
-    service: Service, cluster: Cluster, namespace: str, show: ShowFixture, warm: Answer, report: dict[str, Any]
+    service: Service,
+    cluster: Cluster,
+    placement: ShowPlacement,
+    show: ShowFixture,
+    warm: Answer,
+    report: dict[str, Any],
 ) -> None:
     users = bulk_users(service.backing.database_url, 2 * PAIRS + PROBES)
     crowd_users, probe_users = users[: 2 * PAIRS], users[2 * PAIRS :]
@@ -291,7 +294,7 @@ async def kill_mid_load(
     crowd = Crowd()
     probe = Crowd(answers=[warm])
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
-        before = ping(namespace, show.show_id)
+        before = ping(placement, show.show_id)
         nodes = {n.node_id: n for n in cluster.worker_nodes}
         victim = nodes[before["node_id"]]
         head: Any = cluster.head_node
@@ -327,7 +330,7 @@ async def kill_mid_load(
         report["kill"]["processes_killed"] = [p.pid for p in processes]
         report["kill"]["recovery_seconds"] = await recovery(client, clock, probe, show, probe_users, killed_at)
         await load
-    after = ping(namespace, show.show_id)
+    after = ping(placement, show.show_id)
     report["kill"]["after"] = after
     report["kill"]["answers"] = [asdict(a) for a in crowd.answers]
     report["kill"]["probe"] = [asdict(a) for a in probe.answers]
@@ -368,7 +371,12 @@ async def recovery(
 
 
 async def stale_copy(
-    service: Service, cluster: Cluster, namespace: str, show: ShowFixture, warm: Answer, report: dict[str, Any]
+    service: Service,
+    cluster: Cluster,
+    placement: ShowPlacement,
+    show: ShowFixture,
+    warm: Answer,
+    report: dict[str, Any],
 ) -> None:
     (first, second) = bulk_users(service.backing.database_url, 2)
     clock = Clock()
@@ -377,7 +385,7 @@ async def stale_copy(
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
         held = await until_final(client, clock, answers, "hold", *first, path, {"seats": ["A1"]}, ["A1"], 30)
         assert held.status == 201, held
-        before = ping(namespace, show.show_id)
+        before = ping(placement, show.show_id)
         node = {n.node_id: n for n in cluster.worker_nodes}[before["node_id"]]
         processes = node_processes(node)
         stale = psutil.Process(before["pid"])
@@ -389,13 +397,18 @@ async def stale_copy(
             client, clock, answers, "hold", *second, path, {"seats": ["A2"]}, ["A2"], clock.now() + 60, pause=0.2
         )
         back_at = clock.now()
-    after = ping(namespace, show.show_id)
+    after = ping(placement, show.show_id)
     # Let the first hold run out (the new copy expires it), then wake only the stale actor process.
     expires_at = datetime.fromisoformat(held.body["expires_at"])
     await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
     stale.send_signal(signal.SIGCONT)
     resumed_at = clock.now()
-    exited = await exits(stale, within=15)
+    # A show's own actor exits once fenced; a host drops the fenced show and serves on (its log says so).
+    if placement.hosted:
+        stepped_down = await logs_fencing(cluster, before["pid"], within=15)
+        exited = False
+    else:
+        stepped_down = exited = await exits(stale, within=15)
     exited_at = clock.now()
     fenced_log = stale_log_lines(cluster, before["pid"])
     signal_all(processes, signal.SIGCONT)  # the rest of the node wakes up, learns it was declared dead, exits
@@ -408,6 +421,8 @@ async def stale_copy(
         "back_at": back_at,
         "back_status": again.status,
         "resumed_at": resumed_at,
+        "placement": placement.placement,
+        "stale_stepped_down": stepped_down,
         "stale_exited": exited,
         "stale_exited_after": exited_at - resumed_at,
         "stale_log": fenced_log,
@@ -437,6 +452,16 @@ async def exits(process: psutil.Process, within: float) -> bool:
         except psutil.NoSuchProcess:
             return True
         await asyncio.sleep(0.1)
+    return False
+
+
+async def logs_fencing(cluster: Cluster, pid: int, within: float) -> bool:
+    """True once the process ``pid`` logged that its epoch was superseded (it fenced its show)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if any("superseded" in line for line in stale_log_lines(cluster, pid)):
+            return True
+        await asyncio.sleep(0.2)
     return False
 
 
@@ -560,8 +585,8 @@ def problems(report: dict[str, Any]) -> list[str]:
         found.append(f"the frozen show did not come back (last answer {stale['back_status']})")
     if stale["after"]["epoch"] <= stale["before"]["epoch"] or stale["after"]["pid"] == stale["before"]["pid"]:
         found.append("the frozen show's new copy is not a new activation")
-    if not stale["stale_exited"]:
-        found.append("the resumed stale copy kept running: it was not fenced off")
+    if not stale["stale_stepped_down"]:
+        found.append("the resumed stale copy kept serving the show: it was not fenced off")
     stale_epoch, stopped = stale["before"]["epoch"], datetime.fromisoformat(stale["stopped_wall"])
     late = [
         r
@@ -673,8 +698,11 @@ def run(database_url: str, redis_url: str, work_dir: Path) -> dict[str, Any]:
                 "BOOKING_NOTIFICATIONS_ENABLED": "false",
                 "BOOKING_ACTOR_CALL_TIMEOUT_SECONDS": "4",
                 "BOOKING_LOG_FORMAT": "json",
+                "BOOKING_SHOW_HOST_MAX_SHOWS": str(HOST_MAX_SHOWS),
             },
         )
+        placement = ShowPlacement.of(service)
+        report["placement"] = placement.placement
         service.log_path = work_dir / "service.log"
         service.start()
         timings["service_start"] = time.monotonic() - started
@@ -691,11 +719,11 @@ def run(database_url: str, redis_url: str, work_dir: Path) -> dict[str, Any]:
             frozen = create_show(client, hold_ttl_seconds=STALE_HOLD_TTL_SECONDS, starts_in=timedelta(hours=6))
         report["shows"] = {"loaded": loaded.show_id, "frozen": frozen.show_id}
         warm = asyncio.run(warm_up(service, [(loaded, loaded.seats[-1]), (frozen, "B1")]))
-        asyncio.run(kill_mid_load(service, cluster, namespace, loaded, warm[0], report))
+        asyncio.run(kill_mid_load(service, cluster, placement, loaded, warm[0], report))
         timings["node_kill"] = time.monotonic() - started
         # The loaded show's actor now runs on a surviving node: read what it exported.
         report["metrics"] = {"loaded": scrape_metrics(loaded.show_id, LOADED_METRICS)}
-        asyncio.run(stale_copy(service, cluster, namespace, frozen, warm[1], report))
+        asyncio.run(stale_copy(service, cluster, placement, frozen, warm[1], report))
         timings["stale_copy"] = time.monotonic() - started
         report["metrics"]["frozen"] = scrape_metrics(frozen.show_id, {"ray_seatwise_hold_expirations_total"})
         report["service_log_tail"] = service.log_tail(40)
@@ -745,8 +773,9 @@ def summary(report: dict[str, Any]) -> str:
         f"{kill['before']['node_id'][:8]} -> {kill['after']['node_id'][:8]}, epoch {kill['before']['epoch']} -> "
         f"{kill['after']['epoch']}\n"
         f"stale copy: show back {stale['back_at'] - stale['stopped_at']:.2f} s after the freeze (epoch "
-        f"{stale['before']['epoch']} -> {stale['after']['epoch']}); resumed copy exited: {stale['stale_exited']} "
-        f"({stale['stale_exited_after']:.2f} s); it logged {stale['stale_log']}\n"
+        f"{stale['before']['epoch']} -> {stale['after']['epoch']}); resumed copy stepped down: "
+        f"{stale['stale_stepped_down']}, exited: {stale['stale_exited']} ({stale['stale_exited_after']:.2f} s); "
+        f"it logged {stale['stale_log']}\n"
         f"problems: {report['problems']}\ntimings: { {k: round(v, 1) for k, v in report['timings'].items()} }"
     )
 
