@@ -17,8 +17,9 @@ Where the services come from:
 - Redis: the same with ``own_redis`` / ``REDIS_URL``; on a shared Redis the scenario's keys carry a unique
   ``BOOKING_REDIS_PREFIX`` and are deleted at the end.
 - Ray: one local Ray for the whole suite process (``ensure_ray``), joined by every service through
-  ``RAY_ADDRESS``, so a scenario can reach and kill show actors (``env.show_actor``); each env has its own
-  Ray namespace, and its named actors are killed at teardown.
+  ``RAY_ADDRESS``, so a scenario can reach and kill show actors (``env.placement()``: which Ray actor runs
+  a show, its own ``show:<id>`` or, under the default hosted placement, its host ``shows:<n>``); each env
+  has its own Ray namespace, and its named actors are killed at teardown.
 
 ``reconcile()`` is the suite's closing audit, run against every database the env used: per show,
 available + held + booked + blocked = capacity with every seat claim matching an active hold or a
@@ -54,6 +55,7 @@ import psycopg
 from psycopg import sql
 
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
+from harness.placement import ShowPlacement
 from harness.service import GATEWAY_HANG_SECONDS, GATEWAY_SLOW_SECONDS, Backing, Service
 from payments.simulator import SimulatorProcess
 from reliability.core import Figure, informational, zero
@@ -389,11 +391,16 @@ class Env:
             self._by_settings[settings] = handle
         return handle
 
-    def show_actor(self, show_id: str) -> Any:
-        """The Ray actor handle of a show (``show:<id>`` in this env's namespace)."""
-        import ray
-
-        return ray.get_actor(f"show:{show_id}", namespace=self.ray_namespace)
+    def placement(self) -> ShowPlacement:
+        """Where this env's services run their shows: its own actor ``show:<id>`` per show, or hosts
+        ``shows:<n>`` (the default), as their environment says. Services of one env share its Ray
+        namespace, so they must agree (one that does not is refused here rather than guessed at)."""
+        found = {ShowPlacement.of(service) for service in self.services}
+        if not found:  # no service yet: what one started now would use
+            return ShowPlacement.from_env(os.environ, self.ray_namespace)
+        if len(found) > 1:
+            raise ValueError(f"this env's services place shows differently: {sorted(map(str, found))}")
+        return found.pop()
 
     def log(self, message: str) -> None:
         """Progress output for long scenarios."""

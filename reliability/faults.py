@@ -2,10 +2,12 @@
 
 This module owns three kinds of things, each small and testable on its own:
 
-- **Faults on processes**: reach a show actor by name and read its pid and epoch (``actor_ping``), kill
-  it the way a crash does (``kill_actor``: Ray restarts it, a new activation takes a new epoch), the same
-  for a host of many shows under hosted placement (``host_stats``, ``kill_host``), freeze and resume a
-  process (``frozen``: SIGSTOP, SIGCONT in a ``finally``).
+- **Faults on processes**: reach the Ray actor running a show (``env.placement()``: its own ``show:<id>``,
+  or under the default hosted placement its host ``shows:<n>``) and read its pid and the show's epoch
+  (``actor_ping``), kill it the way a crash does (``kill_actor``: Ray restarts it, and the show's next
+  activation takes a new epoch; under hosted placement every show on that host goes down with it), the
+  same for a host by name (``host_stats``, ``kill_host``), freeze and resume a process (``frozen``:
+  SIGSTOP, SIGCONT in a ``finally``).
 - **Load**: ``purchase`` is one customer who holds their own seats and pays, over the v1 API, retrying
   every unknown outcome (transport error, 503, a 409 "still in progress") with the SAME
   ``Idempotency-Key`` after ``Retry-After``, exactly as the contract tells clients to. Every HTTP call is
@@ -81,35 +83,22 @@ MAX_ROWS = (
 
 
 def actor_ping(env: Env, show_id: str, timeout: float = 10.0) -> dict[str, Any]:
-    """The show actor's own figures (pid, epoch, counts); raises if it does not answer in ``timeout``."""
-    import ray
-
-    info: dict[str, Any] = ray.get(env.show_actor(show_id).ping.remote(), timeout=timeout)
-    return info
+    """The show's figures (epoch, counts) and the pid of the process running it, from the actor running
+    it (activating the show there if it is not live); raises if it does not answer in ``timeout``."""
+    return env.placement().ping(show_id, timeout)
 
 
 def wait_actor(env: Env, show_id: str, timeout: float = 60.0, not_pid: int | None = None) -> dict[str, Any]:
-    """Ping until the show actor answers (from a process other than ``not_pid``, if given)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            info = actor_ping(env, show_id, timeout=5)
-            if not_pid is None or info["pid"] != not_pid:
-                return info
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"show {show_id}: actor still pid {not_pid}")
-        time.sleep(0.2)
+    """Ping until the show's actor answers (from a process other than ``not_pid``, if given)."""
+    return env.placement().wait_ping(show_id, timeout, not_pid)
 
 
 def kill_actor(env: Env, show_id: str, restart: bool = True) -> None:
-    """Kill the show's actor process like a crash (``ray.kill``: no shutdown code runs). With ``restart``
-    Ray brings it back (detached, ``max_restarts=-1``) and the new copy activates with a new epoch."""
-    import ray
-
-    ray.kill(env.show_actor(show_id), no_restart=not restart)
+    """Kill the actor running the show like a crash (``ray.kill``: no shutdown code runs): the show's own
+    actor, or its host with every show on it (hosted placement). With ``restart`` Ray brings it back
+    (detached, ``max_restarts=-1``) and the show's next activation takes a new epoch (at once for its own
+    actor, on its next command on a host)."""
+    env.placement().kill(show_id, restart)
 
 
 def host_stats(env: Env, name: str, timeout: float = 10.0) -> dict[str, Any]:

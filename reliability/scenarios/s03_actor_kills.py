@@ -5,11 +5,14 @@ PostgreSQL before the answer), and a client that retries an unknown outcome with
 never ends up with two. What it measures: recovery time, from each kill to the first request that the
 show answers again (a probe asks the actor for the probe customer's holds every 50 ms).
 
-How: ``ray.kill`` on the named actor ``show:<id>`` in the service's Ray namespace, like a crash of its
-process (no shutdown code runs); Ray restarts it (detached, ``max_restarts=-1``), and the new copy takes
-a new epoch and reloads from PostgreSQL. The next kill waits until the previous copy recovered, so every
-kill hits a serving actor. Buyers (each their own two seats: this is about crashes, not races) start
-spread over the whole run and retry 503s and lost answers with the same key.
+How: ``ray.kill`` on the Ray actor running the show in the service's Ray namespace (``env.placement()``:
+the show's own ``show:<id>`` under dedicated placement, its host ``shows:<n>`` under hosted placement, the
+default), like a crash of its process (no shutdown code runs); Ray restarts it (detached,
+``max_restarts=-1``), and the show's next activation (at once for its own actor, on the next command for
+a host, which comes back empty) takes a new epoch and reloads from PostgreSQL. The next kill waits until
+the previous copy recovered, so every kill hits a serving actor. Buyers (each their own two seats: this is
+about crashes, not races) start spread over the whole run and retry 503s and lost answers with the same
+key.
 
 Figures: acknowledged bookings lost, acknowledged holds lost, duplicate bookings (a seat, a customer or a
 hold in two bookings), holds charged twice, answers that are neither a success, a 4xx nor a 503;

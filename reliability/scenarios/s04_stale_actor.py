@@ -18,8 +18,13 @@ copy resumes with queued holds and overdue timers to run; it must be fenced on i
 
 Figure: writes accepted from a stale epoch (growth of the old epoch's seat-ledger rows after the
 takeover: every committed change writes ledger rows stamped with its epoch, in the same transaction).
-Also: the old copy exited after resuming; a newer epoch serves the API afterwards; no request was
+Also: the old copy stepped down after resuming; a newer epoch serves the API afterwards; no request was
 acknowledged while the copy was frozen.
+
+The old copy is whatever runs the show in the service's placement (``env.placement()``): under dedicated
+placement the show's own actor, whose process exits once fenced (Ray restarts it with a newer epoch);
+under hosted placement (the default) its host, which is frozen whole and, once resumed, drops the fenced
+show (its ``fenced`` count grows) while its process serves on.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class StaleActor:
             asyncio.run(faults.crowd(service.base_url, show.show_id, before, Calls(), pay=False))
             old = faults.wait_actor(env, show.show_id)
             old_pid, old_epoch = int(old["pid"]), int(old["epoch"])
+            fenced_before = self._fenced(env, show.show_id)
             baseline = faults.ledger_rows_of_epoch(env.database_url, show.show_id, old_epoch)
             with faults.frozen(old_pid):
                 # Requests that reach the frozen copy: they wait in its mailbox, the API gives up (503).
@@ -98,9 +104,9 @@ class StaleActor:
                     raise
             # Resumed: queued holds and overdue expiries run into the fence.
             deadline = time.monotonic() + 20
-            while faults.process_alive(old_pid) and time.monotonic() < deadline:
+            while not self._stepped_down(env, show.show_id, old_pid, fenced_before) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            exited += 0 if faults.process_alive(old_pid) else 1
+            exited += 1 if self._stepped_down(env, show.show_id, old_pid, fenced_before) else 0
             stale_writes += faults.stale_epoch_writes(env.database_url, show.show_id, old_epoch, at_takeover)
             # The service is served by a newer activation again (Ray restarted the fenced copy).
             done = asyncio.run(faults.crowd(service.base_url, show.show_id, after, Calls(), pay=False))
@@ -110,19 +116,36 @@ class StaleActor:
                 ray.kill(copy)
             env.log(
                 f"round {round_no + 1}: epochs {old_epoch} → {info['epoch']} → {latest['epoch']}, "
-                f"old copy exited: {not faults.process_alive(old_pid)}"
+                f"old copy stepped down: {self._stepped_down(env, show.show_id, old_pid, fenced_before)}"
             )
         with httpx.Client(base_url=service.base_url, timeout=30) as client:
             statuses = client.get(f"/api/v1/shows/{show.show_id}/seats").status_code
         return [
             zero(n, "writes accepted from a stale epoch", stale_writes),
             at_least(n, "stale copies fenced and gone after resuming", exited, rounds),
+            informational(n, "placement of the shows", env.placement().placement),
             at_least(n, "takeover activations that committed holds", takeover_writes and rounds, rounds),
             at_least(n, "API served by a newer epoch afterwards", newer, rounds),
             zero(n, "requests acknowledged while the old copy was frozen", frozen_acks),
             informational(n, "requests queued at the frozen copy (answered 503)", queued),
             informational(n, "seat map after the episode (HTTP status)", statuses),
         ]
+
+    @staticmethod
+    def _fenced(env: Env, show_id: str) -> int:
+        """Shows the show's host has dropped as fenced so far (hosted placement; 0 under dedicated)."""
+        placement = env.placement()
+        if not placement.hosted:
+            return 0
+        return int(faults.host_stats(env, placement.actor_name(show_id), timeout=10.0)["fenced"])
+
+    @staticmethod
+    def _stepped_down(env: Env, show_id: str, old_pid: int, fenced_before: int) -> bool:
+        """The resumed copy is gone: its process exited (dedicated), or its host, the same process,
+        dropped a fenced show since it was frozen (hosted; the only show here whose epoch moves on)."""
+        if not env.placement().hosted:
+            return not faults.process_alive(old_pid)
+        return StaleActor._fenced(env, show_id) > fenced_before
 
 
 def faults_ping(copy: Any) -> dict[str, Any]:

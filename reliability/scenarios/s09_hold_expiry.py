@@ -8,8 +8,8 @@ release lag, from a hold's ``expires_at`` to the commit that released it (``hold
 How: a service allowing many seats per customer; shows of up to 5,000 one-seat-row seats (a screen has at
 most 6,000); 10,000 one-seat holds (full; 400 in the short version), made through the API by customers
 each holding many seats. Half-way through the TTL of the first hold, the service is SIGKILLed and every
-show actor is killed without restart (as when the whole machine goes down: nothing of the old run is
-left but PostgreSQL); the service is started again. Then:
+show actor (every host of the shows, under hosted placement) is killed without restart (as when the whole
+machine goes down: nothing of the old run is left but PostgreSQL); the service is started again. Then:
 
 - the acknowledged holds are checked against PostgreSQL before any of them expires (lost across the
   restart: a hold neither active with its seats claimed nor confirmed);
@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-import ray
 
 from harness.client import ShowFixture
 from reliability import faults
@@ -109,9 +108,8 @@ class HoldExpiry:
         time.sleep(max(0.0, kill_at - time.time()))
         killed_at = datetime.now(UTC)
         service.kill()
-        for show in shows:
-            actor = env.show_actor(show.show_id)
-            ray.kill(actor, no_restart=True)
+        # Every show's actor (their own, or their hosts under hosted placement), each killed once.
+        env.placement().kill_all([show.show_id for show in shows], restart=False)
         unexpired_at_kill = sum(1 for e in expiries if e > killed_at)
         env.log(f"killed at {(first_expiry - killed_at).total_seconds():.1f} s before the first expiry")
         time.sleep(2)
