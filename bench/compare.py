@@ -6,8 +6,8 @@ Designs, all on the same HTTP stack (uvicorn + uvloop + httptools + FastAPI, the
 and JSON body, so one wrk Lua script drives all of them):
 
 1. ``service``: ``main.py`` as users start it (``bench.harness.running_service``): API → per-show lane →
-   Ray actor → PostgreSQL group commit → reply, a Ray actor per show (``show:<id>``, the default
-   ``BOOKING_SHOW_PLACEMENT=dedicated``);
+   Ray actor → PostgreSQL group commit → reply, a Ray actor per show (``show:<id>``,
+   ``BOOKING_SHOW_PLACEMENT=dedicated``, set explicitly: the default is hosted, the next design);
 2. ``hosted``: the same ``main.py`` started a second time on the same PostgreSQL, Redis and Ray
    (``Rig.start_service``) with ``BOOKING_SHOW_PLACEMENT=hosted``: shows are virtual actors in
    ``BOOKING_SHOW_HOSTS`` shared host actors (``shows:<n>``, ``actors/show_host.py``). It has shows of
@@ -96,7 +96,7 @@ UNITS = {"hot": "holds/s", "contention": "answers/s", "multi": "holds/s", "reads
 CONTENTION_SEATS = 50
 PRICE = 250.0
 USERS = 100
-SERVICE_ENV = {"BOOKING_MAX_SEATS_PER_USER": "100000"}
+SERVICE_ENV = {"BOOKING_MAX_SEATS_PER_USER": "100000", "BOOKING_SHOW_PLACEMENT": "dedicated"}
 HOSTED_ENV = {**SERVICE_ENV, "BOOKING_SHOW_PLACEMENT": "hosted"}
 HOLD_TTL_SECONDS = 3600  # the benchmark's shows: no hold expires, and no pre-warmer wakes a show, in a run
 HOT_ROWS = [*string.ascii_uppercase, *("A" + a for a in string.ascii_uppercase), *("B" + a for a in "ABCDEFGH")]

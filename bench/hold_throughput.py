@@ -4,7 +4,8 @@
 
 Load comes from wrk (a second process; `apt-get install wrk`). Every request holds one new seat of one
 show (6,000 seats), so nothing is refused; the run checks afterwards that no seat was sold twice. Also
-reports the cold activation time of a show actor and its memory. Uses DATABASE_URL / REDIS_URL when set,
+reports the cold activation time of a show and the memory of the process running it (its own actor, or
+its host under the default hosted placement: ``harness.placement``). Uses DATABASE_URL / REDIS_URL when set,
 else throwaway embedded services. BENCH_PROFILE=file records the service with py-spy during its run.
 ``--workers N`` adds, in the same run, the service with N API processes (``BOOKING_API_WORKERS``, each its
 own show) and the bare endpoint with N uvicorn workers, so ratios compare like with like; ``--variant
@@ -21,14 +22,14 @@ import string
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import psutil
 import psycopg
-import ray
 
 from bench.harness import print_table, require_wrk, running_service, wrk
+from harness.placement import ShowPlacement
 from settings import libpq_url
 
 ROWS = list(string.ascii_uppercase) + ["A" + a for a in string.ascii_uppercase] + ["B" + a for a in "ABCDEFGH"]
@@ -91,6 +92,7 @@ def main() -> None:
     from harness.client import admin_headers, bulk_users, create_show
 
     with running_service("bench-holds", {"BOOKING_MAX_SEATS_PER_USER": "1000"}) as rig:
+        placement = ShowPlacement.from_env(rig.env, rig.namespace)
         bare_base = rig.start_app("bench.bare_app")
         rows = [{"row": r, "seats": SEATS_PER_ROW, "category": "standard"} for r in ROWS]
         with httpx.Client(base_url=rig.base_url, timeout=60) as client:
@@ -116,7 +118,7 @@ def main() -> None:
                 started = time.perf_counter()
                 hold(client, cold_show, tokens[1], seat)
                 warm.append((time.perf_counter() - started) * 1000)
-        info = cast("dict[str, Any]", ray.get(ray.get_actor(f"show:{cold_show.show_id}").ping.remote()))
+        info = placement.ping(cold_show.show_id, timeout=60)
         memory = psutil.Process(info["pid"]).memory_full_info()
 
         def script(name: str, seats: list[str], target: Any = show) -> Path:
@@ -199,9 +201,9 @@ def main() -> None:
         results = {name: sorted(rs, key=lambda x: x["rps"])[len(rs) // 2] for name, rs in rounds.items()}
 
         def ratio_of(a: str, b: str) -> float:
-            return statistics.median(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b], strict=True))
+            return float(statistics.median(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b], strict=True)))
 
-        hot = cast("dict[str, Any]", ray.get(ray.get_actor(f"show:{show.show_id}").ping.remote()))
+        hot = placement.ping(show.show_id, timeout=60)
         with psycopg.connect(libpq_url(rig.database_url)) as conn:
             # Every show of the run (the extra ones of --workers too): no seat held twice.
             double = conn.execute(
@@ -236,8 +238,9 @@ def main() -> None:
     )
     print(
         f"show actor: cold first hold {cold_ms:.0f} ms (its own activation {info['activation_seconds'] * 1000:.0f} ms),"
-        f" warm hold median {statistics.median(warm):.1f} ms; process RSS {memory.rss / 2**20:.0f} MiB,"
-        f" USS {memory.uss / 2**20:.0f} MiB"
+        f" warm hold median {statistics.median(warm):.1f} ms; process running it"
+        f" ({placement.actor_name(cold_show.show_id)}, {placement.placement} placement) RSS"
+        f" {memory.rss / 2**20:.0f} MiB, USS {memory.uss / 2**20:.0f} MiB"
     )
     print(
         json.dumps(
