@@ -157,10 +157,10 @@ class Settings(BaseSettings):
     )
     # Where shows live (actors/show_host.py, docs/architecture.md).
     show_placement: Literal["dedicated", "hosted"] = Field(
-        default="dedicated",
+        default="hosted",
         description=(
-            "dedicated: every show a Ray actor (process) of its own; hosted: shows are virtual actors in "
-            "BOOKING_SHOW_HOSTS shared host actors, activated on demand and passivated when idle"
+            "hosted (default): shows are virtual actors in BOOKING_SHOW_HOSTS shared host actors, activated "
+            "on demand and passivated when idle; dedicated: every show a Ray actor (process) of its own"
         ),
     )
     show_hosts: int = Field(default=2, ge=1, le=4096, description="host actors (hosted placement)")
