@@ -56,7 +56,7 @@ class ShowPlacement:
     @classmethod
     def of(cls, service: Service) -> ShowPlacement:
         """The placement of ``service`` (what its environment says, or the default)."""
-        return cls.from_env(service.env(), service.backing.ray_namespace)
+        return cls.from_env(service.env(), service.ray_namespace)
 
     @property
     def hosted(self) -> bool:

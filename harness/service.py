@@ -8,6 +8,7 @@ checkout, ``site-packages`` in an installed tree (``main`` is a packaged module)
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -39,6 +40,7 @@ MAIN_DIR = Path(__file__).resolve().parent.parent
 GATEWAY_SLOW_SECONDS = 0.5
 GATEWAY_HANG_SECONDS = 4.0
 SERVICE_PAYMENT_TIMEOUT_SECONDS = 2.0
+SERVICE_HOST_MAX_SHOWS = 64
 
 
 @dataclass
@@ -82,6 +84,19 @@ class Service:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ray_namespace(self) -> str:
+        """The Ray namespace this service's actors live in. Show hosts are long-lived and keep the settings
+        of the service that created them (its Redis, payment window, key lifetime, budget…), so a service
+        with settings of its own (``extra_env``) gets a namespace of its own, named after those settings:
+        services started with the same settings, and a restarted one, share it and find the same actors."""
+        if "BOOKING_RAY_NAMESPACE" in self.extra_env:
+            return self.extra_env["BOOKING_RAY_NAMESPACE"]
+        if not self.extra_env:
+            return self.backing.ray_namespace
+        digest = hashlib.sha256(repr(sorted(self.extra_env.items())).encode()).hexdigest()[:8]
+        return f"{self.backing.ray_namespace}-{digest}"
+
     def env(self) -> dict[str, str]:
         chosen = {"DATABASE_URL", "REDIS_URL", "RAY_ADDRESS", "PAYMENT_GATEWAY_URL"}
         env = {k: v for k, v in os.environ.items() if k not in chosen}
@@ -89,13 +104,18 @@ class Service:
             DATABASE_URL=self.backing.database_url,
             REDIS_URL=self.backing.redis_url,
             RAY_ADDRESS=self.backing.ray_address,
-            BOOKING_RAY_NAMESPACE=self.backing.ray_namespace,
+            BOOKING_RAY_NAMESPACE=self.ray_namespace,
             BOOKING_REDIS_PREFIX=self.backing.redis_prefix,
             BOOKING_ADMIN_EMAIL=ADMIN_EMAIL,
             BOOKING_ADMIN_PASSWORD=ADMIN_PASSWORD,
             BOOKING_RATE_LIMIT_PER_MINUTE="0",
             BOOKING_SEED_DEMO_CATALOG="false",
             BOOKING_PAYMENT_TIMEOUT_SECONDS=str(SERVICE_PAYMENT_TIMEOUT_SECONDS),
+            # A host reserves Ray memory for its whole live-show budget (120 MiB + 4 MB a show). Derived from
+            # this machine's memory that is ~3 GiB a host, and the services of a test run (each with settings
+            # of its own has hosts of its own) would outgrow the test cluster's memory: a host that cannot be
+            # scheduled answers nothing, and its shows time out. Tests need tens of live shows, not hundreds.
+            BOOKING_SHOW_HOST_MAX_SHOWS=str(SERVICE_HOST_MAX_SHOWS),
             PYTHONUNBUFFERED="1",
         )
         if self.payment_gateway_url is not None:

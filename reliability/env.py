@@ -317,15 +317,17 @@ class Env:
                 client.delete(*batch)
 
     def _kill_actors(self) -> None:
-        """Kill the named (detached) actors of this env's namespace: its show actors outlive the service."""
+        """Kill the named (detached) actors of this env's namespaces (its own, and those of its services with
+        settings of their own, ``Service.ray_namespace``): show actors and hosts outlive the service."""
         import ray
         from ray.util import list_named_actors
 
         with contextlib.suppress(Exception):
             for entry in list_named_actors(all_namespaces=True):
-                if entry.get("namespace") == self.ray_namespace:
+                namespace = entry.get("namespace") or ""
+                if namespace == self.ray_namespace or namespace.startswith(self.ray_namespace + "-"):
                     with contextlib.suppress(Exception):
-                        ray.kill(ray.get_actor(entry["name"], namespace=self.ray_namespace))
+                        ray.kill(ray.get_actor(entry["name"], namespace=namespace))
 
     # ---- what scenarios start
 

@@ -106,7 +106,7 @@ def host_stats(env: Env, name: str, timeout: float = 10.0) -> dict[str, Any]:
     started); raises if it does not answer in ``timeout``."""
     import ray
 
-    host: Any = ray.get_actor(name, namespace=env.ray_namespace)
+    host: Any = ray.get_actor(name, namespace=env.placement().namespace)
     stats: dict[str, Any] = ray.get(host.stats.remote(), timeout=timeout)
     return stats
 
@@ -117,7 +117,7 @@ def kill_host(env: Env, name: str, restart: bool = True) -> None:
     a new epoch."""
     import ray
 
-    ray.kill(ray.get_actor(name, namespace=env.ray_namespace), no_restart=not restart)
+    ray.kill(ray.get_actor(name, namespace=env.placement().namespace), no_restart=not restart)
 
 
 @contextlib.contextmanager

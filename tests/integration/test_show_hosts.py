@@ -11,7 +11,6 @@ serving its other shows.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -171,11 +170,10 @@ def test_a_copy_from_before_another_activation_is_fenced_and_its_host_serves_on(
 @pytest.fixture(scope="module")
 def hosted_service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The service with hosted placement and a one-second idle period. Pre-warming is off, so nothing
-    wakes a passivated show: what readers see of it comes from the stored rows alone. Its own Ray
-    namespace: the shared service (hosted too, by default) has hosts of the same names in the session's
-    namespace, made with its own idle period, and whoever makes a host first sets its configuration."""
+    wakes a passivated show: what readers see of it comes from the stored rows alone. Its settings give
+    it a Ray namespace of its own (``Service.ray_namespace``), so its hosts have its idle period."""
     svc = Service(
-        backing=dataclasses.replace(backing, ray_namespace=f"{backing.ray_namespace}-hosted"),
+        backing=backing,
         port=_free_port(),
         extra_env={
             "BOOKING_SHOW_PLACEMENT": "hosted",

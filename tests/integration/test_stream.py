@@ -6,7 +6,6 @@ stream to periodic snapshots (bookings go on) until Redis is back."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import queue
 import socket
@@ -357,14 +356,11 @@ class PrivateRedis:
 
 @pytest.fixture(scope="module")
 def private_redis(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    """A second service with a Redis of its own, which a test may stop and start again. It has a Ray
-    namespace of its own too: under hosted placement (the default) the shared service's hosts have the
-    same names in the session's namespace, and a host publishes to the Redis of whichever service made
-    it, so this service's shows would publish to the shared Redis."""
+    """A second service with a Redis of its own, which a test may stop and start again. Its settings give
+    it a Ray namespace of its own (``Service.ray_namespace``): its hosts publish to its Redis."""
     root = tmp_path_factory.mktemp("private-redis")
     redis = EmbeddedRedis(root / "redis", port=free_port())  # a fixed port: it can be started again
-    own = dataclasses.replace(backing, ray_namespace=f"{backing.ray_namespace}-private-redis")
-    svc = Service(backing=own, port=free_port(), extra_env={"REDIS_URL": redis.start()})
+    svc = Service(backing=backing, port=free_port(), extra_env={"REDIS_URL": redis.start()})
     svc.log_path = root / "service.log"
     try:
         svc.start()
