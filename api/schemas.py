@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import email_validator
 from fastapi import Header, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import Strict as StrictTypes
 from pydantic.json_schema import SkipJsonSchema
 
 # The hard ceiling of a seat list in one request; the deployment's own cap (BOOKING_MAX_SEATS_PER_REQUEST,
@@ -52,7 +53,8 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+# A request body's times arrive as ISO 8601 strings, which strict models would refuse (see ``Strict``).
+UtcDatetime = Annotated[datetime, StrictTypes(False), AfterValidator(_utc)]
 
 
 def _iso_date(value: object) -> object:
@@ -63,6 +65,16 @@ def _iso_date(value: object) -> object:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema's integer is any number with no fraction (410.0 is one); strict models would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Makes a request body's ``int`` a JSON number with no fraction, never ``true`` or ``"5"`` (see ``Strict``). It
+# goes after the bounds, ``Annotated[int, Field(ge=1), WHOLE]``, or the schema loses them.
+WHOLE = BeforeValidator(_whole)
 
 
 # A list of distinct seat ids (the service answers 400 for a repeated one, so the schema says so), at
@@ -99,7 +111,10 @@ def per_request_cap(openapi: dict[str, Any], cap: int) -> dict[str, Any]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and no type coercion (``true`` is not the number 1, ``"5"`` is not 5),
+    so what the schema calls a number is the only thing accepted as one."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- accounts -------------------------------------------------------------------------------------------
@@ -142,7 +157,7 @@ class TokenOut(BaseModel):
 class MovieIn(Strict):
     title: Name
     description: Annotated[str, text(5000, min_length=0)] = ""
-    duration_minutes: int = Field(ge=1, le=1000)
+    duration_minutes: Annotated[int, Field(ge=1, le=1000), WHOLE]
     language: Annotated[str, text(50)] | None = None
     genres: list[Annotated[str, text(50)]] = Field(default_factory=list, max_length=20)
 
@@ -171,7 +186,7 @@ class TheaterOut(BaseModel):
 
 class RowIn(Strict):
     row: RowLabel
-    seats: int = Field(ge=1, le=100)
+    seats: Annotated[int, Field(ge=1, le=100), WHOLE]
     category: Category = "standard"
 
 
@@ -194,7 +209,7 @@ class ShowIn(Strict):
     prices: dict[Category, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(
         min_length=1, max_length=20, json_schema_extra={"additionalProperties": False}
     )
-    hold_ttl_seconds: int | None = Field(default=None, ge=1, le=3600)
+    hold_ttl_seconds: Annotated[int, Field(ge=1, le=3600), WHOLE] | None = None
     sales_open_at: UtcDatetime | None = Field(default=None, description="on sale from (default: at once)")
     sales_close_at: UtcDatetime | None = Field(
         default=None, description="sales stop at (default: `BOOKING_SALES_CUTOFF_MINUTES` before the start)"

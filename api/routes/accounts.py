@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import EmailStr, Field
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import (
@@ -19,7 +19,7 @@ from api.auth import (
 from api.deps import Db, Tokens
 from api.problems import ApiProblem, problem_responses
 from api.rate_limit import RateLimiter
-from api.schemas import AccountOut, EntityId, LoginForm, Name, RegisterIn, TokenOut
+from api.schemas import AccountOut, EntityId, LoginForm, Name, RegisterIn, Strict, TokenOut
 from persistence import catalog
 
 router = APIRouter(prefix="/api/v1/auth", tags=["accounts"], responses=problem_responses(401, 409))
@@ -68,18 +68,14 @@ async def me(caller: CurrentCaller, db: Db) -> AccountOut:
     return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
 
 
-class StaffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StaffIn(Strict):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=8, max_length=128)
     name: Name | None = None
     role: Literal["customer", "box_office", "admin"]
 
 
-class RoleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RoleIn(Strict):
     role: Literal["customer", "box_office", "admin"]
 
 

@@ -22,6 +22,7 @@ from api.schemas import (
     HOLD_LINK,
     MAX_SEATS_PER_REQUEST,
     PER_REQUEST_CAP,
+    WHOLE,
     Category,
     EntityId,
     IdempotencyKey,
@@ -44,7 +45,7 @@ class HoldIn(Strict):
 
     seats: SeatList | SkipJsonSchema[None] = None
     count: (
-        Annotated[int, Field(ge=1, le=MAX_SEATS_PER_REQUEST, json_schema_extra={PER_REQUEST_CAP: "maximum"})]
+        Annotated[int, Field(ge=1, le=MAX_SEATS_PER_REQUEST, json_schema_extra={PER_REQUEST_CAP: "maximum"}), WHOLE]
         | SkipJsonSchema[None]
     ) = None
     category: Category = "standard"
