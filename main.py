@@ -217,6 +217,7 @@ def show_host_config(settings: Settings) -> HostConfig:
         max_shows=max_shows,
         idle_seconds=settings.show_idle_seconds,
         db_connections=settings.show_host_db_connections,
+        recycle_seconds=settings.show_host_recycle_seconds,
     )
 
 

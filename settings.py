@@ -181,6 +181,14 @@ class Settings(BaseSettings):
     show_host_db_connections: int = Field(
         default=4, ge=1, le=100, description="PostgreSQL connections one host's shows share"
     )
+    show_host_recycle_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "a host with no live show and no call for this long exits, giving its memory back; the next call "
+            "for one of its shows starts a fresh one (0: hosts never exit)"
+        ),
+    )
     show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(
         default="SPREAD",
         description="Ray scheduling strategy of show actors: SPREAD places them over the nodes, best effort",

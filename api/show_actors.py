@@ -44,11 +44,15 @@ from actors.commands import Command, Reply
 from actors.errors import Unavailable
 from actors.show_actor import RemoteShowActor, actor_name
 from actors.show_entity import ActorConfig
-from actors.show_host import HostConfig, RemoteShowHost, host_name
+from actors.show_host import HostConfig, RemoteShowHost, host_name, host_recycled
 
 log = logging.getLogger("booking.show_actors")
 
 Placement = Literal["dedicated", "hosted"]
+
+# Tries of a call whose actor had exited on purpose: the fresh actor's name is free once Ray has seen
+# the old one gone, which is when the call fails; a second failure would be a host recycled twice in a row.
+RECYCLED_RETRIES = 2
 
 
 def serving_actor(show_id: str, placement: Placement, hosts: int) -> str:
@@ -185,8 +189,19 @@ class ShowActors:
                 self._lanes.pop(name, None)
 
     async def _call(self, show_id: str, commands: Sequence[tuple[str, Command]]) -> list[Reply]:
-        """One actor call for ``commands`` (all for ``show_id``'s actor: its own, or its host)."""
+        """One actor call for ``commands`` (all for ``show_id``'s actor: its own, or its host). A call
+        that reached an actor which had exited on purpose (a recycled host) ran nothing: it goes once more,
+        to the fresh actor."""
+        for _ in range(RECYCLED_RETRIES):
+            try:
+                return await self._call_once(show_id, commands)
+            except ActorDiedError as exc:
+                self.forget(show_id)
+                if not host_recycled(exc):
+                    break
+        return [Unavailable("the show's actor stopped; retry", 1) for _ in commands]
 
+    async def _call_once(self, show_id: str, commands: Sequence[tuple[str, Command]]) -> list[Reply]:
         def unavailable(detail: str, retry_after: int = 1) -> list[Reply]:
             return [Unavailable(detail, retry_after) for _ in commands]
 
@@ -208,8 +223,7 @@ class ShowActors:
         except TimeoutError:
             return unavailable("the show did not answer in time; the request may or may not have been applied", 2)
         except ActorDiedError:
-            self.forget(show_id)
-            return unavailable("the show's actor stopped; retry", 1)
+            raise  # for _call
         except (ActorUnavailableError, RayActorError):
             return unavailable("the show's actor is restarting; retry", 1)
         except RayError as exc:
@@ -218,14 +232,18 @@ class ShowActors:
 
     async def ping(self, show_id: str) -> dict[str, Any]:
         """The actor's figures (``ShowActor.ping``), creating and activating it if none runs."""
-        handle = await self.handle(show_id)
-        call = handle.ping.remote(show_id) if self._placement == "hosted" else handle.ping.remote()
-        try:
-            result: dict[str, Any] = await asyncio.wait_for(call, self._timeout)
-        except ActorDiedError:
-            self.forget(show_id)  # gone for good (killed without restart): the next ping creates a new one
-            raise
-        return result
+        for attempt in range(RECYCLED_RETRIES):
+            handle = await self.handle(show_id)
+            call = handle.ping.remote(show_id) if self._placement == "hosted" else handle.ping.remote()
+            try:
+                result: dict[str, Any] = await asyncio.wait_for(call, self._timeout)
+            except ActorDiedError as exc:
+                self.forget(show_id)  # gone for good (recycled, or killed without restart): next time, a new one
+                if host_recycled(exc) and attempt + 1 < RECYCLED_RETRIES:
+                    continue
+                raise
+            return result
+        raise AssertionError("not reached")
 
 
 def ensure_ray(address: str | None, namespace: str, **init_kwargs: Any) -> None:

@@ -162,6 +162,9 @@ class ShowSampler:
             self.names = shows
             return {"live_shows": len(shows), "hosts": 0, **self.totals}
         hosts = sorted(n for n in names if n.startswith("shows:"))
+        for gone in set(self.handles) - set(hosts):  # recycled (exited when empty): a new one is a new actor
+            self.handles.pop(gone, None)
+            self.hosts.pop(gone, None)
         refs = {}
         for name in hosts:
             if name not in self.handles:
@@ -173,6 +176,10 @@ class ShowSampler:
         for name, ref in refs.items():
             try:
                 stats: dict[str, Any] = ray.get(ref, timeout=10)
+            except ray.exceptions.ActorDiedError:
+                self.handles.pop(name, None)  # recycled since it was listed
+                self.hosts.pop(name, None)
+                continue
             except (ray.exceptions.RayError, TimeoutError):
                 continue  # restarting or too busy to answer: keep its last figures
             before = self.hosts.get(name)

@@ -1,18 +1,21 @@
 """Shows hosted together as virtual actors (``actors/show_host.py``), against real Ray and PostgreSQL.
 
-The hosts here are made by the tests, without a name, so the service under test never reaches them; the
-service only creates the shows (and its own actors are never asked about them). Each lifecycle rule of a
-hosted show is pinned with the case where the rule must *not* fire beside it: idle shows passivate and
-come back with their holds and bookings (a busy one stays), a payment in flight keeps its show live (and
-once it ends the show may go), the budget is never exceeded and evicts the least recently used idle show
-(or refuses, if none is idle), and a copy from before another activation is fenced while its host keeps
-serving its other shows.
+The hosts here are made by the tests, without a name or in a namespace of their own, so the service under
+test never reaches them; the service only creates the shows (and its own actors are never asked about
+them). Each lifecycle rule of a hosted show is pinned with the case where the rule must *not* fire beside
+it: idle shows passivate and come back with their holds and bookings (a busy one stays), a payment in
+flight keeps its show live (and once it ends the show may go), the budget is never exceeded and evicts the
+least recently used idle show (or refuses, if none is idle), and a copy from before another activation is
+fenced while its host keeps serving its other shows. An empty, quiet host exits (one with a busy show, or
+set never to, stays), and the call that meets it goes to a fresh one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +28,8 @@ from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import StaleEpoch, Unavailable
 from actors.seatmap import Booking, Hold, Payment
 from actors.show_host import HostConfig, RemoteShowHost
+from api import show_actors
+from api.show_actors import ShowActors
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
 from tests.conftest import Backing, Service, ShowPlacement, _free_port, actor_config
@@ -242,3 +247,67 @@ def test_a_show_activated_before_its_sales_open_waits_for_them(live_service: Ser
     assert ray.get(host.passivate_idle.remote(0.5), timeout=30) == [on_sale.show_id]
     assert stats(host)["live_shows"] == [opening.show_id]
     ray.kill(host)
+
+
+def named_hosts(namespace: str) -> set[str]:
+    return {
+        actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True) if actor["namespace"] == namespace
+    }
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_an_empty_quiet_host_exits_and_the_next_call_goes_to_a_fresh_one(
+    live_service: Service, backing: Backing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    show, busy_show, kept_show = shows(live_service, 3)
+    (alice, _), (bob, _) = bulk_users(backing.database_url, 2)
+
+    def placed(recycle_seconds: float) -> ShowActors:
+        host = HostConfig(max_shows=10, idle_seconds=1.0, db_connections=2, recycle_seconds=recycle_seconds)
+        namespace = f"recycle-{uuid.uuid4().hex[:8]}"
+        return ShowActors(actor_config(backing), namespace, 30.0, 16, hosts=1, host_config=host)
+
+    recycling, busy, never = placed(1.0), placed(1.0), placed(0.0)
+
+    async def submit(actors: ShowActors, show_id: str, *commands: Any) -> list[Any]:
+        return [await actors.submit(show_id, command) for command in commands]
+
+    def run(actors: ShowActors, show_id: str, *commands: Any) -> list[Any]:
+        return asyncio.run(submit(actors, show_id, *commands))
+
+    [held] = run(recycling, show.show_id, HoldSeats(alice, ("A1",)))
+    assert isinstance(held, Hold)
+    run(never, kept_show.show_id, HoldSeats(alice, ("A1",)))
+    run(busy, busy_show.show_id, HoldSeats(bob, ("A9",)))  # refused (A9 is not bob's to take): a command
+
+    # The show passivates after 1 s idle, then its empty host exits; a host whose show keeps getting
+    # commands, and one that never recycles, stay.
+    def recycled() -> bool:
+        run(busy, busy_show.show_id, HoldSeats(bob, ("Z99",)))  # refused (no such seat): a command all the same
+        return not named_hosts(recycling._namespace)
+
+    assert wait_until(recycled, 15), "the empty host did not exit"
+    assert named_hosts(busy._namespace) == {"shows:0"}
+    assert named_hosts(never._namespace) == {"shows:0"}
+
+    # The call that meets the exited host ran nothing there and goes to a fresh one, with the show as it was.
+    [taken] = run(recycling, show.show_id, HoldSeats(bob, ("A1",)))
+    assert not isinstance(taken, Hold | Unavailable), taken  # A1 is still Alice's
+    [fresh] = run(recycling, show.show_id, HoldSeats(bob, ("A2",)))
+    assert isinstance(fresh, Hold)
+
+    # Control: without the second try, the same meeting is a 503.
+    assert wait_until(lambda: not named_hosts(recycling._namespace), 15), "the host did not exit again"
+    monkeypatch.setattr(show_actors, "RECYCLED_RETRIES", 1)
+    [refused] = run(recycling, show.show_id, HoldSeats(bob, ("A3",)))
+    assert isinstance(refused, Unavailable)
+
+    for actors in (recycling, busy, never):
+        for name in named_hosts(actors._namespace):
+            ray.kill(ray.get_actor(name, namespace=actors._namespace))
