@@ -102,6 +102,13 @@ class Settings(BaseSettings):
             "full collection under load (docs/measurements.md)"
         ),
     )
+    fast_holds: bool = Field(
+        default=True,
+        description=(
+            "answer hold requests (v1 holds, v0 HoldSeat) before routing, with the routes' own validation, "
+            "auth and answers (api/fast_holds.py); false: every hold walks the FastAPI route"
+        ),
+    )
     ray_namespace: str = "booking"
     redis_prefix: str = "booking:"
     seed_demo_catalog: bool = True

@@ -15,6 +15,7 @@ from api import problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
+from api.fast_holds import FastHolds
 from api.observability import RayProbe, RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -87,8 +88,10 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # Innermost (added first): cached seat maps are answered before routing, after the checks below.
+    # Innermost (added first): cached seat maps and holds are answered before routing, after the checks below.
     app.add_middleware(catalog.RenderedSeatMaps)
+    if settings.fast_holds:  # holds answered before routing, by the routes' own code (api/fast_holds.py)
+        app.add_middleware(FastHolds, booking=booking)
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     # Added last, so it runs first: a blocked network is refused before it counts against any limit.

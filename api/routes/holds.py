@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
-from api.booking import HoldSpec, PaymentRequest
+from api.booking import BookingService, HoldSpec, PaymentRequest
 from api.deps import Booking, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
@@ -110,13 +110,20 @@ async def create_hold(
 ) -> Any:
     """All or nothing: 409 if any seat is not available to you, and then nothing is held. With an
     `Idempotency-Key`, a repeated request returns the first answer and holds nothing more."""
-    booking = booking_of(request)  # not a dependency: the hot path (api/deps.py)
+    # Not a dependency: the hot path (api/deps.py).
+    return await hold_answer(booking_of(request), show_id, caller.user_id, body, idempotency_key)
+
+
+async def hold_answer(
+    booking: BookingService, show_id: str, user_id: str, body: HoldIn, idempotency_key: str | None
+) -> Response:
+    """The answer to a validated hold request: the route's, and the fast path's (api/fast_holds.py)."""
     spec = (
         HoldSpec(seat_ids=tuple(body.seats))
         if body.seats is not None
         else HoldSpec(count=body.count or 0, category=body.category)
     )
-    answer = await booking.hold_request(show_id, caller.user_id, spec, idempotency_key)
+    answer = await booking.hold_request(show_id, user_id, spec, idempotency_key)
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)
     hold = answer.body

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import SeedCaller, seed_caller
-from api.booking import HoldSpec, PaymentRequest
+from api.booking import BookingService, HoldSpec, PaymentRequest
 from api.deps import Booking, Db, booking_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
@@ -85,11 +85,17 @@ async def hold_seat(
     """Hold all the seats or none (409). A 200 means they are the caller's until `hold_end_time`."""
     # The hot path: the caller and the service are looked up here rather than as dependencies (api/deps.py).
     caller = await seed_caller(request)
-    booking = booking_of(request)
+    return await seed_hold_answer(booking_of(request), movie_id, caller.user_id, body, idempotency_key)
+
+
+async def seed_hold_answer(
+    booking: BookingService, movie_id: str, user_id: str, body: SeedHoldIn, idempotency_key: str | None
+) -> Response:
+    """The answer to a validated, authenticated HoldSeat: the route's, and the fast path's (api/fast_holds.py)."""
     if body.movie_id != movie_id:
         raise ApiProblem(400, "movie_id in the path and the body differ", "movie-mismatch")
     show = await booking.resolve_show(body.event_id, movie_id, body.theater_id)
-    answer = await booking.hold_request(show.id, caller.user_id, HoldSpec(tuple(body.selected_seat)), idempotency_key)
+    answer = await booking.hold_request(show.id, user_id, HoldSpec(tuple(body.selected_seat)), idempotency_key)
     if answer.problem_status is not None:
         return replayed_problem(answer.problem_status, answer.body)
     hold = answer.body
