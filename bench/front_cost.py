@@ -7,7 +7,10 @@ tool answers a narrower question: how much CPU does the API process spend per ho
 app (``main.build_app``, the same composition as ``main.py``) in this process, on a running service's
 PostgreSQL, Redis and show actors, drives it through ``httpx.ASGITransport`` (no sockets, so the number
 is the app's own work plus the same client overhead for both designs), and does the same for the bare
-dict endpoint. ``--profile N`` prints cProfile's top N functions by own time for the service's run.
+dict endpoint. ``--profile N`` prints cProfile's top N functions by own time for the service's run. Each
+figure is given for the whole process and for the event loop's thread alone (the rest is other threads',
+Ray's driver threads above all). ``BOOKING_FAST_HOLDS=false`` in the environment measures the holds
+through the FastAPI route instead of the fast path (``api/fast_holds.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pstats
 import string
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,8 +33,17 @@ from bench.harness import running_service
 ROWS = list(string.ascii_uppercase) + ["A" + a for a in string.ascii_uppercase] + ["B" + a for a in "ABCDEFGH"]
 
 
-async def drive(app: FastAPI, requests: int, concurrency: int, make: Callable[[int], dict[str, Any]]) -> float:
-    """CPU seconds of this process per request while ``concurrency`` clients send ``requests`` holds."""
+@dataclass(frozen=True)
+class Cost:
+    """CPU seconds per request: the whole process's, and the event loop thread's alone (the rest is other
+    threads': Ray's driver threads above all)."""
+
+    process: float
+    loop: float
+
+
+async def drive(app: FastAPI, requests: int, concurrency: int, make: Callable[[int], dict[str, Any]]) -> Cost:
+    """CPU of this process per request while ``concurrency`` clients send ``requests`` holds."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         counter = iter(range(requests))
@@ -41,14 +54,19 @@ async def drive(app: FastAPI, requests: int, concurrency: int, make: Callable[[i
                 response = await client.post(**make(i))
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-        started_cpu, started = time.process_time(), time.perf_counter()
+        started_cpu, started_loop, started = time.process_time(), time.thread_time(), time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
-    print(f"  {requests} requests in {wall:.2f} s, {cpu:.2f} CPU s; statuses {statuses}", flush=True)
-    return cpu / requests
+        cpu, loop = time.process_time() - started_cpu, time.thread_time() - started_loop
+        wall = time.perf_counter() - started
+    print(
+        f"  {requests} requests in {wall:.2f} s, {cpu:.2f} CPU s ({loop:.2f} in the event loop's thread); "
+        f"statuses {statuses}",
+        flush=True,
+    )
+    return Cost(cpu / requests, loop / requests)
 
 
-async def with_lifespan(app: FastAPI, body: Callable[[], Awaitable[float]]) -> float:
+async def with_lifespan(app: FastAPI, body: Callable[[], Awaitable[Cost]]) -> Cost:
     async with app.router.lifespan_context(app):
         return await body()
 
@@ -107,7 +125,7 @@ def main() -> None:
         app = service_main.build_app(settings, urls, secret)
         profiler = cProfile.Profile() if args.profile else None
 
-        async def run_service() -> float:
+        async def run_service() -> Cost:
             await drive(app, 50, 8, lambda i: hold(len(seats) - 1 - i))  # warm: actor, layout cache, tokens
             if profiler:
                 profiler.enable()
@@ -119,8 +137,11 @@ def main() -> None:
 
         service = asyncio.run(with_lifespan(app, run_service))
     print(
-        f"\nCPU per request: bare {bare * 1e3:.3f} ms, service {service * 1e3:.3f} ms; service / bare = "
-        f"{service / bare:.2f} (all threads of this process, client side included in both)"
+        f"\nCPU per request: bare {bare.process * 1e3:.3f} ms, service {service.process * 1e3:.3f} ms; "
+        f"service / bare = {service.process / bare.process:.2f} (all threads of this process, client side included "
+        "in both)"
+        f"\n  the event loop's thread alone: bare {bare.loop * 1e3:.3f} ms, service {service.loop * 1e3:.3f} ms; "
+        f"service / bare = {service.loop / bare.loop:.2f}"
     )
     if profiler:
         stats = pstats.Stats(profiler).sort_stats(args.sort)
