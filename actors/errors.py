@@ -201,3 +201,19 @@ class StaleEpoch(Unavailable):
         self.current = current
         self.detail = "the show moved to a newer actor; retry"
         self.retry_after = 1
+
+
+class Moved(Unavailable):
+    """This copy does not serve the show: its placement (``shows.own_actor``) says it runs elsewhere, in an
+    actor of its own (``own_actor``) or in a shared host. Nothing of the batch ran and no epoch was taken;
+    the API's router (``api/show_actors.py``) learns the placement and sends the batch there at once. As an
+    ``Unavailable`` it is a 503 with ``Retry-After`` should it ever reach a client."""
+
+    code = "moved"
+
+    def __init__(self, show_id: str, own_actor: bool) -> None:
+        Exception.__init__(self, show_id, own_actor)
+        self.show_id = show_id
+        self.own_actor = own_actor
+        self.detail = "the show moved to another actor; retry"
+        self.retry_after = 1

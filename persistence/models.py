@@ -17,6 +17,7 @@ from sqlalchemy import (
     ARRAY,
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Computed,
@@ -143,6 +144,8 @@ class Show(SQLModel, table=True):
     # The sales schedule: NULL means from creation, and until the show starts.
     sales_open_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     sales_close_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Under hosted placement: the show runs in a Ray actor of its own (promoted for its crowd), not a host.
+    own_actor: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
 
 
 class BlockedSeat(SQLModel, table=True):

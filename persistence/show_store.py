@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from actors.errors import StaleEpoch, UnknownShow
+from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.seatmap import (
     Booking,
     BookingCancelled,
@@ -153,18 +153,24 @@ class ShowStore:
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
 
-    async def activate(self, show_id: str) -> StoredShow:
-        """Take a new epoch for ``show_id`` and load everything the actor needs to serve it."""
+    async def activate(self, show_id: str, own_actor: bool | None = None) -> StoredShow:
+        """Take a new epoch for ``show_id`` and load everything the actor needs to serve it. With
+        ``own_actor`` set, only if the show's placement is that (an actor of its own, or a shared host):
+        otherwise ``Moved``, with no epoch taken, so a copy in the wrong place never fences the right one."""
         async with self._connected() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "UPDATE shows SET epoch = epoch + 1 WHERE id = %s "
+                "UPDATE shows SET epoch = epoch + 1 WHERE id = %s AND own_actor = coalesce(%s, own_actor) "
                 "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices, "
                 "sales_open_at, sales_close_at",
-                (show_id,),
+                (show_id, own_actor),
             )
             show = await cur.fetchone()
             if show is None:
-                raise UnknownShow(show_id)
+                await cur.execute("SELECT own_actor FROM shows WHERE id = %s", (show_id,))
+                placed = await cur.fetchone()
+                if placed is None:
+                    raise UnknownShow(show_id)
+                raise Moved(show_id, bool(placed["own_actor"]))
             prices: dict[str, Any] = show["prices"]
             await cur.execute(
                 "SELECT seat_id, row_label, row_index, number, category FROM screen_seats "
@@ -235,6 +241,15 @@ class ShowStore:
             bookings=bookings,
             blocked=blocked,
         )
+
+    async def place(self, show_id: str, epoch: int, own_actor: bool) -> bool:
+        """Say where the show runs from now on (``shows.own_actor``), if ``epoch`` is still its current
+        one: a superseded copy cannot move the show. True if the row changed."""
+        async with self._connected() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                "UPDATE shows SET own_actor = %s WHERE id = %s AND epoch = %s", (own_actor, show_id, epoch)
+            )
+            return cur.rowcount == 1
 
     async def commit(
         self,
