@@ -218,6 +218,7 @@ def show_host_config(settings: Settings) -> HostConfig:
         idle_seconds=settings.show_idle_seconds,
         db_connections=settings.show_host_db_connections,
         recycle_seconds=settings.show_host_recycle_seconds,
+        promote_rate=settings.show_promote_rate,
     )
 
 
@@ -229,6 +230,7 @@ def placement_line(settings: Settings) -> str:
     return (
         f"{settings.show_hosts} host actors x {host.max_shows} live shows, passivated after "
         f"{settings.show_idle_seconds:g} s idle, {host.db_connections} PostgreSQL connections per host"
+        + (f"; a show above {host.promote_rate:g} commands/s gets an actor of its own" if host.promote_rate else "")
     )
 
 

@@ -196,6 +196,14 @@ class Settings(BaseSettings):
             "for one of its shows starts a fresh one (0: hosts never exit)"
         ),
     )
+    show_promote_rate: float = Field(
+        default=200.0,
+        ge=0,
+        description=(
+            "hosted placement: a show above this many commands/s (over a 10 s sliding window) moves from its "
+            "host to a Ray actor of its own, and back when idle for show_idle_seconds (0: never)"
+        ),
+    )
     show_actor_scheduling: Literal["SPREAD", "DEFAULT"] = Field(
         default="SPREAD",
         description="Ray scheduling strategy of show actors: SPREAD places them over the nodes, best effort",

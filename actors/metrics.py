@@ -63,14 +63,19 @@ METRICS: dict[str, MetricSpec] = {
     ),
 }
 
-# What a host of many shows reports (actors/show_host.py), tagged with the host's name.
+# What a host of many shows reports (actors/show_host.py), tagged with the host's name; a promoted show's own
+# actor reports its demotion the same way, tagged with its own name (show:<id>).
 HOST_METRICS: dict[str, MetricSpec] = {
     "live_shows": MetricSpec("gauge", "Shows live on a host (activated and not passivated)."),
     "show_lifecycle": MetricSpec(
-        "counter", "Hosted shows activated, passivated, evicted (budget), refused (budget) or fenced.", ("event",)
+        "counter",
+        "Hosted shows activated, passivated, evicted (budget), refused (budget), fenced, promoted to an actor "
+        "of their own (busy), moved (a batch for a show with an actor of its own, re-routed), or demoted back "
+        "to a host (counted by the show's own actor, tagged with its name).",
+        ("event",),
     ),
 }
-LifecycleEvent = Literal["activated", "passivated", "evicted", "refused", "fenced"]
+LifecycleEvent = Literal["activated", "passivated", "evicted", "refused", "fenced", "promoted", "moved", "demoted"]
 
 # What the gauges read from the actor: live holds, and seats by status.
 GaugeSource = Callable[[], tuple[int, Mapping[str, int]] | None]

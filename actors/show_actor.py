@@ -5,21 +5,33 @@ restarted by Ray if its process dies (a restart is a new activation with a new e
 host instead (``actors/show_host.py``). When the entity leaves, so does the process: a retired show's actor
 is killed for good, and a fenced copy exits so that, if it is still the registered actor, Ray restarts it
 and the new activation takes the newest epoch (if a newer copy already serves, nothing is lost).
+
+Under hosted placement a show gets one when its host promotes it for its crowd (``actors/show_host.py``):
+then the actor is made with ``idle_seconds`` and is a *promoted* show's actor. It activates only if
+PostgreSQL says the show has an actor of its own (``shows.own_actor``), and otherwise answers ``Moved`` and
+exits on purpose, having taken no epoch (a stale route). When its show goes quiet (no command for
+``idle_seconds``, nothing staged, no payment in flight) it demotes it: records it hosted again and exits on
+purpose, as an empty host does; batches that meet it meanwhile answer ``Moved`` and the API sends them,
+and the calls that find it gone, to the show's host.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import ray
+from ray.exceptions import AsyncioActorExit
 
 from actors.commands import Command, Reply
+from actors.errors import Moved
+from actors.metrics import HostMetrics
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
-from actors.show_entity import ActorConfig, Gone, ShowEntity
+from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from persistence.show_store import ShowStore
 
 __all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "set_niceness"]
@@ -59,30 +71,83 @@ def actor_name(show_id: str) -> str:
 class ShowActor:
     """Owns one show in a process of its own. Created by name on first use; Ray restarts it if it dies."""
 
-    def __init__(self, show_id: str, config: ActorConfig) -> None:
+    def __init__(self, show_id: str, config: ActorConfig, idle_seconds: float | None = None) -> None:
+        """``idle_seconds`` set: a promoted show's actor (hosted placement), demoted after that long idle."""
         set_niceness(config.niceness)
+        self.show_id = show_id
+        self._idle_seconds = idle_seconds
         self._entity = ShowEntity(
             show_id,
             config,
             ShowStore(config.database_url, config.db_timeout_seconds),
             SeatMapPublisher(publisher_redis(config.redis_url), config.redis_prefix, show_id),
             self._leave,
+            own_actor=None if idle_seconds is None else True,
         )
+        self._demoter: asyncio.Task[None] | None = None
+        if idle_seconds is not None:
+            self._demoter = asyncio.get_running_loop().create_task(self._demote_when_idle(idle_seconds))
+
+    def __repr__(self) -> str:  # what the Ray dashboard and log prefixes show for this actor
+        return f"ShowActor({self.show_id})"
 
     async def apply(self, commands: Sequence[Command]) -> list[Reply]:
-        return await self._entity.apply(commands)
+        try:
+            return await self._entity.apply(commands)
+        except EntityStopped:  # demoted while the batch waited: nothing ran, the show is hosted again
+            return [Moved(self.show_id, False) for _ in commands]
 
     async def ping(self) -> dict[str, Any]:
         """Liveness and a few figures for operators and tests (pid, node, epoch, counts, batches)."""
-        figures = await self._entity.ping()
-        return {**figures, "pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+        try:
+            figures = await self._entity.ping()
+        except EntityStopped:
+            raise Moved(self.show_id, False) from None
+        return {
+            **figures,
+            "actor": actor_name(self.show_id),
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
 
-    @staticmethod
-    def _leave(entity: ShowEntity, why: Gone) -> None:
+    def _leave(self, entity: ShowEntity, why: Gone) -> None:
         if why == "retired":
             ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        elif why == "moved":  # the show is hosted: answer Moved to what runs, then leave for good
+            self._exit()
         else:  # fenced: exit, and let Ray decide whether this name still needs a process
             asyncio.get_running_loop().call_later(0.2, os._exit, 1)
+
+    async def _demote_when_idle(self, idle_seconds: float) -> None:
+        """A promoted show that has gone quiet goes back to a host: stopped cleanly (everything it
+        acknowledged is committed; not while a payment is in flight), recorded hosted, and this actor
+        exits on purpose. If the record fails the show keeps its own actor: the next call makes one."""
+        interval = max(0.5, min(idle_seconds / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._entity.passivate(idle_seconds):
+                    continue
+            except Exception:
+                log.exception("show %s: demotion check failed; next round retries", self.show_id)
+                continue
+            try:
+                demoted = await self._entity.place(own_actor=False)
+            except Exception as exc:
+                demoted = False
+                log.warning("show %s: could not record it hosted again: %r", self.show_id, exc)
+            if demoted:
+                HostMetrics(actor_name(self.show_id)).lifecycle("demoted", 0)
+            log.info("show %s quiet for %gs: back to a host (recorded: %s)", self.show_id, idle_seconds, demoted)
+            self._exit()
+            return
+
+    @staticmethod
+    def _exit() -> None:
+        """Exit on purpose: calls running now finish, later ones fail as an intended exit (the API then
+        sends them to the show's host), and Ray does not restart the actor."""
+        with contextlib.suppress(AsyncioActorExit):  # raised to stop the calling task; the actor exits
+            ray.actor.exit_actor()  # type: ignore[no-untyped-call]
 
 
 RemoteShowActor: Any = ray.remote(ShowActor)

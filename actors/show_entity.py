@@ -16,6 +16,10 @@ States: activating (new epoch taken, rows loaded, timers re-armed) â†’ serving â
 started or was cancelled: holds released, sales closed), fenced (a newer activation took the epoch: its
 commits are refused by the store), or passivated (idle, nothing staged, no payment in flight: stopped
 cleanly with everything acknowledged already in PostgreSQL; the next command activates the show anew).
+An entity told where it belongs (``own_actor``: in an actor of its own, or in a shared host) activates
+only if the show's placement in PostgreSQL says so; otherwise it is *moved* at once, having taken no epoch,
+and answers ``Moved`` so the API re-routes. A host moves a busy entity out with ``hand_over`` (everything
+staged committed first, payments in flight included: the next activation reloads them from PostgreSQL).
 Who hosts the entity decides what "gone" means (``on_gone``): a Ray actor of its own exits
 (``actors/show_actor.py``), a shared host drops it from memory (``actors/show_host.py``).
 
@@ -59,7 +63,7 @@ from actors.commands import (
     booking_answer,
     hold_answer,
 )
-from actors.errors import BookingError, HoldNotFound, SalesClosed, StaleEpoch, Unavailable
+from actors.errors import BookingError, HoldNotFound, Moved, SalesClosed, StaleEpoch, Unavailable
 from actors.metrics import ShowMetrics
 from actors.seatmap import Event, SeatMap, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
@@ -67,7 +71,7 @@ from persistence.show_store import CommitExtras, IdempotentAnswer, PaymentOrigin
 
 log = logging.getLogger("booking.show_actor")
 
-Gone = Literal["retired", "fenced"]
+Gone = Literal["retired", "fenced", "moved"]
 
 
 def utc_now() -> datetime:
@@ -140,8 +144,11 @@ class ShowEntity:
         publisher: SeatMapPublisher,
         on_gone: Callable[[ShowEntity, Gone], None],
         clock: Callable[[], float] = time.monotonic,
+        own_actor: bool | None = None,
     ) -> None:
         self.show_id = show_id
+        self._own_actor = own_actor  # where this copy runs, checked at activation (None: not checked)
+        self._moved = False
         self.config = config
         self._store = store
         self._publisher = publisher
@@ -184,7 +191,12 @@ class ShowEntity:
 
     async def _activate(self) -> None:
         started = time.perf_counter()
-        stored = await self._store.activate(self.show_id)
+        try:
+            stored = await self._store.activate(self.show_id, self._own_actor)
+        except Moved:
+            self._moved = True
+            self._on_gone(self, "moved")
+            raise
         rules = ShowRules(
             show_id=self.show_id,
             starts_at=stored.starts_at,
@@ -220,6 +232,8 @@ class ShowEntity:
         """The seat map, (re)activating first if needed. Raises ``Unavailable`` while PostgreSQL is down."""
         if self._stopped:
             raise EntityStopped(self.show_id)
+        if self._moved:
+            raise Moved(self.show_id, not self._own_actor)
         if self._fenced:
             raise Unavailable("this copy of the show was superseded; retry", 1)
         if self._retired:
@@ -499,7 +513,7 @@ class ShowEntity:
     @property
     def gone(self) -> bool:
         """Retired, fenced or stopped: this entity will never serve again."""
-        return self._retired or self._fenced or self._stopped
+        return self._retired or self._fenced or self._stopped or self._moved
 
     @property
     def busy(self) -> bool:
@@ -544,6 +558,30 @@ class ShowEntity:
         await self.close()
         log.info("show %s passivated at epoch %d", self.show_id, self._epoch)
         return True
+
+    async def hand_over(self) -> int | None:
+        """Stop serving here so that the show can move (to an actor of its own): commit what is staged,
+        then stop, busy or not and whatever payment is in flight (the next activation reloads pending
+        payments from PostgreSQL, as after a crash, and the gateway's answer goes there). Returns the epoch
+        this copy served at, for the move to be recorded under, or None if it cannot serve any more (gone,
+        never activated, or its last commit failed). Batches waiting for the mailbox get ``EntityStopped``,
+        having run nothing."""
+        async with self._lock:
+            if self.gone or self._map is None:
+                return None
+            if self._staged and await self._flush(self._staged[-1]) is not None:
+                return None
+            if self._map is None:
+                return None
+            self._stopped = True
+        await self.close()
+        log.info("show %s handed over at epoch %d", self.show_id, self._epoch)
+        return self._epoch
+
+    async def place(self, own_actor: bool) -> bool:
+        """Record where the show runs from now on, under the epoch this copy served at (``hand_over`` or
+        ``passivate`` first): a superseded copy moves nothing."""
+        return await self._store.place(self.show_id, self._epoch, own_actor)
 
     async def close(self) -> None:
         """Stop the timers and the publisher (after it sent what is queued); closes nothing shared."""

@@ -28,6 +28,15 @@ the API sends it to the new one (``host_recycled``).
 
 A batch that waited for a show being passivated ran nothing (``EntityStopped``), so it goes to a fresh
 activation of that show.
+
+**Promotion.** A show busier than ``promote_rate`` commands/s over a sliding window (``actors/show_rate.py``)
+gets a Ray actor of its own (``actors/show_actor.py``, ``show:<id>``): the host commits what the show has
+staged and stops it (``ShowEntity.hand_over``), then records the move in PostgreSQL (``shows.own_actor``,
+under the epoch it served at). Batches that waited meanwhile run nothing here: every activation in a host
+checks the show's placement and, for a show with an actor of its own, answers ``Moved`` without taking an
+epoch, so the API re-routes them (and later stale routes) to the show's own actor, whose activation is the
+only new epoch. Isolation is what that buys (a crowd does not slow the host's other shows, nor they it; on
+a bigger node, a core of its own), not speed: a hot show in a host runs at ~0.97x its own actor.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from actors.metrics import HostMetrics, LifecycleEvent
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_actor import set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
+from actors.show_rate import CommandRate
 from persistence.show_store import GroupCommit, ShowStore, show_pool
 
 log = logging.getLogger("booking.show_host")
@@ -65,6 +75,8 @@ class HostConfig:
     idle_seconds: float  # a show with no command for this long is passivated
     db_connections: int  # the PostgreSQL pool the host's shows share
     recycle_seconds: float = 0.0  # an empty host with no call for this long exits; 0: never
+    promote_rate: float = 0.0  # a show above this many commands/s moves to an actor of its own; 0: never
+    promote_window_seconds: float = 10.0  # the sliding window that rate is measured over
 
 
 HOST_BASE_MEMORY_MB = 120  # a host process before any show: Ray worker, psycopg pool, Redis client
@@ -77,8 +89,11 @@ def derived_max_shows(node_memory_bytes: int, hosts: int, show_memory_mb: float,
     return max(1, int(usable_mb / hosts / show_memory_mb))
 
 
+HOST_PREFIX = "shows:"
+
+
 def host_name(index: int) -> str:
-    return f"shows:{index}"
+    return f"{HOST_PREFIX}{index}"
 
 
 def host_recycled(error: BaseException) -> bool:
@@ -102,7 +117,17 @@ class ShowHost:
         self._redis = publisher_redis(config.redis_url)
         self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
         self._closing: set[asyncio.Task[None]] = set()
-        self._figures = {"activations": 0, "passivations": 0, "evictions": 0, "refusals": 0, "fenced": 0}
+        self._rates: dict[str, CommandRate] = {}  # commands/s of each live show, for promotion
+        self._moves: dict[str, asyncio.Task[None]] = {}  # shows being moved to an actor of their own
+        self._figures = {
+            "activations": 0,
+            "passivations": 0,
+            "evictions": 0,
+            "refusals": 0,
+            "fenced": 0,
+            "promotions": 0,
+            "moved": 0,
+        }
         self._metrics = HostMetrics(name)
         self._calls = 0  # apply/ping calls running now
         self._last_call = time.monotonic()
@@ -124,10 +149,11 @@ class ShowHost:
             if entity is None:
                 self._count("refusals", "refused")
                 return [Unavailable("this host serves as many shows as it may; retry", 2) for _ in commands]
+            self._measure(show_id, entity, len(commands))
             try:
                 return await entity.apply(commands)
             except EntityStopped:
-                continue  # passivated while the batch waited: nothing ran, a fresh activation takes it
+                continue  # passivated or moved while the batch waited: nothing ran; a fresh activation takes it
         return [Unavailable("the show is being moved; retry", 1) for _ in commands]
 
     async def apply_many(self, batches: dict[str, list[Command]]) -> dict[str, list[Reply]]:
@@ -176,6 +202,7 @@ class ShowHost:
             "node_id": ray.get_runtime_context().get_node_id(),
             "max_shows": self._host.max_shows,
             "live_shows": list(self._shows),
+            "rates": {show_id: round(rate.per_second(), 1) for show_id, rate in self._rates.items()},
             "transactions": self._group.transactions,
             "batches_committed": self._group.batches,
             **self._figures,
@@ -195,7 +222,8 @@ class ShowHost:
 
     def _recyclable(self) -> bool:
         quiet = time.monotonic() - self._last_call >= self._host.recycle_seconds
-        return self._host.recycle_seconds > 0 and quiet and not self._shows and not self._closing and not self._calls
+        busy = self._shows or self._closing or self._calls or self._moves
+        return self._host.recycle_seconds > 0 and quiet and not busy
 
     @contextlib.contextmanager
     def _call(self) -> Iterator[None]:
@@ -211,7 +239,11 @@ class ShowHost:
     async def _entity(self, show_id: str) -> ShowEntity | None:
         """The live entity of ``show_id``, activating it if needed; None if the budget is spent by shows
         that are all busy. No await separates the final count check from the insertion, so the host never
-        holds more than ``max_shows``."""
+        holds more than ``max_shows``. A show being moved out is activated again only once its move is over
+        (and then, if it moved, answers ``Moved``)."""
+        move = self._moves.get(show_id)
+        if move is not None:
+            await asyncio.shield(move)
         while True:
             entity = self._shows.get(show_id)
             if entity is not None and not entity.gone:
@@ -231,6 +263,7 @@ class ShowHost:
             ShowStore(self._config.database_url, self._config.db_timeout_seconds, pool=self._pool, group=self._group),
             SeatMapPublisher(self._redis, self._config.redis_prefix, show_id),
             self._gone,
+            own_actor=False,  # a show with an actor of its own is not served here: it answers Moved
         )
         self._shows[show_id] = entity
         self._count("activations", "activated")
@@ -254,6 +287,48 @@ class ShowHost:
     def _drop(self, show_id: str, entity: ShowEntity) -> None:
         if self._shows.get(show_id) is entity:
             del self._shows[show_id]
+            self._rates.pop(show_id, None)
+
+    # -- promotion ----------------------------------------------------------------------------------
+
+    def _measure(self, show_id: str, entity: ShowEntity, commands: int) -> None:
+        """Count a batch toward the show's rate; past ``promote_rate``, start moving it out."""
+        if self._host.promote_rate <= 0:
+            return
+        rate = self._rates.get(show_id)
+        if rate is None:
+            rate = self._rates[show_id] = CommandRate(self._host.promote_window_seconds)
+        rate.add(commands)
+        if show_id not in self._moves and rate.per_second() > self._host.promote_rate:
+            move = asyncio.get_running_loop().create_task(self._promote(show_id, entity))
+            self._moves[show_id] = move
+            move.add_done_callback(lambda _: self._moves.pop(show_id, None))
+
+    async def _promote(self, show_id: str, entity: ShowEntity) -> None:
+        """Move a busy show to an actor of its own: stop it here with everything staged committed, then
+        record its placement under the epoch it served at. Batches for it wait for this (``_entity``) and
+        then meet the placement at activation: ``Moved``. If the move cannot be recorded, the show stays
+        hosted and its next batch activates it here again."""
+        rate = self._rates.get(show_id)
+        per_second = rate.per_second() if rate is not None else 0.0
+        moved = False
+        try:
+            if await entity.hand_over() is not None:
+                moved = await entity.place(own_actor=True)
+        except Exception as exc:
+            log.warning("%s: could not move show %s to an actor of its own: %r", self.name, show_id, exc)
+        finally:
+            if entity.gone:  # stopped here (or fenced meanwhile); one still activating or reloading stays
+                self._drop(show_id, entity)
+        if moved:
+            self._count("promotions", "promoted")
+            log.info(
+                "%s: show %s moves to an actor of its own (%.0f commands/s > %g)",
+                self.name,
+                show_id,
+                per_second,
+                self._host.promote_rate,
+            )
 
     def _count(self, figure: str, event: LifecycleEvent) -> None:
         self._figures[figure] += 1
@@ -264,6 +339,8 @@ class ShowHost:
         self._drop(entity.show_id, entity)
         if why == "fenced":
             self._count("fenced", "fenced")
+        elif why == "moved":  # its placement says it has an actor of its own: nothing ran, no epoch taken
+            self._count("moved", "moved")
         task = asyncio.get_running_loop().create_task(entity.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

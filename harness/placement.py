@@ -12,6 +12,9 @@ imported, not copied). So:
 - ``is_live`` says whether the show is active right now, without activating it: its own actor exists, or
   its host lists it among its live shows.
 
+Under hosted placement a busy show may have been promoted to an actor of its own (``show:<id>``,
+``BOOKING_SHOW_PROMOTE_RATE``): while that actor is registered, it is the one running the show.
+
 The placement is the service's own: read from the environment the service was started with
 (``Service.env()``, or any mapping of its variables), with the settings' defaults (``settings.Settings``)
 for what that environment does not set.
@@ -24,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
+from actors.show_host import HOST_PREFIX
 from api.show_actors import Placement, serving_actor
 from settings import Settings
 
@@ -63,8 +67,18 @@ class ShowPlacement:
         return self.placement == "hosted"
 
     def actor_name(self, show_id: str) -> str:
-        """The Ray actor running ``show_id``: ``show:<id>`` (dedicated) or its host ``shows:<n>`` (hosted)."""
-        return serving_actor(show_id, self.placement, self.hosts)
+        """The Ray actor running ``show_id``: ``show:<id>`` (dedicated, or a promoted hosted show whose own
+        actor is registered) or its host ``shows:<n>`` (hosted)."""
+        return serving_actor(show_id, self.placement, self.hosts, self.hosted and self._promoted(show_id))
+
+    def _promoted(self, show_id: str) -> bool:
+        import ray
+
+        try:
+            ray.get_actor(serving_actor(show_id, self.placement, self.hosts, own_actor=True), namespace=self.namespace)
+        except ValueError:  # no actor by that name
+            return False
+        return True
 
     def actor(self, show_id: str) -> Any:
         """A handle on the Ray actor running ``show_id``; ``ValueError`` if none is registered."""
@@ -77,8 +91,9 @@ class ShowPlacement:
         activates the show if it is not live; raises if that actor does not answer in ``timeout``."""
         import ray
 
-        handle = self.actor(show_id)
-        call = handle.ping.remote(show_id) if self.hosted else handle.ping.remote()
+        name = self.actor_name(show_id)
+        handle: Any = ray.get_actor(name, namespace=self.namespace)
+        call = handle.ping.remote(show_id) if name.startswith(HOST_PREFIX) else handle.ping.remote()
         info: dict[str, Any] = ray.get(call, timeout=timeout)
         return info
 
@@ -123,11 +138,12 @@ class ShowPlacement:
         import ray
         from ray.exceptions import ActorDiedError
 
+        name = self.actor_name(show_id)
         try:
-            handle = self.actor(show_id)
+            handle: Any = ray.get_actor(name, namespace=self.namespace)
         except ValueError:  # no actor by that name
             return False
-        if not self.hosted:
+        if not self.hosted or not name.startswith(HOST_PREFIX):  # its own actor is registered
             return True
         try:
             stats: dict[str, Any] = ray.get(handle.stats.remote(), timeout=timeout)
