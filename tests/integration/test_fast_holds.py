@@ -57,13 +57,15 @@ def routed(
 
 @pytest.fixture(scope="module")
 def limited(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The fast path on, under a rate limit of 30 requests a minute."""
+    """The fast path on, under a rate limit of 30 requests a minute, logging JSON (so answers carry their
+    request ids)."""
     svc = Service(
         backing=backing,
         port=free_port(),
         payment_gateway_url=gateway.base_url,
         extra_env={
             "BOOKING_RATE_LIMIT_PER_MINUTE": "30",
+            "BOOKING_LOG_FORMAT": "json",
             "BOOKING_REDIS_PREFIX": backing.redis_prefix + "fast-limited:",
             "BOOKING_PREWARM_LEAD_SECONDS": "0",
         },
@@ -296,14 +298,18 @@ def test_a_blocked_network_is_refused_before_the_fast_path(
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_rate_limiter_counts_and_refuses_fast_holds(kind: str, limited: Service, backing: Backing) -> None:
     """Under a limit of 30 a minute, holds from one address carry the RateLimit fields counting down, and
-    the 31st is refused (429, Retry-After), holding nothing."""
+    the 31st is refused (429, Retry-After), holding nothing. Every answer carries its request id."""
     address = "127.0.0.43" if kind == "v1" else "127.0.0.44"
     with httpx.Client(base_url=limited.base_url, timeout=30) as admin_client:
         show = create_show(admin_client, rows=[{"row": "A", "seats": 40, "category": "standard"}])
     users = bulk_users(backing.database_url, 10)  # the per-account limit is 30 too: spread over accounts
     transport = httpx.HTTPTransport(local_address=address)
     with httpx.Client(base_url=limited.base_url, timeout=30, transport=transport) as client:
-        answers = [client.post(**hold(kind, show, users[i % 10][1], [f"A{i + 1}"])) for i in range(31)]
+        requests = [hold(kind, show, users[i % 10][1], [f"A{i + 1}"]) for i in range(31)]
+        for i, request in enumerate(requests):
+            request["headers"]["X-Request-ID"] = f"hold-{i}"
+        answers = [client.post(**request) for request in requests]
+    assert [a.headers.get("X-Request-ID") for a in answers] == [f"hold-{i}" for i in range(31)]
     assert [a.status_code for a in answers[:30]] == [201 if kind == "v1" else 200] * 30, answers[0].text
     assert [a.headers["RateLimit-Remaining"] for a in answers[:30]] == [str(29 - i) for i in range(30)]
     assert all(a.headers["RateLimit-Limit"] == "30" for a in answers)
