@@ -200,7 +200,7 @@ class Settings(BaseSettings):
         default=200.0,
         ge=0,
         description=(
-            "hosted placement: a show above this many commands/s (over a 10 s sliding window) moves from its "
+            "hosted placement: a show above this many commands/s (over a 2 s sliding window) moves from its "
             "host to a Ray actor of its own, and back when idle for show_idle_seconds (0: never)"
         ),
     )

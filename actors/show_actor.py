@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from persistence.show_store import ShowStore
 
-__all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "set_niceness"]
+__all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "actor_options", "set_niceness"]
 
 log = logging.getLogger("booking.show_actor")
 
@@ -68,22 +69,39 @@ def actor_name(show_id: str) -> str:
     return f"show:{show_id}"
 
 
+def actor_options(name: str, namespace: str, num_cpus: float, memory_bytes: int, scheduling: str) -> dict[str, Any]:
+    """The Ray options of a show's own actor or a host: detached and found by name from every process
+    (``get_if_exists``, so racing creators share one), restarted by Ray if its process dies, each call
+    at most once (a retry could apply a command twice)."""
+    return {
+        "name": name,
+        "namespace": namespace,
+        "get_if_exists": True,
+        "lifetime": "detached",
+        "max_restarts": -1,
+        "max_task_retries": 0,
+        "num_cpus": num_cpus,
+        "memory": memory_bytes,
+        "scheduling_strategy": scheduling,
+    }
+
+
 class ShowActor:
     """Owns one show in a process of its own. Created by name on first use; Ray restarts it if it dies."""
 
-    def __init__(self, show_id: str, config: ActorConfig, idle_seconds: float | None = None) -> None:
-        """``idle_seconds`` set: a promoted show's actor (hosted placement), demoted after that long idle."""
+    def __init__(
+        self, show_id: str, config: ActorConfig, idle_seconds: float | None = None, activate_now: bool = True
+    ) -> None:
+        """``idle_seconds`` set: a promoted show's actor (hosted placement), demoted after that long idle.
+        ``activate_now`` unset: the show activates on the first call, not here (a host starts the process
+        of a show it is about to hand over before the show's placement says it has one: activated now, it
+        would find it hosted and leave)."""
         set_niceness(config.niceness)
         self.show_id = show_id
+        self._config = config
         self._idle_seconds = idle_seconds
-        self._entity = ShowEntity(
-            show_id,
-            config,
-            ShowStore(config.database_url, config.db_timeout_seconds),
-            SeatMapPublisher(publisher_redis(config.redis_url), config.redis_prefix, show_id),
-            self._leave,
-            own_actor=None if idle_seconds is None else True,
-        )
+        self._started = time.monotonic()
+        self._entity: ShowEntity | None = self._new_entity() if activate_now else None
         self._demoter: asyncio.Task[None] | None = None
         if idle_seconds is not None:
             self._demoter = asyncio.get_running_loop().create_task(self._demote_when_idle(idle_seconds))
@@ -91,16 +109,37 @@ class ShowActor:
     def __repr__(self) -> str:  # what the Ray dashboard and log prefixes show for this actor
         return f"ShowActor({self.show_id})"
 
+    def _new_entity(self) -> ShowEntity:
+        config = self._config
+        return ShowEntity(
+            self.show_id,
+            config,
+            ShowStore(config.database_url, config.db_timeout_seconds),
+            SeatMapPublisher(publisher_redis(config.redis_url), config.redis_prefix, self.show_id),
+            self._leave,
+            own_actor=None if self._idle_seconds is None else True,
+        )
+
+    def _live(self) -> ShowEntity:
+        if self._entity is None:
+            self._entity = self._new_entity()
+        return self._entity
+
+    async def ready(self) -> bool:
+        """Answers once the process is up, without activating the show: a host moving a busy show here
+        starts the process first, so the crowd waits for an activation, not for a worker to start."""
+        return True
+
     async def apply(self, commands: Sequence[Command]) -> list[Reply]:
         try:
-            return await self._entity.apply(commands)
+            return await self._live().apply(commands)
         except EntityStopped:  # demoted while the batch waited: nothing ran, the show is hosted again
             return [Moved(self.show_id, False) for _ in commands]
 
     async def ping(self) -> dict[str, Any]:
         """Liveness and a few figures for operators and tests (pid, node, epoch, counts, batches)."""
         try:
-            figures = await self._entity.ping()
+            figures = await self._live().ping()
         except EntityStopped:
             raise Moved(self.show_id, False) from None
         return {
@@ -126,6 +165,11 @@ class ShowActor:
         while True:
             await asyncio.sleep(interval)
             try:
+                if self._entity is None:  # started ahead of a move: not called yet
+                    if time.monotonic() - self._started >= idle_seconds:  # the move did not happen
+                        self._exit()
+                        return
+                    continue
                 if not await self._entity.passivate(idle_seconds):
                     continue
             except Exception:

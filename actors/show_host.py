@@ -30,7 +30,8 @@ A batch that waited for a show being passivated ran nothing (``EntityStopped``),
 activation of that show.
 
 **Promotion.** A show busier than ``promote_rate`` commands/s over a sliding window (``actors/show_rate.py``)
-gets a Ray actor of its own (``actors/show_actor.py``, ``show:<id>``): the host commits what the show has
+gets a Ray actor of its own (``actors/show_actor.py``, ``show:<id>``): the host starts that actor's process
+first (not activating the show: the crowd keeps being served here meanwhile), then commits what the show has
 staged and stops it (``ShowEntity.hand_over``), then records the move in PostgreSQL (``shows.own_actor``,
 under the epoch it served at). Batches that waited meanwhile run nothing here: every activation in a host
 checks the show's placement and, for a show with an actor of its own, answers ``Moved`` without taking an
@@ -58,7 +59,7 @@ from actors.commands import Command, Reply
 from actors.errors import Unavailable
 from actors.metrics import HostMetrics, LifecycleEvent
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
-from actors.show_actor import set_niceness
+from actors.show_actor import RemoteShowActor, actor_name, actor_options, set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.show_rate import CommandRate
 from persistence.show_store import GroupCommit, ShowStore, show_pool
@@ -67,6 +68,18 @@ log = logging.getLogger("booking.show_host")
 
 # A batch for a show that keeps being stopped under it is refused after this many fresh activations.
 MAX_HANDOVERS = 3
+START_TIMEOUT_SECONDS = 30.0  # a promoted show's own actor must be up within this, or the show stays here
+
+
+@dataclass(frozen=True, slots=True)
+class OwnActorOptions:
+    """Where a promoted show's own actor lives and what it asks Ray for: as the API process would make it
+    (the namespace is the API's: a host's own job may be another's)."""
+
+    namespace: str | None = None  # None: the host's job's
+    num_cpus: float = 0.0
+    memory_mb: int = 0
+    scheduling: str = "DEFAULT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +89,8 @@ class HostConfig:
     db_connections: int  # the PostgreSQL pool the host's shows share
     recycle_seconds: float = 0.0  # an empty host with no call for this long exits; 0: never
     promote_rate: float = 0.0  # a show above this many commands/s moves to an actor of its own; 0: never
-    promote_window_seconds: float = 10.0  # the sliding window that rate is measured over
+    promote_window_seconds: float = 2.0  # the sliding window that rate is measured over
+    own_actor: OwnActorOptions = OwnActorOptions()  # Ray resources of a promoted show's own actor
 
 
 HOST_BASE_MEMORY_MB = 120  # a host process before any show: Ray worker, psycopg pool, Redis client
@@ -118,7 +132,8 @@ class ShowHost:
         self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
         self._closing: set[asyncio.Task[None]] = set()
         self._rates: dict[str, CommandRate] = {}  # commands/s of each live show, for promotion
-        self._moves: dict[str, asyncio.Task[None]] = {}  # shows being moved to an actor of their own
+        self._promoting: dict[str, asyncio.Task[None]] = {}  # shows whose own actor is being started
+        self._moves: dict[str, asyncio.Future[None]] = {}  # shows being handed over to it (batches wait)
         self._figures = {
             "activations": 0,
             "passivations": 0,
@@ -222,7 +237,7 @@ class ShowHost:
 
     def _recyclable(self) -> bool:
         quiet = time.monotonic() - self._last_call >= self._host.recycle_seconds
-        busy = self._shows or self._closing or self._calls or self._moves
+        busy = self._shows or self._closing or self._calls or self._promoting
         return self._host.recycle_seconds > 0 and quiet and not busy
 
     @contextlib.contextmanager
@@ -299,10 +314,10 @@ class ShowHost:
         if rate is None:
             rate = self._rates[show_id] = CommandRate(self._host.promote_window_seconds)
         rate.add(commands)
-        if show_id not in self._moves and rate.per_second() > self._host.promote_rate:
-            move = asyncio.get_running_loop().create_task(self._promote(show_id, entity))
-            self._moves[show_id] = move
-            move.add_done_callback(lambda _: self._moves.pop(show_id, None))
+        if show_id not in self._promoting and rate.per_second() > self._host.promote_rate:
+            promotion = asyncio.get_running_loop().create_task(self._promote(show_id, entity))
+            self._promoting[show_id] = promotion
+            promotion.add_done_callback(lambda _: self._promoting.pop(show_id, None))
 
     async def _promote(self, show_id: str, entity: ShowEntity) -> None:
         """Move a busy show to an actor of its own: stop it here with everything staged committed, then
@@ -312,6 +327,15 @@ class ShowHost:
         rate = self._rates.get(show_id)
         per_second = rate.per_second() if rate is not None else 0.0
         moved = False
+        started = time.monotonic()
+        try:
+            await self._start_own_actor(show_id)
+        except Exception as exc:  # the show stays here; its rate starts over before another try
+            log.warning("%s: could not start an actor for show %s: %r", self.name, show_id, exc)
+            self._rates.pop(show_id, None)
+            return
+        handing_over = time.monotonic()
+        self._moves[show_id] = handed_over = asyncio.get_running_loop().create_future()
         try:
             if await entity.hand_over() is not None:
                 moved = await entity.place(own_actor=True)
@@ -320,15 +344,38 @@ class ShowHost:
         finally:
             if entity.gone:  # stopped here (or fenced meanwhile); one still activating or reloading stays
                 self._drop(show_id, entity)
+            del self._moves[show_id]
+            handed_over.set_result(None)
         if moved:
             self._count("promotions", "promoted")
             log.info(
-                "%s: show %s moves to an actor of its own (%.0f commands/s > %g)",
+                "%s: show %s moves to an actor of its own (%.0f commands/s > %g; its process up in %.3fs, "
+                "handed over in %.3fs)",
                 self.name,
                 show_id,
                 per_second,
                 self._host.promote_rate,
+                handing_over - started,
+                time.monotonic() - handing_over,
             )
+
+    async def _start_own_actor(self, show_id: str) -> None:
+        """Find or start the show's own actor and wait until its process is up, without activating it:
+        starting a worker takes ~0.5 s, and done after the hand-over the crowd would wait for it."""
+        own = self._host.own_actor
+        options = actor_options(
+            actor_name(show_id),
+            own.namespace or ray.get_runtime_context().namespace,
+            own.num_cpus,
+            own.memory_mb * 1024 * 1024,
+            own.scheduling,
+        )
+        handle = await asyncio.to_thread(
+            lambda: RemoteShowActor.options(**options).remote(
+                show_id, self._config, self._host.idle_seconds, activate_now=False
+            )
+        )
+        await asyncio.wait_for(handle.ready.remote(), START_TIMEOUT_SECONDS)
 
     def _count(self, figure: str, event: LifecycleEvent) -> None:
         self._figures[figure] += 1

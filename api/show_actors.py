@@ -42,7 +42,7 @@ import logging
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import ray
@@ -50,9 +50,9 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError,
 
 from actors.commands import Command, Reply
 from actors.errors import Moved, Unavailable
-from actors.show_actor import RemoteShowActor, actor_name
+from actors.show_actor import RemoteShowActor, actor_name, actor_options
 from actors.show_entity import ActorConfig
-from actors.show_host import HOST_PREFIX, HostConfig, RemoteShowHost, host_name, host_recycled
+from actors.show_host import HOST_PREFIX, HostConfig, OwnActorOptions, RemoteShowHost, host_name, host_recycled
 
 log = logging.getLogger("booking.show_actors")
 
@@ -112,7 +112,9 @@ class ShowActors:
     ) -> None:
         self._placement = placement
         self._hosts = hosts
-        self._host_config = host_config or HostConfig(max_shows=500, idle_seconds=120.0, db_connections=4)
+        host = host_config or HostConfig(max_shows=500, idle_seconds=120.0, db_connections=4)
+        # A host starts a promoted show's own actor itself (before handing the show over), as this would.
+        self._host_config = replace(host, own_actor=OwnActorOptions(namespace, num_cpus, memory_mb, scheduling))
         self._host_memory_bytes = host_memory_mb * 1024 * 1024
         self._max_in_flight = max_in_flight
         self._pipeline_min_pending = pipeline_min_pending
@@ -151,17 +153,8 @@ class ShowActors:
         """Find or create the Ray actor ``name`` (serving ``show_id``): detached, restarted by Ray if its
         process dies, found by name from every API process."""
         hosted = self._hosted(name)
-        options = {
-            "name": name,
-            "namespace": self._namespace,
-            "get_if_exists": True,
-            "lifetime": "detached",
-            "max_restarts": -1,
-            "max_task_retries": 0,
-            "num_cpus": self._num_cpus,
-            "memory": self._host_memory_bytes if hosted else self._memory_bytes,
-            "scheduling_strategy": self._scheduling,
-        }
+        memory = self._host_memory_bytes if hosted else self._memory_bytes
+        options = actor_options(name, self._namespace, self._num_cpus, memory, self._scheduling)
         if hosted:
             return RemoteShowHost.options(**options).remote(name, self._config, self._host_config)
         if self._placement == "hosted":  # a promoted show's own actor: demoted when its show goes quiet

@@ -29,7 +29,7 @@ import ray
 from actors.commands import BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import BookingError, Unavailable, UnknownSeats
 from actors.seatmap import Booking, Hold, Payment
-from actors.show_actor import actor_name
+from actors.show_actor import RemoteShowActor, actor_name
 from actors.show_host import HostConfig
 from api import show_actors
 from api.show_actors import ShowActors
@@ -67,6 +67,12 @@ def row(backing: Backing, show_id: str) -> tuple[int, bool]:
 
 def named(namespace: str) -> set[str]:
     return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == namespace}
+
+
+def incarnations(name: str) -> int:
+    """Ray actors ever created under ``name``, dead ones included (Ray's own table; a show's actor name
+    holds its id, so no other namespace shares it)."""
+    return sum(1 for actor in ray._private.state.actors().values() if actor["Name"] == name)
 
 
 def host_stats(namespace: str) -> dict[str, Any]:
@@ -140,6 +146,10 @@ def test_a_busy_show_moves_to_its_own_actor_with_everything_it_had_and_a_quiet_o
 
     assert row(backing, busy.show_id) == (epoch + 1, True)  # moved: one activation, one new epoch
     assert actor_name(busy.show_id) in named(namespace)
+    # One process for it, the one the host started before the hand-over (while it still served the show):
+    # a copy that activated before the move was recorded would have found the show hosted and left, and
+    # the API would have waited for a second process to start.
+    assert incarnations(actor_name(busy.show_id)) == 1
     assert row(backing, quiet.show_id)[1] is False  # control: the show below the rate stays hosted
     figures = host_stats(namespace)
     assert figures["promotions"] == 1, figures
@@ -231,3 +241,25 @@ def test_a_promoted_show_goes_back_to_a_host_when_quiet(
     assert busy.show_id in host_stats(namespace)["live_shows"]
     assert row(backing, busy.show_id) == (epoch + 1, False)
     assert own_actor not in named(namespace)  # no actor of its own was made again
+
+
+def test_an_actor_started_ahead_of_a_move_activates_on_its_first_call_not_before(
+    live_service: Service, backing: Backing
+) -> None:
+    """A host starts a busy show's own actor before the move is recorded; activated at once, it would find
+    the show hosted and leave (the race this pins is the host's; here, the actor's half of it)."""
+    ahead, control = two_shows(live_service)
+    ((alice, _),) = bulk_users(backing.database_url, 1)
+    config = actor_config(backing)
+    started = RemoteShowActor.options(num_cpus=0, max_restarts=0).remote(ahead.show_id, config, activate_now=False)
+    eager = RemoteShowActor.options(num_cpus=0, max_restarts=0).remote(control.show_id, config)
+    epochs = row(backing, ahead.show_id)[0], row(backing, control.show_id)[0]
+    assert ray.get([started.ready.remote(), eager.ready.remote()], timeout=30) == [True, True]
+    time.sleep(1.0)
+    assert row(backing, ahead.show_id)[0] == epochs[0]  # up, and not activated
+    assert row(backing, control.show_id)[0] == epochs[1] + 1  # control: activated as it started
+    [held] = ray.get(started.apply.remote([HoldSeats(alice, ("A1",))]), timeout=30)
+    assert isinstance(held, Hold)
+    assert row(backing, ahead.show_id)[0] == epochs[0] + 1  # activated by its first call
+    for actor in (started, eager):
+        ray.kill(actor)
