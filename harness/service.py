@@ -8,12 +8,14 @@ checkout, ``site-packages`` in an installed tree (``main`` is a packaged module)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,16 @@ class Service:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"service not healthy after {timeout}s:\n{self.log_tail()}")
+
+    @contextlib.contextmanager
+    def running(self, log_dir: Path) -> Iterator[Service]:
+        """Started with its log (and data) in ``log_dir``, stopped when the block ends: a fixture's body."""
+        self.log_path = log_dir / "service.log"
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers run."""

@@ -88,12 +88,8 @@ def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytes
         payment_gateway_url=gateway.base_url,
         extra_env={"BOOKING_PREWARM_LEAD_SECONDS": "0"},
     )
-    svc.log_path = tmp_path_factory.mktemp("service") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("service")):
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture

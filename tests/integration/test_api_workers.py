@@ -30,12 +30,8 @@ def two_process_service(
         payment_gateway_url=gateway.base_url,
         extra_env={"BOOKING_API_WORKERS": "2"},
     )
-    svc.log_path = tmp_path_factory.mktemp("two-process-service") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("two-process-service")):
         yield svc
-    finally:
-        svc.stop()
 
 
 def fresh(base_url: str, method: str, path: str, **kwargs: object) -> httpx.Response:

@@ -47,12 +47,8 @@ def routed(
             "BOOKING_RAY_NAMESPACE": service.ray_namespace,  # the shared service's hosts
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("routed") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("routed")):
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +66,8 @@ def limited(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytes
             "BOOKING_PREWARM_LEAD_SECONDS": "0",
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("fast-limited") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("fast-limited")):
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture

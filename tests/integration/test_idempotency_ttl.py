@@ -26,12 +26,8 @@ def short_lived_keys(backing: Backing, tmp_path_factory: pytest.TempPathFactory)
             "BOOKING_PREWARM_LEAD_SECONDS": "0",
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("idempotency-ttl") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("idempotency-ttl")):
         yield svc
-    finally:
-        svc.stop()
 
 
 def test_a_key_past_its_lifetime_runs_the_request_anew(short_lived_keys: Service, backing: Backing) -> None:

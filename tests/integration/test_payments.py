@@ -57,12 +57,8 @@ def paying_service(
             "BOOKING_PAYMENT_WINDOW_SECONDS": str(PAYMENT_WINDOW_SECONDS),
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("paying-service") / "service.log"
-    svc.start()
-    try:
+    with svc.running(tmp_path_factory.mktemp("paying-service")):
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture

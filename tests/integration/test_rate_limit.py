@@ -31,10 +31,8 @@ def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "BOOKING_REDIS_PREFIX": backing.redis_prefix + "limited:",
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("limited") / "service.log"
-    svc.start()
-    yield svc
-    svc.stop()
+    with svc.running(tmp_path_factory.mktemp("limited")):
+        yield svc
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +47,8 @@ def defaults(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "BOOKING_REDIS_PREFIX": backing.redis_prefix + "defaults:",
         },
     )
-    svc.log_path = tmp_path_factory.mktemp("defaults") / "service.log"
-    svc.start()
-    yield svc
-    svc.stop()
+    with svc.running(tmp_path_factory.mktemp("defaults")):
+        yield svc
 
 
 def client_at(service: Service, address: str) -> httpx.Client:
