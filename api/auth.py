@@ -24,7 +24,7 @@ from api.problems import ApiProblem
 _hasher = PasswordHash.recommended()
 # Verified tokens remembered per process: least recently used first out when full (~300 bytes each).
 VERIFIED_CACHE_SIZE = 100_000
-_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>` from /api/v1/auth/token")
+bearer_credentials = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>` from /api/v1/auth/token")
 
 
 def hash_password(password: str) -> str:
@@ -111,7 +111,7 @@ def _tokens(request: Request) -> TokenService:
 
 
 async def bearer_caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)]
 ) -> Caller:
     if credentials is None:
         raise unauthorized("send `Authorization: Bearer <token>`")

@@ -27,8 +27,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import _bearer as bearer_credentials  # the routes' own HTTPBearer scheme
-from api.auth import bearer_caller, seed_caller
+from api.auth import bearer_caller, bearer_credentials, seed_caller  # the routes' own scheme and callers
 from api.booking import BookingService
 from api.problems import ApiProblem
 from api.routes.holds import HoldIn, hold_answer
