@@ -536,9 +536,18 @@ class ShowEntity:
         seat_map = self._map
         return seat_map is not None and seat_map.payment_in_flight()
 
+    def hold_expires_within(self, seconds: float) -> bool:
+        """Whether a stored hold expires within ``seconds`` (or already has): its timer should fire here.
+        Passivated, the show would release it only when woken again, and the pre-warmer that wakes shows
+        for expiring holds pings each show once per lead: a show it woke for its first expiring hold and
+        that then passivated kept its later ones active in PostgreSQL past their expiry."""
+        next_expiry = self._map.next_expiry() if self._map is not None else None
+        return next_expiry is not None and next_expiry <= utc_now() + timedelta(seconds=seconds)
+
     async def passivate(self, min_idle_seconds: float) -> bool:
         """Stop cleanly if not busy, idle for ``min_idle_seconds`` (0: whatever its idle time, to make
-        room) and no payment in flight; True if stopped.
+        room), no hold expiring within that idle period (then its timer fires first; making room goes
+        ahead, the pre-warmer wakes the show for it) and no payment in flight; True if stopped.
 
         Everything this entity acknowledged is already committed (replies wait for their commit) and
         nothing is staged, so stopping loses nothing. Batches that were waiting for the lock get
@@ -548,6 +557,7 @@ class ShowEntity:
             or self.busy
             or not self._activation.done()
             or (min_idle_seconds and self.idle_for() < min_idle_seconds)
+            or (min_idle_seconds and self.hold_expires_within(min_idle_seconds))
             or self.payment_in_flight()
         ):
             return False
