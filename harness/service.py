@@ -152,7 +152,7 @@ class Service:
         raise RuntimeError(f"service not healthy after {timeout}s:\n{self.log_tail()}")
 
     @contextlib.contextmanager
-    def running(self, log_dir: Path) -> Iterator[Service]:
+    def serving(self, log_dir: Path) -> Iterator[Service]:
         """Started with its log (and data) in ``log_dir``, stopped when the block ends: a fixture's body."""
         self.log_path = log_dir / "service.log"
         self.start()

@@ -88,7 +88,7 @@ def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytes
         payment_gateway_url=gateway.base_url,
         extra_env={"BOOKING_PREWARM_LEAD_SECONDS": "0"},
     )
-    with svc.running(tmp_path_factory.mktemp("service")):
+    with svc.serving(tmp_path_factory.mktemp("service")):
         yield svc
 
 

@@ -30,7 +30,7 @@ def two_process_service(
         payment_gateway_url=gateway.base_url,
         extra_env={"BOOKING_API_WORKERS": "2"},
     )
-    with svc.running(tmp_path_factory.mktemp("two-process-service")):
+    with svc.serving(tmp_path_factory.mktemp("two-process-service")):
         yield svc
 
 

@@ -47,7 +47,7 @@ def routed(
             "BOOKING_RAY_NAMESPACE": service.ray_namespace,  # the shared service's hosts
         },
     )
-    with svc.running(tmp_path_factory.mktemp("routed")):
+    with svc.serving(tmp_path_factory.mktemp("routed")):
         yield svc
 
 
@@ -66,7 +66,7 @@ def limited(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytes
             "BOOKING_PREWARM_LEAD_SECONDS": "0",
         },
     )
-    with svc.running(tmp_path_factory.mktemp("fast-limited")):
+    with svc.serving(tmp_path_factory.mktemp("fast-limited")):
         yield svc
 
 

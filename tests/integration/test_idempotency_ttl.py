@@ -26,7 +26,7 @@ def short_lived_keys(backing: Backing, tmp_path_factory: pytest.TempPathFactory)
             "BOOKING_PREWARM_LEAD_SECONDS": "0",
         },
     )
-    with svc.running(tmp_path_factory.mktemp("idempotency-ttl")):
+    with svc.serving(tmp_path_factory.mktemp("idempotency-ttl")):
         yield svc
 
 

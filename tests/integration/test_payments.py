@@ -57,7 +57,7 @@ def paying_service(
             "BOOKING_PAYMENT_WINDOW_SECONDS": str(PAYMENT_WINDOW_SECONDS),
         },
     )
-    with svc.running(tmp_path_factory.mktemp("paying-service")):
+    with svc.serving(tmp_path_factory.mktemp("paying-service")):
         yield svc
 
 

@@ -31,7 +31,7 @@ def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "BOOKING_REDIS_PREFIX": backing.redis_prefix + "limited:",
         },
     )
-    with svc.running(tmp_path_factory.mktemp("limited")):
+    with svc.serving(tmp_path_factory.mktemp("limited")):
         yield svc
 
 
@@ -47,7 +47,7 @@ def defaults(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "BOOKING_REDIS_PREFIX": backing.redis_prefix + "defaults:",
         },
     )
-    with svc.running(tmp_path_factory.mktemp("defaults")):
+    with svc.serving(tmp_path_factory.mktemp("defaults")):
         yield svc
 
 

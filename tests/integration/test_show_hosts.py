@@ -187,7 +187,7 @@ def hosted_service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -
             "BOOKING_NOTIFICATION_SWEEP_INTERVAL_SECONDS": "0.5",
         },
     )
-    with svc.running(tmp_path_factory.mktemp("hosted")):
+    with svc.serving(tmp_path_factory.mktemp("hosted")):
         yield svc
 
 
