@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from actors.commands import (
     AbortPayment,
@@ -72,6 +72,7 @@ from persistence.show_store import CommitExtras, IdempotentAnswer, PaymentOrigin
 log = logging.getLogger("booking.show_actor")
 
 Gone = Literal["retired", "fenced", "moved"]
+R = TypeVar("R", bound=Reply)
 
 
 def utc_now() -> datetime:
@@ -338,12 +339,12 @@ class ShowEntity:
             case HoldSeats(user_id=user, seat_ids=seat_ids, cap_exempt=cap_exempt):
                 hold = seat_map.hold(user, seat_ids, cap_exempt=cap_exempt)
                 self._wake.set()
-                self._remember(extras, command, hold, 201, hold_answer(hold))
+                self._remember(extras, command, hold, 201, hold_answer)
                 return hold
             case HoldBestAvailable(user_id=user, count=count, category=category):
                 hold = seat_map.hold_best(user, count, category)
                 self._wake.set()
-                self._remember(extras, command, hold, 201, hold_answer(hold))
+                self._remember(extras, command, hold, 201, hold_answer)
                 return hold
             case ReleaseHold(user_id=user, hold_id=hold_id):
                 return seat_map.release(user, hold_id)
@@ -369,7 +370,7 @@ class ShowEntity:
                     extras.payment_refs[booking.booking_id] = command.payment_ref
                 if command.customer_name is not None:
                     extras.box_office[booking.booking_id] = command.customer_name
-                self._remember(extras, command, booking, 200, booking_answer(booking, command.customer_name))
+                self._remember(extras, command, booking, 200, lambda b: booking_answer(b, command.customer_name))
                 return booking
             case CancelBooking(user_id=user, booking_id=booking_id):
                 return seat_map.cancel(user, booking_id)
@@ -396,13 +397,14 @@ class ShowEntity:
         self,
         extras: CommitExtras,
         command: HoldSeats | HoldBestAvailable | ConfirmHolds,
-        reply: Reply,
+        reply: R,
         status_code: int,
-        response: dict[str, Any],
+        render: Callable[[R], dict[str, Any]],
     ) -> None:
         """Record the answer to a request with an ``Idempotency-Key``: it commits with the change, and
         until then (and after) a retry of the same request in this activation gets it too (``_replay``)."""
         if command.idempotency_key is not None and command.request_hash is not None:
+            response = render(reply)  # only for keyed requests: most holds carry no key
             extras.answers.append(
                 IdempotentAnswer(command.user_id, command.idempotency_key, command.request_hash, status_code, response)
             )

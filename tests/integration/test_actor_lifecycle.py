@@ -44,8 +44,9 @@ def test_a_superseded_epoch_cannot_write(live_service: Service, backing: Backing
         stale = await old.activate(show.show_id)
         fresh = await new.activate(show.show_id)
         assert fresh.epoch == stale.epoch + 1
-        with pytest.raises(StaleEpoch):
+        with pytest.raises(StaleEpoch) as refused:
             await old.commit(show.show_id, stale.epoch, [held(user, "A1")])
+        assert (refused.value.mine, refused.value.current) == (stale.epoch, fresh.epoch)
         await new.commit(show.show_id, fresh.epoch, [held(user, "A2")])
         await old.close()
         await new.close()
