@@ -36,21 +36,12 @@ from typing import Any
 
 import psycopg
 
+from loadtest.reports import HarnessCounts, harness_counts
 from settings import libpq_url
 
 SAMPLES = 10  # violations listed per check; the count is always complete
 
 HOLDING_EVENTS = ("held", "extended", "payment_pending", "payment_aborted")
-
-
-@dataclass(frozen=True)
-class HarnessCounts:
-    """What the load generator reported: successes from locust's stats, confirmed bookings it saw."""
-
-    holds: int = 0
-    bookings: int = 0
-    booked_seats: int = 0
-    booking_seats: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -324,8 +315,6 @@ def _harness_in_database(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from loadtest.reports import harness_counts
-
     parser = argparse.ArgumentParser(prog="python -m loadtest.invariants", description=__doc__.split("\n")[0])
     parser.add_argument("database_url")
     parser.add_argument("run_dir", nargs="?", type=Path, help="a run's output dir: compare with what locust saw")

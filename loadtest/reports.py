@@ -5,18 +5,32 @@ locust writes ``<prefix>_stats.csv`` (one row per request name and an ``Aggregat
 ``<prefix>_exceptions.csv``; the locustfile adds ``progress.json`` / ``seen.json`` (``loadtest.plan.Seen``).
 Request names carry the outcome (``hold best [409 lost]``), so the successes of ``hold best``, ``hold named`` and
 ``pay`` are exactly the holds and bookings locust reported made.
+
+``HarnessCounts`` (what the load generator reported) lives here, next to the code that fills it;
+``loadtest.invariants`` imports it to compare with PostgreSQL. The audit depends on this module, never
+the other way round.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.invariants import HarnessCounts
 from loadtest.plan import Plan, Seen
 
 CSV_PREFIX = "locust"
+
+
+@dataclass(frozen=True)
+class HarnessCounts:
+    """What the load generator reported: successes from locust's stats, confirmed bookings it saw."""
+
+    holds: int = 0
+    bookings: int = 0
+    booked_seats: int = 0
+    booking_seats: dict[str, list[str]] = field(default_factory=dict)
 
 
 def stats_path(run_dir: Path, kind: str = "stats") -> Path:

@@ -1,10 +1,10 @@
-"""The suite's vocabulary and runner: figures, the scenario protocol, discovery, the table, the docs page.
+"""The suite's runner: the scenario protocol, discovery, running in an ``Env``, the table, the docs page.
 
-This module owns what every scenario shares and nothing any scenario does: a ``Figure`` is one measured
-number with the bound it must meet; a ``Scenario`` turns an ``Env`` into figures; ``discover`` finds the
-scenario modules in ``reliability/scenarios`` (each exposes ``SCENARIO``); ``run_suite`` runs them, each
-in its own ``Env``, followed by that env's reconciliation; ``format_table`` and ``write_docs`` print the
-figures and keep the latest full table in ``docs/reliability.md``.
+This module owns what every scenario shares and nothing any scenario does: a ``Scenario`` turns an
+``Env`` into figures (``reliability.figures``: one measured number with the bound it must meet);
+``discover`` finds the scenario modules in ``reliability/scenarios`` (each exposes ``SCENARIO``);
+``run_suite`` runs them, each in its own ``Env``, followed by that env's reconciliation; ``format_table``
+and ``write_docs`` print the figures and keep the latest full table in ``docs/reliability.md``.
 
 Why discovery instead of a list: scenarios are written independently, and one not written yet (or one
 that fails to import) must leave a gap in the table, not stop the others. A module that does not import
@@ -26,19 +26,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from reliability.env import Env
+from reliability.env import Env
+from reliability.figures import Figure
 
 __all__ = [
     "DOCS_PATH",
-    "Figure",
     "Scenario",
     "ScenarioResult",
     "discover",
     "format_table",
-    "informational",
     "run_scenario",
     "run_suite",
     "write_docs",
@@ -48,36 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS_PATH = ROOT / "docs" / "reliability.md"
 TABLE_BEGIN = "<!-- reliability-table:begin -->"
 TABLE_END = "<!-- reliability-table:end -->"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One measured figure of one scenario and whether it meets its bound."""
-
-    scenario: int  # 1..12
-    name: str  # e.g. "seats sold more than once"
-    value: float | int | str
-    bound: str  # human-readable, e.g. "= 0" or "≤ 5 s" or "informational"
-    ok: bool  # does value meet bound
-
-
-def informational(scenario: int, name: str, value: float | int | str, bound: str = "informational") -> Figure:
-    """A figure reported for its own sake: it always passes."""
-    return Figure(scenario, name, value, bound, True)
-
-
-def zero(scenario: int, name: str, value: int) -> Figure:
-    """The commonest figure: a count of bad things that must be 0."""
-    return Figure(scenario, name, value, "= 0", value == 0)
-
-
-def at_least(scenario: int, name: str, value: float | int, minimum: float | int) -> Figure:
-    return Figure(scenario, name, value, f"≥ {minimum}", value >= minimum)
-
-
-def at_most(scenario: int, name: str, value: float | int, maximum: float | int, unit: str = "") -> Figure:
-    suffix = f" {unit}" if unit else ""
-    return Figure(scenario, name, value, f"≤ {maximum}{suffix}", value <= maximum)
 
 
 @runtime_checkable
@@ -156,8 +124,6 @@ def _stderr(message: str) -> None:
 
 def run_scenario(scenario: Scenario, full: bool, progress: Progress = _stderr) -> ScenarioResult:
     """Run one scenario in a fresh ``Env``, then reconcile; an exception becomes a failed figure."""
-    from reliability.env import Env
-
     result = ScenarioResult(scenario.number, scenario.title)
     started = time.monotonic()
     try:
@@ -206,8 +172,6 @@ def run_suite(
     (one database, and one service per distinct configuration), each still followed by a
     reconciliation, which then covers everything so far. Faster (start-up dominates short runs) but
     less isolated; the default gives each scenario a fresh world."""
-    from reliability.env import Env
-
     results: list[ScenarioResult] = []
     with ExitStack() as stack:
         shared_env: Env | None = None

@@ -58,7 +58,7 @@ from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
 from harness.placement import ShowPlacement
 from harness.service import GATEWAY_HANG_SECONDS, GATEWAY_SLOW_SECONDS, Backing, Service
 from payments.simulator import SimulatorProcess
-from reliability.core import Figure, informational, zero
+from reliability.figures import Figure, informational, zero
 from settings import libpq_url
 
 __all__ = [

@@ -36,8 +36,8 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from harness.client import bulk_users, create_show
-from reliability.core import Figure, informational, zero
 from reliability.env import Env, free_port
+from reliability.figures import Figure, informational, zero
 from settings import libpq_url
 
 HOT_SEATS = ["A1", "A2", "A3", "A4", "A5"]

@@ -39,8 +39,8 @@ import httpx
 import psycopg
 
 from harness.client import bulk_users, create_show
-from reliability.core import Figure, informational, zero
 from reliability.env import Env
+from reliability.figures import Figure, informational, zero
 from settings import libpq_url
 
 Kind = Literal["hold", "release", "book", "cancel"]

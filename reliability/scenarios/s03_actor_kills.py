@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import httpx
 
 from reliability import faults
-from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, at_most, informational, zero
 
 RECOVERY_P99_BOUND_SECONDS = 15.0
 

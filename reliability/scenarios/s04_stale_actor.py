@@ -40,9 +40,9 @@ import ray
 from actors.commands import HoldSeats
 from actors.seatmap import Hold
 from reliability import faults
-from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls
+from reliability.figures import Figure, at_least, informational, zero
 
 HOLD_TTL_SECONDS = 4
 CALL_TIMEOUT_SECONDS = 3

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import httpx
 
 from reliability import faults
-from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, at_most, informational, zero
 
 DB_TIMEOUT_SECONDS = 2.0
 ACTOR_CALL_TIMEOUT_SECONDS = 5.0

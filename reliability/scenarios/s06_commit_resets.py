@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from reliability import faults
-from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls
+from reliability.figures import Figure, at_least, informational, zero
 from reliability.proxy import CommitFault, FaultProxy
 
 

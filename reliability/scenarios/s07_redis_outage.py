@@ -30,9 +30,9 @@ from typing import Any
 import httpx
 
 from reliability import faults
-from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, at_most, informational, zero
 
 LIMIT_PER_MINUTE = 240
 FLOOD = LIMIT_PER_MINUTE + 60

@@ -38,9 +38,9 @@ import httpx
 import psycopg
 
 from reliability import faults
-from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, informational, zero
 from settings import libpq_url
 
 DECLINED_CARD = "4000000000000002"

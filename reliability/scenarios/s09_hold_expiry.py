@@ -36,9 +36,9 @@ import httpx
 
 from harness.client import ShowFixture
 from reliability import faults
-from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, at_most, informational, zero
 
 RELEASE_LAG_P99_BOUND_SECONDS = 2.0
 SEATS_PER_SHOW_MAX = 5000

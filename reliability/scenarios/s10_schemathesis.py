@@ -24,8 +24,8 @@ from pathlib import Path
 
 from harness.client import admin_headers, create_show
 from harness.fuzz import CHECKS, EXCLUDED_CHECKS, hooks_env
-from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
+from reliability.figures import Figure, at_least, informational, zero
 
 # The existing test's exclusions, for its reasons (see there); schemathesis keeps only the last
 # --exclude-path-regex, so it is one regex.

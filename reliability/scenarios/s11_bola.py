@@ -32,8 +32,8 @@ import httpx
 import psycopg
 
 from harness.client import ADMIN_EMAIL, ADMIN_PASSWORD, ShowFixture, bulk_users, create_show, token
-from reliability.core import Figure, informational, zero
 from reliability.env import Env
+from reliability.figures import Figure, informational, zero
 from settings import libpq_url
 
 CARD = "4242424242424242"

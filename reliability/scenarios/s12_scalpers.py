@@ -31,8 +31,8 @@ import httpx
 import psycopg
 
 from harness.client import bulk_users, create_show
-from reliability.core import Figure, at_least, informational, zero
 from reliability.env import Env
+from reliability.figures import Figure, at_least, informational, zero
 from settings import libpq_url
 
 RATE = 60  # requests a minute per address and per account

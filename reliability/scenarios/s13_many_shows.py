@@ -45,9 +45,9 @@ import psycopg
 from actors.show_host import host_name
 from harness.client import ShowFixture
 from reliability import faults
-from reliability.core import Figure, at_least, at_most, informational, zero
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
+from reliability.figures import Figure, at_least, at_most, informational, zero
 from settings import libpq_url
 
 HOSTS = 2

@@ -28,7 +28,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from loadtest import invariants
-from loadtest.invariants import HarnessCounts
+from loadtest.reports import HarnessCounts
 from persistence import migrate
 from tests.services import libpq_url, provision_postgres
 
