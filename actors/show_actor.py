@@ -33,6 +33,7 @@ from actors.errors import Moved
 from actors.metrics import HostMetrics
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
+from actors.wire import pack, unpack
 from persistence.show_store import ShowStore
 
 __all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "actor_options", "set_niceness"]
@@ -135,6 +136,11 @@ class ShowActor:
             return await self._live().apply(commands)
         except EntityStopped:  # demoted while the batch waited: nothing ran, the show is hosted again
             return [Moved(self.show_id, False) for _ in commands]
+
+    async def apply_packed(self, batch: bytes) -> bytes:
+        """``apply`` for a batch packed by ``actors.wire``, its replies packed the same way: what the API
+        calls (one serialisation per batch instead of cloudpickle's per object)."""
+        return pack(await self.apply(unpack(batch)))
 
     async def ping(self) -> dict[str, Any]:
         """Liveness and a few figures for operators and tests (pid, node, epoch, counts, batches)."""

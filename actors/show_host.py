@@ -62,6 +62,7 @@ from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_actor import RemoteShowActor, actor_name, actor_options, set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.show_rate import CommandRate
+from actors.wire import pack, unpack
 from persistence.show_store import GroupCommit, ShowStore, show_pool
 
 log = logging.getLogger("booking.show_host")
@@ -186,6 +187,11 @@ class ShowHost:
                 outcome = [Unavailable("the show failed to answer; retry", 1) for _ in batches[show_id]]
             answered[show_id] = outcome
         return answered
+
+    async def apply_many_packed(self, batches: bytes) -> bytes:
+        """``apply_many`` for batches packed by ``actors.wire``, the replies packed the same way: what the
+        API calls."""
+        return pack(await self.apply_many(unpack(batches)))
 
     async def ping(self, show_id: str) -> dict[str, Any]:
         """A hosted show's figures (activating it if needed), and where it lives."""

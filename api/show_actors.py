@@ -53,6 +53,7 @@ from actors.errors import Moved, Unavailable
 from actors.show_actor import RemoteShowActor, actor_name, actor_options
 from actors.show_entity import ActorConfig
 from actors.show_host import HOST_PREFIX, HostConfig, OwnActorOptions, RemoteShowHost, host_name, host_recycled
+from actors.wire import pack, unpack
 
 log = logging.getLogger("booking.show_actors")
 
@@ -252,13 +253,15 @@ class ShowActors:
                 by_show: dict[str, list[Command]] = {}
                 for target, command in commands:
                     by_show.setdefault(target, []).append(command)
-                answered: dict[str, list[Reply]] = await asyncio.wait_for(
-                    handle.apply_many.remote(by_show), self._timeout
+                answered: dict[str, list[Reply]] = unpack(
+                    await asyncio.wait_for(handle.apply_many_packed.remote(pack(by_show)), self._timeout)
                 )
                 ordered = {target: iter(replies) for target, replies in answered.items()}
                 return [next(ordered[target]) for target, _ in commands]
-            replies: list[Reply] = await asyncio.wait_for(
-                handle.apply.remote([command for _, command in commands]), self._timeout
+            replies: list[Reply] = unpack(
+                await asyncio.wait_for(
+                    handle.apply_packed.remote(pack([command for _, command in commands])), self._timeout
+                )
             )
             return replies
         except TimeoutError:
