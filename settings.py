@@ -8,6 +8,7 @@ code base reads the environment.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Re-exported: tools and tests take the URL forms from here; show actors import persistence.urls directly.
 from persistence.urls import libpq_url as libpq_url
 from persistence.urls import sqlalchemy_url as sqlalchemy_url
+
+# The API process's share of a node's CPU per hold on the hot path, measured on a 2-core node (issue 16,
+# docs/measurements.md): API ~0.50 ms, the show's actor ~0.52 ms, PostgreSQL ~0.18 ms of CPU per hold.
+API_CPU_SHARE = 0.42
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform says, else the machine's)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def api_workers_for(cores: int) -> int:
+    """API processes for a node of ``cores`` cores: a second process pays only once one API process is the
+    node's wall, that is once the node has more than 1 / ``API_CPU_SHARE`` (~2.4) cores to feed; rounded
+    down, since each API process has a lane of its own per show and so splits a hot show's batches (two
+    processes on 2 cores: 0.73x one). 2 to 4 cores: 1; 5 to 7: 2; 8: 3; 16: 6."""
+    return max(1, int(cores * API_CPU_SHARE))
 
 
 class Settings(BaseSettings):
@@ -89,10 +108,13 @@ class Settings(BaseSettings):
 
     # Runtime.
     api_workers: int = Field(
-        default=1,
+        default_factory=lambda: api_workers_for(usable_cores()),
         ge=1,
         le=64,
-        description="API processes serving the port, each a Ray driver (see docs/measurements.md)",
+        description=(
+            "API processes serving the port, each a Ray driver; by default one per 1/API_CPU_SHARE cores the "
+            "process may use, at least one (api_workers_for, docs/measurements.md)"
+        ),
     )
     gc_freeze: bool = Field(
         default=True,

@@ -111,6 +111,7 @@ class Service:
             BOOKING_ADMIN_EMAIL=ADMIN_EMAIL,
             BOOKING_ADMIN_PASSWORD=ADMIN_PASSWORD,
             BOOKING_RATE_LIMIT_PER_MINUTE="0",
+            BOOKING_API_WORKERS="1",  # the same on every machine (the default follows the cores)
             BOOKING_SEED_DEMO_CATALOG="false",
             BOOKING_PAYMENT_TIMEOUT_SECONDS=str(SERVICE_PAYMENT_TIMEOUT_SECONDS),
             # A host reserves Ray memory for its whole live-show budget (120 MiB + 4 MB a show). Derived from
