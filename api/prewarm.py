@@ -26,7 +26,6 @@ restarts it and the new copy activates at once, without waiting for a request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 
 from persistence import catalog
 from persistence.catalog import Database
+from persistence.periodic import Periodic
 
 log = logging.getLogger("booking.prewarm")
 
@@ -67,7 +67,8 @@ class Prewarmer:
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._warmed: dict[str, datetime] = {}  # show id → when this process warmed it
-        self._task: asyncio.Task[None] | None = None
+        # PostgreSQL down, say: the next round tries again.
+        self._periodic = Periodic(self.run_once, interval_seconds, log=log, what="pre-warm round")
 
     @property
     def enabled(self) -> bool:
@@ -75,21 +76,10 @@ class Prewarmer:
 
     def start(self) -> None:
         if self.enabled:
-            self._task = asyncio.get_running_loop().create_task(self._run_forever())
+            self._periodic.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # PostgreSQL down, say: the next round tries again
-                log.warning("pre-warm round failed: %r", exc)
-            await asyncio.sleep(self._interval)
+        await self._periodic.aclose()
 
     async def run_once(self) -> list[str]:
         """One round: warm every show with holds expiring or sales opening within the lead, not warmed yet by

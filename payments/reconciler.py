@@ -21,8 +21,6 @@ The show actor is reached through ``submit`` (``api.show_actors.ShowActors.submi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from payments.gateway import GatewayUnavailable, PaymentGateway
 from persistence import payments
 from persistence.catalog import Database
 from persistence.payments import PaymentRow
+from persistence.periodic import Periodic
 
 log = logging.getLogger("booking.reconciler")
 
@@ -81,26 +80,19 @@ class Reconciler:
         self.interval_seconds = interval_seconds
         self.orphan_lookback = orphan_lookback
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
+        # The first round comes one interval after start(); a failed one (PostgreSQL down, say) is tried again
+        # next round.
+        self._periodic = Periodic(
+            self.run_once, interval_seconds, log=log, what="reconciliation round", wait_first=True
+        )
 
     # -- running ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run_forever())
+        self._periodic.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_seconds)
-            try:
-                await self.run_once()
-            except Exception as exc:  # PostgreSQL down, say: try again next round
-                log.warning("reconciliation round failed: %r", exc)
+        await self._periodic.aclose()
 
     async def run_once(self, *, orphans: bool = True) -> Report:
         report = Report()
