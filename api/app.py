@@ -8,15 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from api import problems
+from api import health, problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.booking import BookingService
 from api.fast_holds import FastHolds
-from api.observability import RayProbe, RequestIdMiddleware
+from api.observability import RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     accounts,
@@ -118,36 +117,6 @@ def create_app(
     app.include_router(seat_blocks.router)
     app.include_router(web.router)
 
-    @app.get("/healthz", tags=["operations"], responses=problems.problem_responses(503))
-    async def healthz() -> Any:
-        """200 once the service accepts bookings (database reachable, start-up done), else 503."""
-        if not app.state.ready:
-            return problems.problem(503, "starting up", "starting", {"Retry-After": "2"})
-        try:
-            await database.ping()
-        except Exception:
-            return problems.problem(503, "the booking database is not reachable", "database-down", {"Retry-After": "2"})
-        return JSONResponse({"status": "ok"})
-
-    ray_probe = RayProbe()
-
-    @app.get("/livez", tags=["operations"])
-    async def livez() -> Any:
-        """200 while this process serves HTTP at all (a liveness probe: restart the process if not)."""
-        return JSONResponse({"status": "alive"})
-
-    @app.get("/readyz", tags=["operations"], responses=problems.problem_responses(503))
-    async def readyz() -> Any:
-        """200 when this process can take bookings: start-up done, PostgreSQL reachable and the Ray cluster
-        connected; else 503 with `Retry-After` (a readiness probe: send no traffic here until it passes)."""
-        if not app.state.ready:
-            return problems.problem(503, "starting up", "starting", {"Retry-After": "2"})
-        try:
-            await database.ping()
-        except Exception:
-            return problems.problem(503, "the booking database is not reachable", "database-down", {"Retry-After": "2"})
-        if not await ray_probe.connected():
-            return problems.problem(503, "the Ray cluster is not reachable", "ray-down", {"Retry-After": "2"})
-        return JSONResponse({"status": "ready"})
+    health.add_probes(app, database)  # /healthz, /livez, /readyz
 
     return app
