@@ -880,6 +880,8 @@ def plot(
         ax.set_xlabel("percentile")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
+    for k in range(len(panels[:4]), 4):  # fewer workloads than panels: no empty axes in the picture
+        axes[(k + 1) // 3][(k + 1) % 3].set_visible(False)
     ax = axes[1][2]
     for d in designs:
         for r in runs:
