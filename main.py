@@ -47,6 +47,7 @@ from payments.reconciler import Reconciler
 from payments.simulator import SimulatorProcess
 from persistence import catalog, demo, migrate
 from persistence.catalog import Database
+from persistence.journals import PostgresJournals
 from persistence.retention import Pruner, RetentionPolicy
 from settings import Settings
 
@@ -111,7 +112,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     database = Database(urls.database_url, settings.db_timeout_seconds)
     redis = aioredis.Redis.from_url(urls.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
     actor_config = ActorConfig(
-        database_url=urls.database_url,
+        journals=PostgresJournals(urls.database_url, settings.db_timeout_seconds),
         redis_url=urls.redis_url,
         redis_prefix=settings.redis_prefix,
         max_seats_per_user=settings.max_seats_per_user,

@@ -34,7 +34,6 @@ from actors.metrics import HostMetrics
 from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.wire import pack, unpack
-from persistence.show_store import ShowStore
 
 __all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "actor_options", "set_niceness"]
 
@@ -115,7 +114,7 @@ class ShowActor:
         return ShowEntity(
             self.show_id,
             config,
-            ShowStore(config.database_url, config.db_timeout_seconds),
+            config.journals.own(),
             SeatMapPublisher(publisher_redis(config.redis_url), config.redis_prefix, self.show_id),
             self._leave,
             own_actor=None if self._idle_seconds is None else True,

@@ -1,7 +1,9 @@
 """A show as a virtual actor: the single writer of one show's ``SeatMap``, free of Ray.
 
 Protocol: ``apply(commands)`` takes a batch, runs each command against the seat map (each is accepted or
-refused on its own), commits every accepted change to PostgreSQL and only then replies.
+refused on its own), commits every accepted change to PostgreSQL and only then replies. PostgreSQL is
+reached through the journal port (``actors/journal.py``) that the ``ActorConfig`` names; unit tests give
+the entity an in-memory journal instead.
 
 Pipelined group commit: batches run against the seat map one at a time (the execution lock), and their
 changes are *staged* in order. Whoever then takes the commit lock writes everything staged so far in ONE
@@ -64,10 +66,10 @@ from actors.commands import (
     hold_answer,
 )
 from actors.errors import BookingError, HoldNotFound, Moved, SalesClosed, StaleEpoch, Unavailable
+from actors.journal import CommitExtras, IdempotentAnswer, Journal, Journals, PaymentOrigin
 from actors.metrics import ShowMetrics
 from actors.seatmap import Event, SeatMap, ShowRules
 from actors.seatmap_publisher import SeatMapPublisher
-from persistence.show_store import CommitExtras, IdempotentAnswer, PaymentOrigin, ShowStore
 
 log = logging.getLogger("booking.show_actor")
 
@@ -81,7 +83,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class ActorConfig:
-    database_url: str
+    journals: Journals  # where shows are loaded from and committed to (``actors/journal.py``)
     redis_url: str
     redis_prefix: str
     max_seats_per_user: int
@@ -141,7 +143,7 @@ class ShowEntity:
         self,
         show_id: str,
         config: ActorConfig,
-        store: ShowStore,
+        store: Journal,
         publisher: SeatMapPublisher,
         on_gone: Callable[[ShowEntity, Gone], None],
         clock: Callable[[], float] = time.monotonic,

@@ -63,7 +63,6 @@ from actors.show_actor import RemoteShowActor, actor_name, actor_options, set_ni
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.show_rate import CommandRate
 from actors.wire import pack, unpack
-from persistence.show_store import GroupCommit, ShowStore, show_pool
 
 log = logging.getLogger("booking.show_host")
 
@@ -126,8 +125,7 @@ class ShowHost:
         self.name = name
         self._config = config
         self._host = host
-        self._pool = show_pool(config.database_url, config.db_timeout_seconds, host.db_connections)
-        self._group = GroupCommit(self._pool)
+        self._journals = config.journals.shared(host.db_connections)  # the pool and group commit
         self._pool_open: asyncio.Task[None] | None = None
         self._redis = publisher_redis(config.redis_url)
         self._shows: OrderedDict[str, ShowEntity] = OrderedDict()  # least recently used first
@@ -224,8 +222,8 @@ class ShowHost:
             "max_shows": self._host.max_shows,
             "live_shows": list(self._shows),
             "rates": {show_id: round(rate.per_second(), 1) for show_id, rate in self._rates.items()},
-            "transactions": self._group.transactions,
-            "batches_committed": self._group.batches,
+            "transactions": self._journals.transactions,
+            "batches_committed": self._journals.batches,
             **self._figures,
         }
 
@@ -277,11 +275,11 @@ class ShowHost:
             if not await self._evict_one():
                 return None
         if self._pool_open is None:
-            self._pool_open = asyncio.get_running_loop().create_task(self._pool.open())
+            self._pool_open = asyncio.get_running_loop().create_task(self._journals.open())
         entity = ShowEntity(
             show_id,
             self._config,
-            ShowStore(self._config.database_url, self._config.db_timeout_seconds, pool=self._pool, group=self._group),
+            self._journals.journal(),
             SeatMapPublisher(self._redis, self._config.redis_prefix, show_id),
             self._gone,
             own_actor=False,  # a show with an actor of its own is not served here: it answers Moved

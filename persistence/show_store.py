@@ -1,4 +1,4 @@
-"""The show actor's journal: load a show's state at activation, commit a batch of domain events.
+"""The show actor's journal in PostgreSQL (``actors.journal.Journal``): load a show, commit its events.
 
 This is the only code that writes holds, bookings, seat claims and the seat ledger. It speaks psycopg 3
 directly (no ORM on the hot path) and commits a whole batch of events in one transaction, sent in
@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from actors.errors import Moved, StaleEpoch, UnknownShow
+from actors.journal import CommitExtras, IdempotentAnswer, PaymentOrigin, StoredShow
 from actors.seatmap import (
     Booking,
     BookingCancelled,
@@ -45,53 +46,6 @@ from persistence.urls import libpq_url
 
 STALE_EPOCH_SQLSTATE = "SW001"  # raised by seatwise_check_epoch (migration 0012)
 HOLD_END_STATUS = {"released": "released", "expired": "expired", "sales_closed": "closed"}
-
-
-@dataclass(frozen=True, slots=True)
-class StoredShow:
-    show_id: str
-    epoch: int
-    starts_at: datetime
-    hold_ttl: timedelta
-    status: str
-    sales_open_at: datetime | None
-    sales_close_at: datetime | None
-    seats: tuple[SeatSpec, ...]
-    holds: tuple[Hold, ...]
-    bookings: tuple[Booking, ...]
-    blocked: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotentAnswer:
-    """The answer to record for an ``Idempotency-Key`` in the same transaction as the booking."""
-
-    user_id: str
-    key: str
-    request_hash: str
-    status_code: int
-    response: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentOrigin:
-    """Who asked for a payment, kept with its row for whoever settles it: the walk-in customer of a
-    box-office sale, and the ``Idempotency-Key`` (with its request's fingerprint) of the request."""
-
-    customer_name: str | None = None
-    request_key: str | None = None
-    request_hash: str | None = None
-
-
-@dataclass(slots=True)
-class CommitExtras:
-    """What a batch commits besides its events: payment references of new bookings, and the answers to
-    requests that carried an ``Idempotency-Key`` (stored in the same transaction as their effect)."""
-
-    payment_refs: dict[str, str] = field(default_factory=dict)
-    box_office: dict[str, str] = field(default_factory=dict)  # booking id -> walk-in customer's name
-    payment_origins: dict[str, PaymentOrigin] = field(default_factory=dict)  # payment key -> who asked
-    answers: list[IdempotentAnswer] = field(default_factory=list)
 
 
 def connection_options(timeout_seconds: float) -> dict[str, Any]:

@@ -615,11 +615,12 @@ def start_copy(env: Env, show_id: str, label: str = "takeover") -> Any:
     ``apply`` / ``ping`` like the real one; it publishes under its own Redis prefix so it does not write
     over the service's seat maps. The caller kills it (``ray.kill``)."""
     from actors.show_actor import ActorConfig, RemoteShowActor, actor_name
+    from persistence.journals import PostgresJournals
     from settings import Settings
 
     settings = Settings()
     config = ActorConfig(
-        database_url=env.database_url,
+        journals=PostgresJournals(env.database_url, settings.db_timeout_seconds),
         redis_url=env.redis_url,
         redis_prefix=f"{env.redis_prefix}{label}:",
         max_seats_per_user=settings.max_seats_per_user,

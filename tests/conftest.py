@@ -29,6 +29,7 @@ from harness.service import Service as Service
 from harness.service import free_port
 from harness.service import gateway_ledger as gateway_ledger
 from payments.simulator import SimulatorProcess
+from persistence.journals import PostgresJournals
 
 ROOT = Path(__file__).resolve().parent.parent
 _free_port = free_port  # the name the tests import
@@ -104,7 +105,7 @@ def actor_config(backing: Backing) -> ActorConfig:
     """The configuration of show actors and hosts that tests create themselves (unnamed, beside the
     service's own), on the session's PostgreSQL and Redis."""
     return ActorConfig(
-        database_url=backing.database_url,
+        journals=PostgresJournals(backing.database_url, 5),
         redis_url=backing.redis_url,
         redis_prefix=backing.redis_prefix,
         max_seats_per_user=10,
