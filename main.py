@@ -31,13 +31,15 @@ from actors.show_entity import ActorConfig
 from actors.show_host import HOST_BASE_MEMORY_MB, HostConfig, derived_max_shows
 from api.app import create_app
 from api.auth import TokenService, hash_password
-from api.booking import BookingService
 from api.observability import configure_logging, ray_dashboard_sign_in
 from api.prewarm import Prewarmer
+from api.problems import status_of
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
 from api.seatmaps import SeatMapReader, SeatMapStream
 from api.show_actors import ShowActors, ensure_ray
+from booking.records import SqlRecords
+from booking.service import BookingService
 from cluster import topology
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
 from notifications import NotificationService
@@ -156,11 +158,12 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         interval_seconds=settings.reconcile_interval_seconds,
     )
     booking = BookingService(
-        database,
+        SqlRecords(database),
         actors,
         seatmaps,
         gateway,
         reconciler,
+        status_of,
         idempotency_key_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
     tokens = TokenService(secret, settings.token_ttl_seconds)
@@ -203,7 +206,17 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         await redis.aclose()
         await database.dispose()
 
-    app = create_app(settings, database, booking, tokens, limiter, on_shutdown=shutdown, on_startup=startup)
+    app = create_app(
+        settings,
+        database,
+        booking,
+        tokens,
+        limiter,
+        seatmaps=seatmaps,
+        reconciler=reconciler,
+        on_shutdown=shutdown,
+        on_startup=startup,
+    )
     app.state.seat_stream = seat_stream
     app.state.notifications = notifications
     return app

@@ -13,7 +13,6 @@ from fastapi_offline import FastAPIOffline
 from api import health, problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
-from api.booking import BookingService
 from api.fast_holds import FastHolds
 from api.observability import RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
@@ -32,6 +31,9 @@ from api.routes import (
     web,
 )
 from api.schemas import per_request_cap
+from api.seatmaps import SeatMapReader
+from booking.service import BookingService
+from payments.reconciler import Reconciler
 from persistence.catalog import Database
 from settings import Settings
 
@@ -51,12 +53,14 @@ def create_app(
     booking: BookingService,
     tokens: TokenService,
     limiter: RateLimiter,
+    seatmaps: SeatMapReader,
+    reconciler: Reconciler,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     on_startup: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        booking.reconciler.start()  # settles unknown payments and owed refunds in the background
+        reconciler.start()  # settles unknown payments and owed refunds in the background
         if on_startup is not None:
             await on_startup()
         if settings.gc_freeze:
@@ -81,6 +85,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.booking = booking
+    app.state.seatmaps = seatmaps
     app.state.tokens = tokens
     app.state.limiter = limiter
     app.state.ready = False

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth import TokenService
-from api.booking import BookingService
+from api.seatmaps import SeatMapReader
+from booking.service import BookingService
 from persistence.catalog import Database
 from settings import Settings
 
@@ -27,6 +28,12 @@ def booking_of(request: Request) -> BookingService:
     fifth of a hold's CPU in the API process, measured with ``bench.front_cost``)."""
     service: BookingService = request.app.state.booking
     return service
+
+
+def seatmaps_of(request: Request) -> SeatMapReader:
+    """The seat-map reader, for routes that take ``Request`` (see ``booking_of``)."""
+    seatmaps: SeatMapReader = request.app.state.seatmaps
+    return seatmaps
 
 
 async def _booking(request: Request) -> BookingService:

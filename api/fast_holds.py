@@ -28,11 +28,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import bearer_caller, bearer_credentials, seed_caller  # the routes' own scheme and callers
-from api.booking import BookingService
 from api.problems import ApiProblem
 from api.routes.holds import HoldIn, hold_answer
 from api.routes.seed import seed_hold_answer
 from api.schemas import UUID_PATTERN, SeedHoldIn
+from booking.service import BookingService
 
 M = TypeVar("M", bound=BaseModel)
 _V1_PREFIX, _V1_SUFFIX = "/api/v1/shows/", "/holds"

@@ -1,11 +1,11 @@
 """Every error answer, in one place: RFC 9457 problem details (``application/problem+json``).
 
-Domain refusals (``actors.errors``) are mapped to HTTP here and nowhere else. Validation failures are 422
-(body) or 400 (malformed JSON or parameters); a path whose id is not even shaped like one names nothing, so
-it is 404 like an unknown id; 405 always says what is allowed (``Allow``, RFC 9110); a dependency that is
-down is 503 with ``Retry-After``; an
-unexpected failure is a bare 500 whose body never carries a traceback (Ray puts remote tracebacks into
-exception messages, so messages of unknown exceptions are never echoed).
+Domain refusals (``actors.errors``, ``booking.errors``) are mapped to HTTP here and nowhere else.
+Validation failures are 422 (body) or 400 (malformed JSON or parameters); a path whose id is not even
+shaped like one names nothing, so it is 404 like an unknown id; 405 always says what is allowed
+(``Allow``, RFC 9110); a dependency that is down is 503 with ``Retry-After``; an unexpected failure is
+a bare 500 whose body never carries a traceback (Ray puts remote tracebacks into exception messages, so
+messages of unknown exceptions are never echoed).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors import errors as e
+from booking import errors as b
 
 log = logging.getLogger("booking.api")
 
@@ -44,6 +45,9 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     e.HoldExpired: 410,
     e.PaymentDeclined: 402,
     e.Unavailable: 503,
+    b.NoShowOnSale: 404,
+    b.RequestInProgress: 409,
+    b.IdempotencyKeyReused: 422,
 }
 
 TITLES = {

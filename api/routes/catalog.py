@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AdminCaller
-from api.deps import AppSettings, Booking, Db, booking_of
+from api.deps import AppSettings, Booking, Db, seatmaps_of
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     PRINTABLE,
@@ -192,12 +192,12 @@ _SEATS_PREFIX, _SEATS_SUFFIX = "/api/v1/shows/", "/seats"
 @router.get("/shows/{show_id}/seats", response_model=SeatMapOut)
 async def seat_map(show_id: EntityId, request: Request) -> Response:
     """The seat map; at most 2 seconds behind the show's actor, never waiting on it."""
-    booking = booking_of(request)  # not a dependency: the hot path (api/deps.py)
+    seatmaps = seatmaps_of(request)  # not a dependency: the hot path (api/deps.py)
     now = time.monotonic()
     rendered = _fresh_render(show_id, now)
     if rendered is not None:
         return Response(rendered, media_type="application/json")
-    view = await booking.seatmaps.read(show_id)
+    view = await seatmaps.read(show_id)
     counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
     seats = []
     for s in view.seats:

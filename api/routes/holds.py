@@ -14,7 +14,6 @@ from pydantic.json_schema import SkipJsonSchema
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
-from api.booking import BookingService, HoldSpec, PaymentRequest
 from api.deps import Booking, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
@@ -33,6 +32,7 @@ from api.schemas import (
     links,
     model_response,
 )
+from booking.service import BookingService, HoldSpec, PaymentRequest
 
 router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"], responses=problem_responses(*BOOKING))
 

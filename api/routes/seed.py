@@ -11,8 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import SeedCaller, seed_caller
-from api.booking import BookingService, HoldSpec, PaymentRequest
-from api.deps import Booking, Db, booking_of
+from api.deps import Booking, Db, booking_of, seatmaps_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
@@ -30,6 +29,7 @@ from api.schemas import (
     links,
     model_response,
 )
+from booking.service import BookingService, HoldSpec, PaymentRequest
 from persistence import catalog
 from persistence.catalog import MovieInfo
 
@@ -70,11 +70,12 @@ async def get_available_seat(
     theater_id: EntityId,
     _: SeedCaller,
     booking: Booking,
+    request: Request,
     event_id: Annotated[ShowId | None, Query()] = None,
 ) -> SeedAvailableOut:
     """Available seats of the named show, or of the earliest show of that movie there still on sale."""
     show = await booking.resolve_show(event_id, movie_id, theater_id)
-    view = await booking.seatmaps.read(show.id)
+    view = await seatmaps_of(request).read(show.id)
     return SeedAvailableOut(event_id=show.id, available_seat=view.available())
 
 

@@ -1,8 +1,10 @@
 """The booking use cases the routes share: find the show, send the command to its actor, pay.
 
 Routers (v1 and the seed v0 aliases) stay thin: they validate and shape payloads, and call these.
-Domain refusals travel back from the actor as values and are raised here, to be mapped to HTTP by
-``api.problems``.
+Domain refusals travel back from the actor as values and are raised here, with the service's own
+(``booking.errors``), to be mapped to HTTP by ``api.problems``. What the service talks to is named in
+``booking.ports``; nothing here knows HTTP, except that a stored refusal keeps the status the API gives
+it (``status_of``, handed in), so a replay answers the same.
 """
 
 from __future__ import annotations
@@ -46,13 +48,11 @@ from actors.errors import (
     UnknownShow,
 )
 from actors.seatmap import Booking, BookingCancelled, Hold, Payment
-from api.problems import ApiProblem, status_of
-from api.seatmaps import SeatMapReader
-from api.show_actors import ShowActors
+from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
+from booking.ports import Records, Refunds, SeatMaps, ShowActors
 from payments.gateway import GatewayRejected, GatewayUnavailable, PaymentGateway
-from payments.reconciler import Reconciler
-from persistence import catalog, idempotency, payments
-from persistence.catalog import BookingInfo, Database, ShowInfo
+from persistence import idempotency
+from persistence.catalog import BookingInfo, ShowInfo
 
 log = logging.getLogger("booking.api")
 
@@ -98,14 +98,16 @@ class ShowCancelReport:
 class BookingService:
     def __init__(
         self,
-        database: Database,
+        records: Records,
         actors: ShowActors,
-        seatmaps: SeatMapReader,
+        seatmaps: SeatMaps,
         gateway: PaymentGateway,
-        reconciler: Reconciler,
+        reconciler: Refunds,
+        status_of: Callable[[BookingError], int],
         idempotency_key_ttl: timedelta = idempotency.DEFAULT_TTL,
     ) -> None:
-        self.db = database
+        self.records = records
+        self.status_of = status_of  # the HTTP status a refusal is answered with, stored with its key
         self.idempotency_key_ttl = idempotency_key_ttl  # a key older than this is treated as never used
         self.actors = actors
         self.seatmaps = seatmaps
@@ -152,13 +154,10 @@ class BookingService:
             return ()
 
     async def earliest_show(self, movie_id: str, theater_id: str) -> ShowInfo:
-        async with self.db.session() as session:
-            shows = await catalog.list_shows(
-                session, movie_id=movie_id, theater_id=theater_id, on_sale_after=datetime.now(UTC), limit=1
-            )
-        if not shows:
-            raise ApiProblem(404, "no show of that movie in that theater is on sale", "no-show-on-sale")
-        return shows[0]
+        show = await self.records.earliest_on_sale(movie_id, theater_id, datetime.now(UTC))
+        if show is None:
+            raise NoShowOnSale()
+        return show
 
     async def resolve_show(self, show_id: str | None, movie_id: str, theater_id: str) -> ShowInfo:
         """The seed API's event: the one named, which must match movie and theater, or the earliest."""
@@ -179,28 +178,19 @@ class BookingService:
         Successful answers are stored by the show actor in the transaction of their effect; final refusals
         here; transient failures (503) free the key so the client can retry."""
         if key is not None:
-            async with self.db.session() as session:
-                claim = await idempotency.claim(session, user_id, key, fingerprint, self.idempotency_key_ttl)
+            claim = await self.records.claim_key(user_id, key, fingerprint, self.idempotency_key_ttl)
             match claim:
                 case idempotency.Replay(status_code=status, response=body):
                     return Answer(body, problem_status=status if "problem" in body else None)
                 case idempotency.Mismatch():
-                    raise ApiProblem(
-                        422, "this Idempotency-Key was used with a different request", "idempotency-key-reused"
-                    )
+                    raise IdempotencyKeyReused()
                 case idempotency.InProgress():
-                    raise ApiProblem(
-                        409, "a request with this Idempotency-Key is still being processed", "request-in-progress"
-                    )
+                    raise RequestInProgress()
         try:
             return Answer(await run())
         except BookingError as exc:
             if key is not None:
                 await self._settle_key(user_id, key, exc)
-            raise
-        except ApiProblem:
-            if key is not None:
-                await self._forget_key(user_id, key)
             raise
 
     async def hold_request(self, show_id: str, user_id: str, spec: HoldSpec, key: str | None) -> Answer:
@@ -263,21 +253,14 @@ class BookingService:
     async def _settle_key(self, user_id: str, key: str, error: BookingError) -> None:
         """A final refusal is stored as the key's answer; a transient one frees the key for a retry."""
         try:
-            async with self.db.session() as session:
-                if isinstance(error, Unavailable):
-                    await idempotency.forget(session, user_id, key)
-                else:
-                    body = {"type": error.code, "status": status_of(error), "detail": error.detail}
-                    await idempotency.finish(session, user_id, key, status_of(error), {"problem": body})
+            if isinstance(error, Unavailable):
+                await self.records.forget_key(user_id, key)
+            else:
+                status = self.status_of(error)
+                body = {"type": error.code, "status": status, "detail": error.detail}
+                await self.records.finish_key(user_id, key, status, {"problem": body})
         except Exception as exc:
             log.warning("could not settle idempotency key: %r", exc)
-
-    async def _forget_key(self, user_id: str, key: str) -> None:
-        try:
-            async with self.db.session() as session:
-                await idempotency.forget(session, user_id, key)
-        except Exception as exc:
-            log.warning("could not release idempotency key: %r", exc)
 
     async def _pay(self, user_id: str, request: PaymentRequest) -> Booking:
         try:
@@ -285,8 +268,7 @@ class BookingService:
                 request.show_id, user_id, None, request.idempotency_key, request.fingerprint
             )
         except HoldNotFound:
-            async with self.db.session() as session:
-                status = await catalog.latest_hold_status(session, request.show_id, user_id)
+            status = await self.records.latest_hold_status(request.show_id, user_id)
             if status == "expired":
                 raise HoldExpired("") from None
             raise HoldNotFound("") from None
@@ -369,17 +351,14 @@ class BookingService:
             # Outcome unknown: the booking may have committed. The payment row says which once it is
             # settled; a retry with the same Idempotency-Key replays the stored answer if it did.
             raise reply
-        async with self.db.session() as session:
-            row = await payments.get(session, payment.payment_key)
-            booked = await catalog.get_booking(session, row.booking_id) if row and row.booking_id else None
+        booked = await self.records.booking_paid_by(payment.payment_key)
         if booked is not None and booked.status == "confirmed":
             # Booked meanwhile by the reconciler (or a concurrent retry): the customer has the seats.
             b = booked
             return Booking(b.id, b.user_id, b.seat_ids, b.hold_ids, b.amount, b.created_at, b.fee)
-        async with self.db.session() as session:
-            await payments.owe_refund(
-                session, payment.payment_key, charge.charge_id, charge.amount - charge.refunded, "charged, not booked"
-            )
+        await self.records.owe_refund(
+            payment.payment_key, charge.charge_id, charge.amount - charge.refunded, "charged, not booked"
+        )
         await self._settle_refunds([payment.payment_key])
         if isinstance(reply, BookingError):
             raise reply
@@ -398,8 +377,7 @@ class BookingService:
 
     async def booking_of(self, caller_id: str, is_admin: bool, booking_id: str) -> BookingInfo:
         """The booking if the caller owns it (or is an admin); otherwise 404, as if it did not exist."""
-        async with self.db.session() as session:
-            booking = await catalog.get_booking(session, booking_id)
+        booking = await self.records.get_booking(booking_id)
         if booking is None or (booking.user_id != caller_id and not is_admin):
             raise BookingNotFound(booking_id)
         return booking
@@ -414,16 +392,14 @@ class BookingService:
         if isinstance(reply, BookingError):
             raise reply
         assert isinstance(reply, BookingCancelled)
-        async with self.db.session() as session:
-            owed = await payments.of_bookings(session, [booking_id])
+        owed = await self.records.refunds_owed([booking_id])
         await self._settle_refunds(owed)
         return replace(booking, status="cancelled", cancel_reason=reply.reason, refund_amount=reply.refund)
 
     async def cancel_show(self, show_id: str) -> ShowCancelReport:
         """Cancel a whole show (admin): sales stop, every booking is cancelled and refunded in full.
         Cancelling a cancelled show answers again with nothing more to do (its actor is gone by then)."""
-        async with self.db.session() as session:
-            current = await catalog.get_show(session, show_id)
+        current = await self.records.get_show(show_id)
         if current is None:
             raise UnknownShow(show_id)
         if current.status == "cancelled":
@@ -437,9 +413,7 @@ class BookingService:
         assert isinstance(reply, ShowCancellation)
         self.seatmaps.forget(show_id)  # its cached row still says on sale
         booking_ids = [c.booking.booking_id for c in reply.cancelled]
-        async with self.db.session() as session:
-            owed = await payments.of_bookings(session, booking_ids)
+        owed = await self.records.refunds_owed(booking_ids)
         await self._settle_refunds(owed)
-        async with self.db.session() as session:
-            left = await payments.of_bookings(session, booking_ids)
+        left = await self.records.refunds_owed(booking_ids)
         return ShowCancelReport(show_id, len(booking_ids), len(owed) - len(left), len(left))

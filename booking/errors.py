@@ -1,0 +1,37 @@
+"""Refusals of the booking service itself (not of a show's actor): a subclass of ``BookingError`` each.
+
+Like ``actors.errors``, they carry a stable ``code`` and a ``detail`` safe to show; the HTTP status of each
+is decided in ``api.problems`` alone. Whatever ``__init__`` takes goes on to ``Exception.__init__`` so
+they stay picklable.
+"""
+
+from __future__ import annotations
+
+from actors.errors import BookingError
+
+
+class NoShowOnSale(BookingError):
+    """The seed API named a movie and theater but no event, and none of their shows is on sale."""
+
+    code = "no-show-on-sale"
+
+    def __init__(self, detail: str = "no show of that movie in that theater is on sale") -> None:
+        super().__init__(detail)
+
+
+class IdempotencyKeyReused(BookingError):
+    """The ``Idempotency-Key`` was first used with a different request."""
+
+    code = "idempotency-key-reused"
+
+    def __init__(self, detail: str = "this Idempotency-Key was used with a different request") -> None:
+        super().__init__(detail)
+
+
+class RequestInProgress(BookingError):
+    """The first request with this ``Idempotency-Key`` has not finished yet."""
+
+    code = "request-in-progress"
+
+    def __init__(self, detail: str = "a request with this Idempotency-Key is still being processed") -> None:
+        super().__init__(detail)
