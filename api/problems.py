@@ -48,6 +48,7 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     b.NoShowOnSale: 404,
     b.RequestInProgress: 409,
     b.IdempotencyKeyReused: 422,
+    b.InvalidSchedule: 422,
 }
 
 TITLES = {

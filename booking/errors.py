@@ -7,6 +7,8 @@ they stay picklable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from actors.errors import BookingError
 
 
@@ -35,3 +37,41 @@ class RequestInProgress(BookingError):
 
     def __init__(self, detail: str = "a request with this Idempotency-Key is still being processed") -> None:
         super().__init__(detail)
+
+
+class InvalidSchedule(BookingError):
+    """A new show's times or prices break a scheduling rule (``booking.scheduling``)."""
+
+    code = "invalid-schedule"
+
+
+class ShowInPast(InvalidSchedule):
+    code = "show-in-past"
+
+    def __init__(self, detail: str = "starts_at must be in the future") -> None:
+        super().__init__(detail)
+
+
+class SalesCloseAfterStart(InvalidSchedule):
+    code = "sales-close-after-start"
+
+    def __init__(self, detail: str = "sales_close_at must not be after starts_at") -> None:
+        super().__init__(detail)
+
+
+class SalesWindowEmpty(InvalidSchedule):
+    code = "sales-window-empty"
+
+    def __init__(self, detail: str = "sales_open_at must be before sales close") -> None:
+        super().__init__(detail)
+
+
+class MissingPrices(InvalidSchedule):
+    """The screen has seat categories the show gives no price for."""
+
+    code = "missing-prices"
+
+    def __init__(self, categories: Sequence[str]) -> None:
+        Exception.__init__(self, tuple(categories))
+        self.categories = tuple(categories)
+        self.detail = f"no price for seat categories: {', '.join(self.categories)}"

@@ -36,6 +36,7 @@ from api.schemas import (
     links,
     text,
 )
+from booking.scheduling import check_prices, sales_close
 from persistence import catalog
 from persistence.catalog import MovieInfo, RowSpec, ShowInfo, TheaterInfo
 
@@ -336,24 +337,15 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
     ),
 )
 async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings) -> ShowOut:
-    if body.starts_at <= datetime.now(UTC):
-        raise ApiProblem(422, "starts_at must be in the future", "show-in-past")
-    sales_close_at = body.sales_close_at
-    if sales_close_at is None and settings.sales_cutoff_minutes:
-        sales_close_at = body.starts_at - timedelta(minutes=settings.sales_cutoff_minutes)
-    if sales_close_at is not None and sales_close_at > body.starts_at:
-        raise ApiProblem(422, "sales_close_at must not be after starts_at", "sales-close-after-start")
-    if body.sales_open_at is not None and sales_close_at is not None and body.sales_open_at >= sales_close_at:
-        raise ApiProblem(422, "sales_open_at must be before sales close", "sales-window-empty")
+    cutoff = timedelta(minutes=settings.sales_cutoff_minutes)
+    sales_close_at = sales_close(body.starts_at, body.sales_open_at, body.sales_close_at, cutoff, datetime.now(UTC))
     async with db.session() as session:
         if await catalog.get_movie(session, body.movie_id) is None:
             raise not_found("movie", body.movie_id)
         screen = await catalog.get_screen(session, body.screen_id)
         if screen is None:
             raise not_found("screen", body.screen_id)
-        missing = sorted(screen.categories - body.prices.keys())
-        if missing:
-            raise ApiProblem(422, f"no price for seat categories: {', '.join(missing)}", "missing-prices")
+        check_prices(screen.categories, body.prices)
         show = await catalog.create_show(
             session,
             body.movie_id,

@@ -1,5 +1,5 @@
-"""The booking service's own refusals (``booking.errors``) answer exactly as the ``ApiProblem``s the
-service raised before it left ``api/``: same status, problem type, detail and headers, byte for byte."""
+"""The booking service's and the scheduling rules' own refusals (``booking.errors``) answer exactly as
+the ``ApiProblem``s raised before they left ``api/``: same status, problem type, detail and headers, byte for byte."""
 
 from __future__ import annotations
 
@@ -7,12 +7,24 @@ import pytest
 
 from actors.errors import BookingError
 from api.problems import booking_problem, problem, status_of
-from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
+from booking.errors import (
+    IdempotencyKeyReused,
+    MissingPrices,
+    NoShowOnSale,
+    RequestInProgress,
+    SalesCloseAfterStart,
+    SalesWindowEmpty,
+    ShowInPast,
+)
 
 BEFORE = [
     (NoShowOnSale(), 404, "no show of that movie in that theater is on sale", "no-show-on-sale"),
     (IdempotencyKeyReused(), 422, "this Idempotency-Key was used with a different request", "idempotency-key-reused"),
     (RequestInProgress(), 409, "a request with this Idempotency-Key is still being processed", "request-in-progress"),
+    (ShowInPast(), 422, "starts_at must be in the future", "show-in-past"),
+    (SalesCloseAfterStart(), 422, "sales_close_at must not be after starts_at", "sales-close-after-start"),
+    (SalesWindowEmpty(), 422, "sales_open_at must be before sales close", "sales-window-empty"),
+    (MissingPrices(["box", "vip"]), 422, "no price for seat categories: box, vip", "missing-prices"),
 ]
 
 
