@@ -10,10 +10,10 @@ everything through.
 Every answer of a limited route carries the quota that is closest to running out, in the fields of
 draft-ietf-httpapi-ratelimit-headers-06 (the last draft with separate fields): ``RateLimit-Limit``,
 ``RateLimit-Remaining``, ``RateLimit-Reset`` (seconds) and ``RateLimit-Policy`` (``limit;w=window``);
-every 429 also carries ``Retry-After``. On the hot path the numbers cost no extra Redis round trip:
-``limits``' own acquire script and its window-read script travel in one pipeline
-(:class:`_SlidingWindowWithStats`). Probes (``/healthz``, ``/livez``, ``/readyz``) and the docs are
-never limited.
+every 429 also carries ``Retry-After``. On the hot path a request costs one Redis round trip, numbers
+included: ``limits``' own acquire script and its window-read script, for the address and for the account,
+travel in one pipeline (:class:`_SlidingWindowWithStats`). Probes (``/healthz``, ``/livez``,
+``/readyz``) and the docs are never limited.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -106,50 +106,70 @@ class _SlidingWindowWithStats:
         return self._limiter
 
     async def hit(self, item: RateLimitItem, identity: str) -> Quota:
-        if self._bridge is None:  # another client library: the library's two calls
-            allowed = await self._limiter.hit(item, identity)
-            stats = await self._limiter.get_window_stats(item, identity)
-            return _quota(item, allowed, stats.remaining, stats.reset_time, time.time())
+        return (await self.hit_all(item, [identity]))[0]
+
+    async def hit_all(self, item: RateLimitItem, identities: Sequence[str]) -> list[Quota]:
+        """Hit ``item`` for each identity, all in one round trip; their quotas in the same order."""
+        if self._bridge is None:  # another client library: the library's two calls per identity
+            quotas = []
+            for identity in identities:
+                allowed = await self._limiter.hit(item, identity)
+                stats = await self._limiter.get_window_stats(item, identity)
+                quotas.append(_quota(item, allowed, stats.remaining, stats.reset_time, time.time()))
+            return quotas
         bridge = self._bridge
-        key = item.key_for(identity)
-        current = bridge.prefixed_key(self._storage._current_window_key(key))
-        previous = bridge.prefixed_key(self._storage._previous_window_key(key))
+        windows = []
+        for identity in identities:
+            key = item.key_for(identity)
+            previous = bridge.prefixed_key(self._storage._previous_window_key(key))
+            current = bridge.prefixed_key(self._storage._current_window_key(key))
+            windows.append([previous, current])
         expiry = item.get_expiry()
-        acquired, window = await self._pipelined(bridge, [previous, current], [item.amount, expiry, 1], [expiry])
-        previous_count, previous_ttl = int(window[0] or 0), max(0.0, float(window[1] or 0)) / 1000
-        current_count, current_ttl = int(window[2] or 0), max(0.0, float(window[3] or 0)) / 1000
-        weighted = previous_count * previous_ttl / expiry + current_count
+        answers = await self._pipelined(bridge, windows, [item.amount, expiry, 1], [expiry])
         now = time.time()
-        reset_in = 0.0
-        if previous_count or current_count:
-            reset_in = min(
-                previous_ttl % (expiry / previous_count) if previous_count else math.inf,
-                current_ttl % expiry if current_count else math.inf,
-            )
-        return _quota(item, acquired, item.amount - math.floor(weighted), now + reset_in, now)
+        return [_window_quota(item, expiry, acquired, window, now) for acquired, window in answers]
 
     @staticmethod
     async def _pipelined(
-        bridge: RedispyBridge, keys: list[str], acquire_args: list[int], read_args: list[int]
-    ) -> tuple[bool, list[Any]]:
-        """Acquire, then read the window, in one round trip; a Redis that does not know
-        the library's scripts yet (new, restarted or flushed) gets them loaded and the pipeline again."""
+        bridge: RedispyBridge, windows: list[list[str]], acquire_args: list[int], read_args: list[int]
+    ) -> list[tuple[bool, list[Any]]]:
+        """For each window's keys, acquire, then read the window; all in one round trip. A Redis that
+        does not know the library's scripts yet (new, restarted or flushed) gets them loaded and the
+        pipeline again."""
         acquire, read = bridge.lua_acquire_sliding_window, bridge.lua_sliding_window
         connection = cast(Redis, bridge.get_connection())  # the redis-py bridge's client
         for attempt in (1, 2):
             pipe = connection.pipeline(transaction=False)
-            pipe.evalsha(acquire.sha, len(keys), *keys, *acquire_args)
-            pipe.evalsha(read.sha, len(keys), *keys, *read_args)
+            for keys in windows:
+                pipe.evalsha(acquire.sha, len(keys), *keys, *acquire_args)
+                pipe.evalsha(read.sha, len(keys), *keys, *read_args)
             try:
-                acquired, read_window = await pipe.execute()
+                replies = await pipe.execute()
             except NoScriptError:
                 if attempt == 2:
                     raise
                 for script in (acquire, read):
                     await connection.script_load(script.script)
                 continue
-            return bool(acquired), list(read_window or [0, 0, 0, 0])
+            return [
+                (bool(acquired), list(read_window or [0, 0, 0, 0]))
+                for acquired, read_window in zip(replies[::2], replies[1::2], strict=True)
+            ]
         raise AssertionError("unreachable")
+
+
+def _window_quota(item: RateLimitItem, expiry: int, acquired: bool, window: list[Any], now: float) -> Quota:
+    """The quota after a hit, from the window's counts and lifetimes, worked out as ``get_window_stats``."""
+    previous_count, previous_ttl = int(window[0] or 0), max(0.0, float(window[1] or 0)) / 1000
+    current_count, current_ttl = int(window[2] or 0), max(0.0, float(window[3] or 0)) / 1000
+    weighted = previous_count * previous_ttl / expiry + current_count
+    reset_in = 0.0
+    if previous_count or current_count:
+        reset_in = min(
+            previous_ttl % (expiry / previous_count) if previous_count else math.inf,
+            current_ttl % expiry if current_count else math.inf,
+        )
+    return _quota(item, acquired, item.amount - math.floor(weighted), now + reset_in, now)
 
 
 class RateLimiter:
@@ -208,12 +228,18 @@ class RateLimiter:
         return await local()
 
     async def _hit(self, item: RateLimitItem, identity: str) -> Quota:
-        async def local() -> Quota:
-            allowed = await self._local.hit(item, identity)
-            stats = await self._local.get_window_stats(item, identity)  # in process: no round trip
-            return _quota(item, allowed, stats.remaining, stats.reset_time, time.time())
+        return (await self._hit_all(item, [identity]))[0]
 
-        return await self._shared_call(lambda: self._shared.hit(item, identity), local)
+    async def _hit_all(self, item: RateLimitItem, identities: Sequence[str]) -> list[Quota]:
+        async def local() -> list[Quota]:
+            quotas = []
+            for identity in identities:
+                allowed = await self._local.hit(item, identity)
+                stats = await self._local.get_window_stats(item, identity)  # in process: no round trip
+                quotas.append(_quota(item, allowed, stats.remaining, stats.reset_time, time.time()))
+            return quotas
+
+        return await self._shared_call(lambda: self._shared.hit_all(item, identities), local)
 
     async def check(self, request: Request) -> tuple[JSONResponse | None, Quota | None]:
         """Count this request against its IP (and account, if it carries a token). Returns the refusal
@@ -221,8 +247,10 @@ class RateLimiter:
         if not self.enabled or request.url.path.startswith(EXEMPT_PATHS):
             return None, None
         reported: Quota | None = None
-        for identity in self._identities(request):
-            quota = await self._hit(self._item, identity)
+        identities = self._identities(request)
+        # The address and the account are counted in one round trip (a request refused for its address
+        # therefore still counts against its account's budget).
+        for identity, quota in zip(identities, await self._hit_all(self._item, identities), strict=True):
             if not quota.allowed:
                 kind = "IP address" if identity.startswith("ip:") else "account"
                 return problem(

@@ -10,7 +10,10 @@ is the app's own work plus the same client overhead for both designs), and does 
 dict endpoint. ``--profile N`` prints cProfile's top N functions by own time for the service's run. Each
 figure is given for the whole process and for the event loop's thread alone (the rest is other threads',
 Ray's driver threads above all). ``BOOKING_FAST_HOLDS=false`` in the environment measures the holds
-through the FastAPI route instead of the fast path (``api/fast_holds.py``).
+through the FastAPI route instead of the fast path (``api/fast_holds.py``). ``--rate-limit N`` also measures,
+in the same run, the service with the rate limiter on at N requests per minute (off in the first run, as in
+``bench.compare``; set N high enough that nothing is refused, and it measures what the limiter's Redis
+round trip per request costs).
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions of the service")
     parser.add_argument("--sort", default="tottime", help="with --profile: cProfile sort key (tottime, cumulative)")
     parser.add_argument("--callers", default="", help="with --profile: print who calls functions matching this")
+    parser.add_argument(
+        "--rate-limit", type=int, default=0, help="also measure the service with the rate limiter at N per minute"
+    )
     args = parser.parse_args()
 
     import main as service_main
@@ -117,7 +123,8 @@ def main() -> None:
                 },
             }
 
-        requests = min(args.requests, len(seats) - 100)
+        # Each service run holds seats of its own; the last 100 are for warming up.
+        requests = min(args.requests, (len(seats) - 100) // (2 if args.rate_limit else 1))
         bare_seats = [f"{r}{n}" for r in ROWS for n in range(1, 1001)]
         print("bare FastAPI dict endpoint ...", flush=True)
         bare = asyncio.run(drive(bare_app.app, requests, args.concurrency, lambda i: hold(i, bare_seats)))
@@ -136,6 +143,24 @@ def main() -> None:
                     profiler.disable()
 
         service = asyncio.run(with_lifespan(app, run_service))
+        limited: Cost | None = None
+        if args.rate_limit:
+            print(f"service app, rate limiter at {args.rate_limit}/min ...", flush=True)
+            limited_app = service_main.build_app(
+                settings.model_copy(update={"rate_limit_per_minute": args.rate_limit}), urls, secret
+            )
+
+            async def run_limited() -> Cost:
+                await drive(limited_app, 20, 4, lambda i: hold(len(seats) - 51 - i))
+                return await drive(limited_app, requests, args.concurrency, lambda i: hold(requests + i))
+
+            limited = asyncio.run(with_lifespan(limited_app, run_limited))
+    if limited is not None:
+        print(
+            f"\nrate limiter on: service {limited.process * 1e3:.3f} ms per request against {service.process * 1e3:.3f}"
+            f" ms off ({limited.process / service.process:.2f}x; the event loop's thread"
+            f" {limited.loop / service.loop:.2f}x)"
+        )
     print(
         f"\nCPU per request: bare {bare.process * 1e3:.3f} ms, service {service.process * 1e3:.3f} ms; "
         f"service / bare = {service.process / bare.process:.2f} (all threads of this process, client side included "

@@ -49,6 +49,17 @@ async def test_one_round_trip_hit_reports_what_the_library_reports(redis_url: st
     assert not await shared.limiter.test(item, "someone")  # the library agrees the budget is spent
 
 
+async def test_identities_hit_in_one_round_trip_keep_budgets_of_their_own(redis_url: str) -> None:
+    shared = limiter(redis_url)._shared
+    item = RateLimitItemPerSecond(3, 60)
+    together = [await shared.hit_all(item, ["ip:x", "user:y"]) for _ in range(2)]
+    assert [[(q.allowed, q.remaining) for q in pair] for pair in together] == [[(True, 2), (True, 2)], [(True, 1)] * 2]
+    alone = [await shared.hit_all(item, ["ip:x"]) for _ in range(2)]
+    assert [(q.allowed, q.remaining) for [q] in alone] == [(True, 0), (False, 0)]
+    for identity, remaining in (("ip:x", 0), ("user:y", 1)):  # the library reads the same counts
+        assert (await shared.limiter.get_window_stats(item, identity)).remaining == remaining
+
+
 async def test_the_quota_fields_and_retry_after_only_on_a_refusal() -> None:
     ok = Quota(allowed=True, limit=600, remaining=599, reset_seconds=60, window_seconds=60).header_dict()
     assert ok == {
