@@ -46,6 +46,11 @@ class Periodic:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run_forever())
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped: a failed round does not end it."""
+        return self._task is not None and not self._task.done()
+
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()

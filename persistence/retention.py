@@ -24,7 +24,6 @@ the next round tries again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from sqlalchemy import TextClause, text
 
 from persistence.catalog import Database
 from persistence.idempotency import EXPIRED
+from persistence.periodic import Periodic
 
 log = logging.getLogger("booking.retention")
 
@@ -112,7 +112,8 @@ class Pruner:
         self._db = database
         self.policy = policy
         self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        # PostgreSQL down, say: a failed round is logged, and the next one is the retry.
+        self._rounds = Periodic(self.run_once, interval_seconds, log=log, what="retention: pruning round")
 
     @property
     def enabled(self) -> bool:
@@ -120,21 +121,14 @@ class Pruner:
 
     def start(self) -> None:
         if self.enabled:
-            self._task = asyncio.get_running_loop().create_task(self._run_forever())
+            self._rounds.start()
+
+    @property
+    def running(self) -> bool:
+        return self._rounds.running
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # PostgreSQL down, say: nothing is lost by waiting for the next round
-                log.warning("retention: pruning round failed, trying again in %.0f s: %r", self._interval, exc)
-            await asyncio.sleep(self._interval)
+        await self._rounds.aclose()
 
     async def run_once(self) -> PruneReport:
         """One round over every table; logs one INFO line if it deleted anything."""
