@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -246,24 +246,21 @@ class ShowStore:
         close_show: bool,
     ) -> None:
         """One show's batch of events, inside a transaction that has checked the show's epoch."""
-        ledger: list[ShowLedgerRow] = []
-        outbox: list[OutboxRow] = []
+        writer = _EventWriter(cur, show_id, epoch, extras)
         for run in _runs(events):
             if isinstance(run[0], SeatsHeld):
-                await cls._insert_ledger(cur, ledger)  # what came before, first: the ledger keeps event order
-                ledger = []
+                await cls._insert_ledger(cur, writer.ledger)  # what came before, first: the ledger keeps event order
+                writer.ledger = []
                 await cls._insert_holds(cur, [(show_id, epoch, e.hold) for e in run if isinstance(e, SeatsHeld)])
             else:
-                rows: list[LedgerRow] = []
                 for event in run:
-                    await cls._write(cur, show_id, epoch, event, extras, rows, outbox)
-                ledger.extend((show_id, epoch, *row) for row in rows)
-        await cls._insert_ledger(cur, ledger)
+                    await writer.write(event)
+        await cls._insert_ledger(cur, writer.ledger)
         await cls._store_answers(cur, extras.answers)
-        if outbox:
+        if writer.outbox:
             await cur.executemany(
                 "INSERT INTO notification_outbox (kind, user_id, show_id, payload) VALUES (%s, %s, %s, %s)",
-                [(kind, user, show_id, json.dumps(payload)) for kind, user, payload in outbox],
+                [(kind, user, show_id, json.dumps(payload)) for kind, user, payload in writer.outbox],
             )
         if close_show:
             await cur.execute("UPDATE shows SET status = 'closed' WHERE id = %s AND status = 'on_sale'", (show_id,))
@@ -344,169 +341,8 @@ class ShowStore:
                 [(a.user_id, a.key, a.request_hash, a.status_code, json.dumps(a.response)) for a in answers],
             )
 
-    @classmethod
-    async def _write(
-        cls,
-        cur: psycopg.AsyncCursor[Any],
-        show_id: str,
-        epoch: int,
-        event: Event,
-        extras: CommitExtras,
-        ledger: list[LedgerRow],
-        outbox: list[OutboxRow],
-    ) -> None:
-        match event:
-            case SeatsHeld(hold=h):
-                raise AssertionError("holds are written in runs by _insert_holds")
-            case HoldReleased(hold=h, reason=reason):
-                await cur.execute(
-                    "UPDATE holds SET status = %s, ended_at = now() WHERE id = %s AND status = 'active'",
-                    (HOLD_END_STATUS[reason], h.hold_id),
-                )
-                await cur.execute("DELETE FROM seat_claims WHERE hold_id = %s", (h.hold_id,))
-                ledger.extend((s, reason, h.user_id, h.hold_id, None) for s in h.seat_ids)
-            case HoldExtended(hold=h):
-                await cur.execute(
-                    "UPDATE holds SET expires_at = %s, extensions = %s WHERE id = %s AND status = 'active'",
-                    (h.expires_at, h.extensions, h.hold_id),
-                )
-                await cur.execute(
-                    "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", (h.expires_at, h.hold_id)
-                )
-                ledger.extend((s, "extended", h.user_id, h.hold_id, None) for s in h.seat_ids)
-            case BookingConfirmed(booking=b):
-                await cur.execute(
-                    "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
-                    "status, created_at, epoch, sold_by, customer_name, fee) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s, %s, %s, %s)",
-                    (
-                        b.booking_id,
-                        show_id,
-                        b.user_id,
-                        list(b.seat_ids),
-                        list(b.hold_ids),
-                        b.amount,
-                        extras.payment_refs.get(b.booking_id),
-                        b.created_at,
-                        epoch,
-                        b.user_id if b.booking_id in extras.box_office else None,
-                        extras.box_office.get(b.booking_id),
-                        b.fee,
-                    ),
-                )
-                if b.payment_key is not None:
-                    await cur.execute(
-                        "UPDATE payments SET status = 'captured', charge_id = %s, booking_id = %s, "
-                        "updated_at = now() WHERE id = %s",
-                        (extras.payment_refs.get(b.booking_id), b.booking_id, b.payment_key),
-                    )
-                outbox.append(
-                    (
-                        "booking.confirmed",
-                        b.user_id,
-                        {
-                            "booking_id": b.booking_id,
-                            "show_id": show_id,
-                            "user_id": b.user_id,
-                            "seat_ids": list(b.seat_ids),
-                            "amount": str(b.total),
-                        },
-                    )
-                )
-                await cur.execute(
-                    "UPDATE holds SET status = 'confirmed', ended_at = now() WHERE id = ANY(%s) AND status = 'active'",
-                    (list(b.hold_ids),),
-                )
-                await cur.execute(
-                    "UPDATE seat_claims SET booking_id = %s, hold_id = NULL, expires_at = NULL "
-                    "WHERE show_id = %s AND hold_id = ANY(%s)",
-                    (b.booking_id, show_id, list(b.hold_ids)),
-                )
-                ledger.extend((s, "booked", b.user_id, None, b.booking_id) for s in b.seat_ids)
-            case BookingCancelled(booking=b, reason=reason, refund=refund):
-                await cur.execute(
-                    "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), cancel_reason = %s, "
-                    "refund_amount = %s WHERE id = %s AND status = 'confirmed'",
-                    (reason, refund, b.booking_id),
-                )
-                await cur.execute("DELETE FROM seat_claims WHERE booking_id = %s", (b.booking_id,))
-                if refund > 0:
-                    # The money goes back through the refund queue (the reconciler retries it).
-                    await cur.execute(
-                        "UPDATE payments SET status = 'refund_pending', refund_amount = %s, updated_at = now() "
-                        "WHERE booking_id = %s AND status = 'captured'",
-                        (refund, b.booking_id),
-                    )
-                ledger.extend((s, "cancelled", b.user_id, None, b.booking_id) for s in b.seat_ids)
-                outbox.append(
-                    (
-                        "booking.cancelled",
-                        b.user_id,
-                        {
-                            "booking_id": b.booking_id,
-                            "show_id": show_id,
-                            "user_id": b.user_id,
-                            "seat_ids": list(b.seat_ids),
-                            "reason": reason,
-                            "refund": str(refund),
-                        },
-                    )
-                )
-            case PaymentStarted(payment=p):
-                await cls._move_holds(cur, p.holds)
-                origin = extras.payment_origins.get(p.payment_key, PaymentOrigin())
-                await cur.execute(
-                    "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name, "
-                    "request_key, request_hash) VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s, %s, %s)",
-                    (
-                        p.payment_key,
-                        show_id,
-                        p.user_id,
-                        list(p.hold_ids),
-                        p.total,
-                        origin.customer_name,
-                        origin.request_key,
-                        origin.request_hash,
-                    ),
-                )
-                ledger.extend((s, "payment_pending", h.user_id, h.hold_id, None) for h in p.holds for s in h.seat_ids)
-            case PaymentAborted(payment_key=key, holds=holds, outcome=outcome):
-                await cls._move_holds(cur, holds)
-                await cur.execute(
-                    "UPDATE payments SET status = %s, updated_at = now() WHERE id = %s AND status = 'pending'",
-                    (outcome, key),
-                )
-                ledger.extend((s, "payment_aborted", h.user_id, h.hold_id, None) for h in holds for s in h.seat_ids)
-            case ShowCancelled():
-                await cur.execute("UPDATE shows SET status = 'cancelled' WHERE id = %s", (show_id,))
-            case SeatsBlocked(seat_ids=seat_ids):
-                await cur.executemany(
-                    "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",
-                    [(show_id, s) for s in seat_ids],
-                )
-                ledger.extend((s, "blocked", None, None, None) for s in seat_ids)
-            case SeatsUnblocked(seat_ids=seat_ids):
-                await cur.execute(
-                    "DELETE FROM blocked_seats WHERE show_id = %s AND seat_id = ANY(%s)", (show_id, list(seat_ids))
-                )
-                ledger.extend((s, "unblocked", None, None, None) for s in seat_ids)
 
-    @staticmethod
-    async def _move_holds(cur: psycopg.AsyncCursor[Any], holds: Sequence[Hold]) -> None:
-        """Store holds whose payment state and expiry changed (a payment began or was aborted)."""
-        await cur.executemany(
-            "UPDATE holds SET payment_key = %s, resume_expires_at = %s, expires_at = %s "
-            "WHERE id = %s AND status = 'active'",
-            [(h.payment_key, h.resume_expires_at, h.expires_at, h.hold_id) for h in holds],
-        )
-        await cur.executemany(
-            "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", [(h.expires_at, h.hold_id) for h in holds]
-        )
-
-
-# seat, event, user, hold, booking
-LedgerRow = tuple[str, str, str | None, str | None, str | None]
-# show, epoch, then a LedgerRow
+# show, epoch, seat, event, user, hold, booking
 ShowLedgerRow = tuple[str, int, str, str, str | None, str | None, str | None]
 # show, epoch, the hold
 NewHold = tuple[str, int, Hold]
@@ -515,6 +351,204 @@ OutboxRow = tuple[str, str | None, dict[str, Any]]
 
 
 _LEDGER_COLUMNS = ("show_id", "epoch", "seat_id", "event", "user_id", "hold_id", "booking_id")
+
+
+@dataclass(slots=True)
+class _EventWriter:
+    """Writes one show's events, other than new holds, inside its batch's transaction: one handler per
+    event type (``_HANDLERS``). Each handler sends its own statements and collects the seat ledger and
+    outbox rows that ``ShowStore.write_batch`` inserts in bulk afterwards."""
+
+    cur: psycopg.AsyncCursor[Any]
+    show_id: str
+    epoch: int
+    extras: CommitExtras
+    ledger: list[ShowLedgerRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+
+    async def write(self, event: Event) -> None:
+        await _HANDLERS[type(event)](self, event)
+
+    def _seats(
+        self, seat_ids: Iterable[str], event: str, user_id: str | None, hold_id: str | None, booking_id: str | None
+    ) -> None:
+        """The seat ledger rows of one event: one per seat, in the seats' order."""
+        self.ledger.extend((self.show_id, self.epoch, s, event, user_id, hold_id, booking_id) for s in seat_ids)
+
+    async def _seats_held(self, event: SeatsHeld) -> None:
+        raise AssertionError("holds are written in runs by _insert_holds")
+
+    async def _hold_released(self, event: HoldReleased) -> None:
+        h = event.hold
+        await self.cur.execute(
+            "UPDATE holds SET status = %s, ended_at = now() WHERE id = %s AND status = 'active'",
+            (HOLD_END_STATUS[event.reason], h.hold_id),
+        )
+        await self.cur.execute("DELETE FROM seat_claims WHERE hold_id = %s", (h.hold_id,))
+        self._seats(h.seat_ids, event.reason, h.user_id, h.hold_id, None)
+
+    async def _hold_extended(self, event: HoldExtended) -> None:
+        h = event.hold
+        await self.cur.execute(
+            "UPDATE holds SET expires_at = %s, extensions = %s WHERE id = %s AND status = 'active'",
+            (h.expires_at, h.extensions, h.hold_id),
+        )
+        await self.cur.execute("UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", (h.expires_at, h.hold_id))
+        self._seats(h.seat_ids, "extended", h.user_id, h.hold_id, None)
+
+    async def _booking_confirmed(self, event: BookingConfirmed) -> None:
+        b, extras, show_id = event.booking, self.extras, self.show_id
+        await self.cur.execute(
+            "INSERT INTO bookings (id, show_id, user_id, seat_ids, hold_ids, amount, payment_ref, "
+            "status, created_at, epoch, sold_by, customer_name, fee) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'confirmed', %s, %s, %s, %s, %s)",
+            (
+                b.booking_id,
+                show_id,
+                b.user_id,
+                list(b.seat_ids),
+                list(b.hold_ids),
+                b.amount,
+                extras.payment_refs.get(b.booking_id),
+                b.created_at,
+                self.epoch,
+                b.user_id if b.booking_id in extras.box_office else None,
+                extras.box_office.get(b.booking_id),
+                b.fee,
+            ),
+        )
+        if b.payment_key is not None:
+            await self.cur.execute(
+                "UPDATE payments SET status = 'captured', charge_id = %s, booking_id = %s, "
+                "updated_at = now() WHERE id = %s",
+                (extras.payment_refs.get(b.booking_id), b.booking_id, b.payment_key),
+            )
+        self.outbox.append(
+            (
+                "booking.confirmed",
+                b.user_id,
+                {
+                    "booking_id": b.booking_id,
+                    "show_id": show_id,
+                    "user_id": b.user_id,
+                    "seat_ids": list(b.seat_ids),
+                    "amount": str(b.total),
+                },
+            )
+        )
+        await self.cur.execute(
+            "UPDATE holds SET status = 'confirmed', ended_at = now() WHERE id = ANY(%s) AND status = 'active'",
+            (list(b.hold_ids),),
+        )
+        await self.cur.execute(
+            "UPDATE seat_claims SET booking_id = %s, hold_id = NULL, expires_at = NULL "
+            "WHERE show_id = %s AND hold_id = ANY(%s)",
+            (b.booking_id, show_id, list(b.hold_ids)),
+        )
+        self._seats(b.seat_ids, "booked", b.user_id, None, b.booking_id)
+
+    async def _booking_cancelled(self, event: BookingCancelled) -> None:
+        b, reason, refund = event.booking, event.reason, event.refund
+        await self.cur.execute(
+            "UPDATE bookings SET status = 'cancelled', cancelled_at = now(), cancel_reason = %s, "
+            "refund_amount = %s WHERE id = %s AND status = 'confirmed'",
+            (reason, refund, b.booking_id),
+        )
+        await self.cur.execute("DELETE FROM seat_claims WHERE booking_id = %s", (b.booking_id,))
+        if refund > 0:
+            # The money goes back through the refund queue (the reconciler retries it).
+            await self.cur.execute(
+                "UPDATE payments SET status = 'refund_pending', refund_amount = %s, updated_at = now() "
+                "WHERE booking_id = %s AND status = 'captured'",
+                (refund, b.booking_id),
+            )
+        self._seats(b.seat_ids, "cancelled", b.user_id, None, b.booking_id)
+        self.outbox.append(
+            (
+                "booking.cancelled",
+                b.user_id,
+                {
+                    "booking_id": b.booking_id,
+                    "show_id": self.show_id,
+                    "user_id": b.user_id,
+                    "seat_ids": list(b.seat_ids),
+                    "reason": reason,
+                    "refund": str(refund),
+                },
+            )
+        )
+
+    async def _payment_started(self, event: PaymentStarted) -> None:
+        p = event.payment
+        await self._move_holds(p.holds)
+        origin = self.extras.payment_origins.get(p.payment_key, PaymentOrigin())
+        await self.cur.execute(
+            "INSERT INTO payments (id, show_id, user_id, hold_ids, amount, status, attempts, customer_name, "
+            "request_key, request_hash) VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s, %s, %s)",
+            (
+                p.payment_key,
+                self.show_id,
+                p.user_id,
+                list(p.hold_ids),
+                p.total,
+                origin.customer_name,
+                origin.request_key,
+                origin.request_hash,
+            ),
+        )
+        for h in p.holds:
+            self._seats(h.seat_ids, "payment_pending", h.user_id, h.hold_id, None)
+
+    async def _payment_aborted(self, event: PaymentAborted) -> None:
+        await self._move_holds(event.holds)
+        await self.cur.execute(
+            "UPDATE payments SET status = %s, updated_at = now() WHERE id = %s AND status = 'pending'",
+            (event.outcome, event.payment_key),
+        )
+        for h in event.holds:
+            self._seats(h.seat_ids, "payment_aborted", h.user_id, h.hold_id, None)
+
+    async def _show_cancelled(self, event: ShowCancelled) -> None:
+        await self.cur.execute("UPDATE shows SET status = 'cancelled' WHERE id = %s", (self.show_id,))
+
+    async def _seats_blocked(self, event: SeatsBlocked) -> None:
+        await self.cur.executemany(
+            "INSERT INTO blocked_seats (show_id, seat_id) VALUES (%s, %s)",
+            [(self.show_id, s) for s in event.seat_ids],
+        )
+        self._seats(event.seat_ids, "blocked", None, None, None)
+
+    async def _seats_unblocked(self, event: SeatsUnblocked) -> None:
+        await self.cur.execute(
+            "DELETE FROM blocked_seats WHERE show_id = %s AND seat_id = ANY(%s)", (self.show_id, list(event.seat_ids))
+        )
+        self._seats(event.seat_ids, "unblocked", None, None, None)
+
+    async def _move_holds(self, holds: Sequence[Hold]) -> None:
+        """Store holds whose payment state and expiry changed (a payment began or was aborted)."""
+        await self.cur.executemany(
+            "UPDATE holds SET payment_key = %s, resume_expires_at = %s, expires_at = %s "
+            "WHERE id = %s AND status = 'active'",
+            [(h.payment_key, h.resume_expires_at, h.expires_at, h.hold_id) for h in holds],
+        )
+        await self.cur.executemany(
+            "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", [(h.expires_at, h.hold_id) for h in holds]
+        )
+
+
+# Every event type has its handler; a handler receives events of its own type only.
+_HANDLERS: dict[type[Event], Callable[[_EventWriter, Any], Awaitable[None]]] = {
+    SeatsHeld: _EventWriter._seats_held,
+    HoldReleased: _EventWriter._hold_released,
+    HoldExtended: _EventWriter._hold_extended,
+    BookingConfirmed: _EventWriter._booking_confirmed,
+    BookingCancelled: _EventWriter._booking_cancelled,
+    PaymentStarted: _EventWriter._payment_started,
+    PaymentAborted: _EventWriter._payment_aborted,
+    ShowCancelled: _EventWriter._show_cancelled,
+    SeatsBlocked: _EventWriter._seats_blocked,
+    SeatsUnblocked: _EventWriter._seats_unblocked,
+}
 
 
 def json_rows(rows: Iterable[dict[str, Any]]) -> str:
