@@ -1,6 +1,8 @@
 """The notification event as it travels: outbox row → Redis Stream entry → webhook body.
 
-Pure (no I/O). Every stream entry carries the outbox id, the idempotency key of the whole pipeline.
+Pure (no I/O). Every stream entry carries the outbox id, the idempotency key of the whole pipeline. The
+kinds of event are defined with the outbox they are written to (``persistence.outbox_kinds`` says why)
+and named here as before.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-BOOKING_CONFIRMED = "booking.confirmed"
-BOOKING_CANCELLED = "booking.cancelled"
-BOOKING_REFUNDED = "booking.refunded"
-HOLD_EXPIRING = "hold.expiring"
-KINDS = (BOOKING_CONFIRMED, BOOKING_CANCELLED, BOOKING_REFUNDED, HOLD_EXPIRING)
-ALL_KINDS = "*"
+from persistence.outbox_kinds import BOOKING_CANCELLED as BOOKING_CANCELLED
+from persistence.outbox_kinds import BOOKING_CONFIRMED as BOOKING_CONFIRMED
+from persistence.outbox_kinds import BOOKING_REFUNDED as BOOKING_REFUNDED
+from persistence.outbox_kinds import HOLD_EXPIRING as HOLD_EXPIRING
+from persistence.outbox_kinds import KINDS as KINDS
+
+ALL_KINDS = "*"  # a webhook subscribed to every kind
 
 
 class MalformedEntry(ValueError):

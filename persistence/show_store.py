@@ -42,6 +42,7 @@ from actors.seatmap import (
     SeatsUnblocked,
     ShowCancelled,
 )
+from persistence.outbox_kinds import BOOKING_CANCELLED, BOOKING_CONFIRMED
 from persistence.urls import libpq_url
 
 STALE_EPOCH_SQLSTATE = "SW001"  # raised by seatwise_check_epoch (migration 0012)
@@ -425,7 +426,7 @@ class _EventWriter:
             )
         self.outbox.append(
             (
-                "booking.confirmed",
+                BOOKING_CONFIRMED,
                 b.user_id,
                 {
                     "booking_id": b.booking_id,
@@ -465,7 +466,7 @@ class _EventWriter:
         self._seats(b.seat_ids, "cancelled", b.user_id, None, b.booking_id)
         self.outbox.append(
             (
-                "booking.cancelled",
+                BOOKING_CANCELLED,
                 b.user_id,
                 {
                     "booking_id": b.booking_id,
