@@ -30,13 +30,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from sqlalchemy import text
 
 from actors.errors import UnknownShow
 from actors.seat_changes import Delta, Message, is_continuation, parse_message
+from actors.seatmap import SeatStatus, seat_statuses
 from actors.seatmap_publisher import log_entry_id, seatmap_channel, seatmap_key, seatmap_log
 from persistence import catalog
-from persistence.catalog import Database, ScreenInfo, ShowInfo
+from persistence.catalog import Database, OwnHold, ScreenInfo, ShowInfo
 
 log = logging.getLogger("booking.seatmaps")
 
@@ -153,9 +153,8 @@ class SeatMapReader:
     @staticmethod
     def _view(show: ShowInfo, screen: ScreenInfo, snapshot: dict[str, Any], source: str) -> SeatMapView:
         now = time.time()
-        held = {seat for seat, expires in snapshot["held"].items() if expires > now}
-        booked = set(snapshot["booked"])
-        blocked = set(snapshot["blocked"])
+        held = (seat for seat, expires in snapshot["held"].items() if expires > now)
+        status_of, available = seat_statuses(snapshot["booked"], snapshot["blocked"], held).get, SeatStatus.AVAILABLE
         seq = snapshot.get("seq")
         base = int(snapshot.get("base", 0))
         versions: dict[str, int] = snapshot.get("versions") or {}
@@ -166,15 +165,7 @@ class SeatMapReader:
                 number=s.number,
                 category=s.category,
                 price=show.prices.get(s.category, Decimal(0)),
-                status=(
-                    "booked"
-                    if s.seat_id in booked
-                    else "blocked"
-                    if s.seat_id in blocked
-                    else "held"
-                    if s.seat_id in held
-                    else "available"
-                ),
+                status=status_of(s.seat_id, available),
                 version=None if seq is None else versions.get(s.seat_id, base),
             )
             for s in screen.seats
@@ -204,17 +195,6 @@ class Published:
 
     message: Message
     public: str | None = None  # a delta's ``seats`` event data (no owners, no hold ids)
-
-
-@dataclass(frozen=True, slots=True)
-class OwnHold:
-    """One of a client's holds as PostgreSQL has it. ``status`` is the hold's, with a lapsed active hold
-    reported as ``expired``."""
-
-    hold_id: str
-    seat_ids: tuple[str, ...]
-    expires_at: float
-    status: str
 
 
 class Subscription:
@@ -407,21 +387,10 @@ class SeatMapStream:
         from PostgreSQL (None if it cannot be read)."""
         try:
             async with self._db.session() as session:
-                rows = (
-                    await session.execute(
-                        text(
-                            "SELECT id, seat_ids, extract(epoch from expires_at) AS exp, "
-                            "CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END "
-                            "AS st FROM holds WHERE show_id = :s AND user_id = :u "
-                            "AND (status = 'active' OR id = ANY(CAST(:ids AS varchar[])))"
-                        ),
-                        {"s": show_id, "u": user_id, "ids": list(also)},
-                    )
-                ).all()
+                return await catalog.own_holds(session, show_id, user_id, also)
         except Exception as exc:
             log.warning("could not read holds for the seat-map stream: %r", exc)
             return None
-        return [OwnHold(r.id, tuple(r.seat_ids), float(r.exp), str(r.st)) for r in rows]
 
     # -- the subscription ----------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ functions take an ``AsyncSession`` and leave committing to the caller's unit of 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from actors.seatmap import in_sales_window, sales_end
 from persistence.models import (
     HoldRow,
     Movie,
@@ -306,11 +307,13 @@ class ShowInfo:
 
     @property
     def sales_end(self) -> datetime:
-        return self.starts_at if self.sales_close_at is None else min(self.sales_close_at, self.starts_at)
+        return sales_end(self.starts_at, self.sales_close_at)
 
     def on_sale(self, now: datetime) -> bool:
-        opened = self.sales_open_at is None or now >= self.sales_open_at
-        return self.status == "on_sale" and opened and now < self.sales_end
+        """Listed as on sale and within its sales window (the seat map's rule, ``in_sales_window``)."""
+        return self.status == "on_sale" and in_sales_window(
+            now, self.starts_at, self.sales_open_at, self.sales_close_at
+        )
 
 
 def show_info(row: Any) -> ShowInfo:
@@ -442,19 +445,50 @@ async def seat_claims(session: AsyncSession, show_id: str) -> SeatClaims:
     )
 
 
+# A hold's status as readers are told it: an active hold past its ``expires_at`` is expired, whether or
+# not its timer has fired (expiry is a matter of time).
+_HOLD_STATUS = "CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END"
+
+
 async def latest_hold_status(session: AsyncSession, show_id: str, user_id: str) -> str | None:
-    """Status of the caller's most recent hold on a show (to tell 'expired' from 'never held'); an active
-    hold past its ``expires_at`` is reported as expired, whether or not its timer has fired."""
+    """Status of the caller's most recent hold on a show (to tell 'expired' from 'never held'), as
+    ``_HOLD_STATUS`` tells it."""
     row = (
         await session.execute(
             text(
-                "SELECT CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END "
-                "FROM holds WHERE show_id = :s AND user_id = :u ORDER BY created_at DESC LIMIT 1"
+                f"SELECT {_HOLD_STATUS} FROM holds "  # noqa: S608
+                "WHERE show_id = :s AND user_id = :u ORDER BY created_at DESC LIMIT 1"
             ),
             {"s": show_id, "u": user_id},
         )
     ).first()
     return None if row is None else str(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class OwnHold:
+    """One of a client's holds as PostgreSQL has it. ``status`` is the hold's, with a lapsed active hold
+    reported as ``expired`` (``_HOLD_STATUS``)."""
+
+    hold_id: str
+    seat_ids: tuple[str, ...]
+    expires_at: float
+    status: str
+
+
+async def own_holds(session: AsyncSession, show_id: str, user_id: str, also: Iterable[str] = ()) -> list[OwnHold]:
+    """The user's active holds on the show, and the current state of the holds named in ``also``."""
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT id, seat_ids, extract(epoch from expires_at) AS exp, {_HOLD_STATUS} AS st "  # noqa: S608
+                "FROM holds WHERE show_id = :s AND user_id = :u "
+                "AND (status = 'active' OR id = ANY(CAST(:ids AS varchar[])))"
+            ),
+            {"s": show_id, "u": user_id, "ids": list(also)},
+        )
+    ).all()
+    return [OwnHold(r.id, tuple(r.seat_ids), float(r.exp), str(r.st)) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,8 @@ from actors.seat_changes import Delta, HoldChange, Message, countdown_seconds, n
 from api.auth import Caller, TokenService
 from api.problems import problem_responses
 from api.schemas import ShowId
-from api.seatmaps import OwnHold, SeatMapStream, SeatMapView, Subscription
+from api.seatmaps import SeatMapStream, SeatMapView, Subscription
+from persistence.catalog import OwnHold
 
 log = logging.getLogger("booking.stream")
 
