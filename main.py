@@ -48,7 +48,7 @@ from payments.http_gateway import HttpGateway
 from payments.reconciler import Reconciler
 from payments.simulator import SimulatorProcess
 from persistence import catalog, demo, migrate
-from persistence.catalog import Database
+from persistence.database import Database
 from persistence.journals import PostgresJournals
 from persistence.retention import Pruner, RetentionPolicy
 from settings import Settings

@@ -34,7 +34,7 @@ from api.schemas import per_request_cap
 from api.seatmaps import SeatMapReader
 from booking.service import BookingService
 from payments.reconciler import Reconciler
-from persistence.catalog import Database
+from persistence.database import Database
 from settings import Settings
 
 DESCRIPTION = """

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import problem
-from persistence.catalog import Database
+from persistence.database import Database
 
 log = logging.getLogger("booking.blocklist")
 

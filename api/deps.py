@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from api.auth import TokenService
 from api.seatmaps import SeatMapReader
 from booking.service import BookingService
-from persistence.catalog import Database
+from persistence.database import Database
 from settings import Settings
 
 
@@ -23,7 +23,7 @@ async def _db(request: Request) -> Database:
 
 
 def booking_of(request: Request) -> BookingService:
-    """The booking service, for the hot routes that take ``Request`` instead of the ``Booking``
+    """The booking service, for the hot routes that take ``Request`` instead of the ``Bookings``
     dependency: each dependency level costs FastAPI a full parameter-solving pass per request (about a
     fifth of a hold's CPU in the API process, measured with ``bench.front_cost``)."""
     service: BookingService = request.app.state.booking
@@ -51,6 +51,6 @@ async def _settings(request: Request) -> Settings:
 
 
 Db = Annotated[Database, Depends(_db)]
-Booking = Annotated[BookingService, Depends(_booking)]
+Bookings = Annotated[BookingService, Depends(_booking)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 AppSettings = Annotated[Settings, Depends(_settings)]

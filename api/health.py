@@ -23,7 +23,7 @@ RETRY = {"Retry-After": "2"}
 
 
 class Pingable(Protocol):
-    """The database as the probes see it (``persistence.catalog.Database``): ``ping`` raises when unreachable."""
+    """The database as the probes see it (``persistence.database.Database``): ``ping`` raises when unreachable."""
 
     async def ping(self) -> None: ...
 

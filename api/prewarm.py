@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from persistence import catalog
-from persistence.catalog import Database
+from persistence.database import Database
 from persistence.periodic import Periodic
 
 log = logging.getLogger("booking.prewarm")

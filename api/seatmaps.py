@@ -36,7 +36,8 @@ from actors.seat_changes import Delta, Message, is_continuation, parse_message
 from actors.seatmap import SeatStatus, seat_statuses
 from actors.seatmap_publisher import log_entry_id, seatmap_channel, seatmap_key, seatmap_log
 from persistence import catalog
-from persistence.catalog import Database, OwnHold, ScreenInfo, ShowInfo
+from persistence.catalog import OwnHold, ScreenInfo, ShowInfo
+from persistence.database import Database
 
 log = logging.getLogger("booking.seatmaps")
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from persistence import catalog, idempotency, payments
-from persistence.catalog import BookingInfo, Database, ShowInfo
+from persistence.catalog import BookingInfo, ShowInfo
+from persistence.database import Database
 from persistence.idempotency import ClaimResult
 
 

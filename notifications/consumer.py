@@ -41,7 +41,7 @@ from notifications.outage import Outage
 from notifications.retry import RetryPolicy
 from notifications.streams import StreamNames
 from notifications.webhooks import WebhookSender, WebhookStore
-from persistence.catalog import Database
+from persistence.database import Database
 
 log = logging.getLogger("booking.notifications")
 

@@ -19,7 +19,7 @@ from enum import Enum
 
 from sqlalchemy import text
 
-from persistence.catalog import Database
+from persistence.database import Database
 
 
 class ClaimState(Enum):

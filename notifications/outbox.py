@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from notifications.events import HOLD_EXPIRING, Notification
-from persistence.catalog import Database
+from persistence.database import Database
 
 SWEEP = text(
     """

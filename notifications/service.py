@@ -28,7 +28,7 @@ from notifications.retry import RetryPolicy
 from notifications.secret_box import KEY_FILE_NAME, SecretBox, load_or_create_key_file, parse_keys
 from notifications.streams import StreamNames
 from notifications.webhooks import SealReport, WebhookSender, WebhookStore
-from persistence.catalog import Database
+from persistence.database import Database
 from settings import Settings
 
 log = logging.getLogger("booking.notifications")

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from notifications.events import ALL_KINDS, DeliveryFailed, Notification, webhook_body
 from notifications.secret_box import SecretBox, UnreadableSecret
 from notifications.signing import EVENT_HEADER, new_secret, signed_headers
-from persistence.catalog import Database
+from persistence.database import Database
 
 USER_AGENT = "Seatwise-Webhooks/1.0"
 

@@ -32,7 +32,7 @@ from actors.errors import BookingError, Unavailable
 from actors.seatmap import Booking
 from payments.gateway import GatewayUnavailable, PaymentGateway
 from persistence import payments
-from persistence.catalog import Database
+from persistence.database import Database
 from persistence.payments import PaymentRow
 from persistence.periodic import Periodic
 

@@ -1,14 +1,14 @@
 """Repositories for everything that is not a seat: accounts, movies, theaters, screens, shows.
 
 They hand plain frozen dataclasses to the API so that table models never leave ``persistence/``. All
-functions take an ``AsyncSession`` and leave committing to the caller's unit of work (``Database.session``).
+functions take an ``AsyncSession`` and leave committing to the caller's unit of work
+(``persistence.database.Database.session``).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,6 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import func, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,41 +30,10 @@ from persistence.models import (
     Theater,
     User,
 )
-from persistence.urls import sqlalchemy_url
 
 
 def new_id() -> str:
     return str(uuid4())
-
-
-class Database:
-    """The API side's connection pool and unit of work."""
-
-    def __init__(self, url: str, timeout_seconds: float, pool_size: int = 10) -> None:
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(url),
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_timeout=timeout_seconds,
-            pool_pre_ping=True,
-            connect_args={
-                "connect_timeout": max(1, int(timeout_seconds)),
-                "options": f"-c statement_timeout={int(timeout_seconds * 1000)}",
-            },
-        )
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
-            yield session
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    async def dispose(self) -> None:
-        await self.engine.dispose()
 
 
 # -- accounts -----------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from decimal import Decimal
 from string import ascii_uppercase
 
 from persistence import catalog
-from persistence.catalog import Database, RowSpec
+from persistence.catalog import RowSpec
+from persistence.database import Database
 
 MOVIES = [
     (

@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from sqlalchemy import TextClause, text
 
-from persistence.catalog import Database
+from persistence.database import Database
 from persistence.idempotency import EXPIRED
 from persistence.periodic import Periodic
 

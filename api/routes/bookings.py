@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from actors.commands import price_breakdown
 from api.auth import CurrentCaller
-from api.deps import Booking, Db
+from api.deps import Bookings, Db
 from api.problems import BOOKING, problem_responses
 from api.schemas import EntityId
 from persistence import catalog
@@ -67,12 +67,12 @@ async def my_bookings(
 
 
 @router.get("/{booking_id}", response_model=BookingOut)
-async def get_booking(booking_id: EntityId, caller: CurrentCaller, booking: Booking) -> BookingOut:
+async def get_booking(booking_id: EntityId, caller: CurrentCaller, booking: Bookings) -> BookingOut:
     return booking_out(await booking.booking_of(caller.user_id, caller.is_admin, booking_id))
 
 
 @router.post("/{booking_id}/cancel", response_model=BookingOut)
-async def cancel_booking(booking_id: EntityId, caller: CurrentCaller, booking: Booking) -> BookingOut:
+async def cancel_booking(booking_id: EntityId, caller: CurrentCaller, booking: Bookings) -> BookingOut:
     """Cancel up to the cancellation cut-off before the show (`BOOKING_CANCELLATION_CUTOFF_MINUTES`; 409
     after it): the seats go back on sale and the payment is refunded, less the cancellation fee
     (`BOOKING_CANCELLATION_FEE_PERCENT` of the seats' price) and the convenience fee. An admin may cancel

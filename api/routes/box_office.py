@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.auth import BoxOfficeCaller
-from api.deps import Booking
+from api.deps import Bookings
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
     BOOKING_LINK,
@@ -55,7 +55,7 @@ class SaleOut(BaseModel):
     ),
 )
 async def sell(
-    show_id: ShowId, body: SaleIn, seller: BoxOfficeCaller, booking: Booking, idempotency_key: IdempotencyKey = None
+    show_id: ShowId, body: SaleIn, seller: BoxOfficeCaller, booking: Bookings, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Hold, charge and book in one step. 409 if a seat is not available (nothing is sold), 402 if the
     card is declined (the seats are released at once)."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AdminCaller
-from api.deps import AppSettings, Booking, Db, seatmaps_of
+from api.deps import AppSettings, Bookings, Db, seatmaps_of
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     PRINTABLE,
@@ -368,7 +368,7 @@ class ShowCancelOut(BaseModel):
 
 
 @admin.post("/shows/{show_id}/cancel", response_model=ShowCancelOut)
-async def cancel_show(show_id: ShowId, _: AdminCaller, booking: Booking) -> ShowCancelOut:
+async def cancel_show(show_id: ShowId, _: AdminCaller, booking: Bookings) -> ShowCancelOut:
     """Cancel a show before it starts: sales stop, every hold is released, and every booking is cancelled
     and refunded in full (refunds the gateway cannot take at once are retried by the reconciler)."""
     report = await booking.cancel_show(show_id)

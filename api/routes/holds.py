@@ -14,7 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from actors.seatmap import Hold
 from api.auth import CurrentCaller
-from api.deps import Booking, booking_of
+from api.deps import Bookings, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
     BOOKING_LINK,
@@ -144,7 +144,7 @@ async def hold_answer(
 
 
 @router.get("", response_model=list[HoldOut])
-async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Booking) -> list[HoldOut]:
+async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Bookings) -> list[HoldOut]:
     """Your live holds on this show."""
     return [hold_out(show_id, h) for h in await booking.live_holds(show_id, caller.user_id)]
 
@@ -166,7 +166,7 @@ async def pay_holds(
     show_id: ShowId,
     body: PayIn,
     caller: CurrentCaller,
-    booking: Booking,
+    booking: Bookings,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Pay for all your live holds on this show as one booking (same rules as the seed SubmitPayment).
@@ -182,13 +182,13 @@ async def pay_holds(
 
 
 @router.post("/{hold_id}/extend", response_model=HoldOut)
-async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> HoldOut:
+async def extend_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Bookings) -> HoldOut:
     """Extend by the show's hold length: at most twice, never past the end of sales; 409 while the hold
     is being paid for."""
     return hold_out(show_id, await booking.extend(show_id, caller.user_id, hold_id))
 
 
 @router.delete("/{hold_id}", status_code=204)
-async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Booking) -> None:
+async def release_hold(show_id: ShowId, hold_id: EntityId, caller: CurrentCaller, booking: Bookings) -> None:
     """Give the seats back at once; 409 while the hold is being paid for."""
     await booking.release(show_id, caller.user_id, hold_id)

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.auth import AdminCaller
-from api.deps import Booking, Db
+from api.deps import Bookings, Db
 from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import SeatId, ShowId, Strict
 from persistence import catalog
@@ -40,7 +40,7 @@ async def _blocked(db: Db, show_id: str) -> BlockedSeatsOut:
 
 
 @router.post("/block", response_model=BlockedSeatsOut)
-async def block_seats(show_id: ShowId, body: SeatsIn, _: AdminCaller, booking: Booking, db: Db) -> BlockedSeatsOut:
+async def block_seats(show_id: ShowId, body: SeatsIn, _: AdminCaller, booking: Bookings, db: Db) -> BlockedSeatsOut:
     """Take seats off sale; seats already blocked stay so. All or nothing: 409 if any seat is held or
     booked (the `seats` field names them), 404 for a seat the show does not have, 409 once sales closed."""
     await booking.block(show_id, body.seats)
@@ -48,7 +48,7 @@ async def block_seats(show_id: ShowId, body: SeatsIn, _: AdminCaller, booking: B
 
 
 @router.post("/unblock", response_model=BlockedSeatsOut)
-async def unblock_seats(show_id: ShowId, body: SeatsIn, _: AdminCaller, booking: Booking, db: Db) -> BlockedSeatsOut:
+async def unblock_seats(show_id: ShowId, body: SeatsIn, _: AdminCaller, booking: Bookings, db: Db) -> BlockedSeatsOut:
     """Put blocked seats back on sale; seats that were not blocked are left as they are."""
     await booking.block(show_id, body.seats, unblock=True)
     return await _blocked(db, show_id)

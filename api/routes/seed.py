@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import SeedCaller, seed_caller
-from api.deps import Booking, Db, booking_of, seatmaps_of
+from api.deps import Bookings, Db, booking_of, seatmaps_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
 from api.routes.catalog import not_found
 from api.schemas import (
@@ -69,7 +69,7 @@ async def get_available_seat(
     movie_id: EntityId,
     theater_id: EntityId,
     _: SeedCaller,
-    booking: Booking,
+    booking: Bookings,
     request: Request,
     event_id: Annotated[ShowId | None, Query()] = None,
 ) -> SeedAvailableOut:
@@ -127,7 +127,7 @@ async def submit_payment(
     event_id: ShowId,
     body: SeedPaymentIn,
     caller: SeedCaller,
-    booking: Booking,
+    booking: Bookings,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Pay for every seat the caller holds on this show, as one booking."""

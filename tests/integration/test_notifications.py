@@ -55,7 +55,7 @@ from notifications.outbox import HoldReminderSweep
 from notifications.secret_box import SecretBox
 from notifications.signing import DELIVERY_HEADER, EVENT_HEADER, ID_HEADER
 from persistence import migrate
-from persistence.catalog import Database
+from persistence.database import Database
 from tests.api_client import admin_headers, new_user
 from tests.conftest import ROOT, Backing, Service, _free_port
 from tests.services import provision_postgres

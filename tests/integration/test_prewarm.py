@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from api.prewarm import Prewarmer
-from persistence.catalog import Database
+from persistence.database import Database
 from settings import libpq_url
 from tests.api_client import bulk_users, create_show
 from tests.conftest import Backing, Service, ShowPlacement, _free_port

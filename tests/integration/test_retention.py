@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from persistence import idempotency, migrate
-from persistence.catalog import Database
+from persistence.database import Database
 from persistence.retention import ADVISORY_LOCK_KEY, Pruner, RetentionPolicy
 from settings import libpq_url
 from tests.services import provision_postgres
