@@ -32,12 +32,9 @@ from actors.show_host import HOST_BASE_MEMORY_MB, HostConfig, derived_max_shows
 from api.app import create_app
 from api.auth import TokenService, hash_password
 from api.observability import configure_logging, ray_dashboard_sign_in
-from api.prewarm import Prewarmer
 from api.problems import status_of
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
-from api.seatmaps import SeatMapReader, SeatMapStream
-from api.show_actors import ShowActors, ensure_ray
 from booking.records import SqlRecords
 from booking.service import BookingService
 from cluster import topology
@@ -51,6 +48,10 @@ from persistence import catalog, demo, migrate
 from persistence.database import Database
 from persistence.journals import PostgresJournals
 from persistence.retention import Pruner, RetentionPolicy
+from routing.prewarm import Prewarmer
+from routing.show_router import ShowActors, ensure_ray
+from seat_views.reader import SeatMapReader
+from seat_views.stream import SeatMapStream
 from settings import Settings
 
 log = logging.getLogger("booking")

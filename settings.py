@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "activate the actors of shows whose sales open within this many seconds, so the first buyer "
-            "after on-sale time does not pay the actor's cold start (api/prewarm.py); 0 turns it off"
+            "after on-sale time does not pay the actor's cold start (routing/prewarm.py); 0 turns it off"
         ),
     )
     prewarm_interval_seconds: float = Field(

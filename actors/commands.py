@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Literal
 
 from actors.errors import BookingError
-from actors.seatmap import Booking, BookingCancelled, Hold, Payment
+from actors.seat_map_core import Booking, BookingCancelled, Hold, Payment
 
 
 @dataclass(frozen=True, slots=True)

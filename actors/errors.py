@@ -206,7 +206,7 @@ class StaleEpoch(Unavailable):
 class Moved(Unavailable):
     """This copy does not serve the show: its placement (``shows.own_actor``) says it runs elsewhere, in an
     actor of its own (``own_actor``) or in a shared host. Nothing of the batch ran and no epoch was taken;
-    the API's router (``api/show_actors.py``) learns the placement and sends the batch there at once. As an
+    the API's router (``routing/show_router.py``) learns the placement and sends the batch there at once. As an
     ``Unavailable`` it is a 503 with ``Retry-After`` should it ever reach a client."""
 
     code = "moved"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from actors.seatmap import Booking, Event, Hold, SeatSpec
+from actors.seat_map_core import Booking, Event, Hold, SeatSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from actors.errors import BookingError
-from actors.seatmap import BookingConfirmed, Event, HoldReleased, PaymentAborted, PaymentStarted, SeatsHeld
+from actors.seat_map_core import BookingConfirmed, Event, HoldReleased, PaymentAborted, PaymentStarted, SeatsHeld
 
 log = logging.getLogger("booking.metrics")
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from actors.seatmap import (
+from actors.seat_map_core import (
     BookingCancelled,
     BookingConfirmed,
     Event,

@@ -31,7 +31,7 @@ from ray.exceptions import AsyncioActorExit
 from actors.commands import Command, Reply
 from actors.errors import Moved
 from actors.metrics import HostMetrics
-from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
+from actors.redis_publisher import SeatMapPublisher, publisher_redis
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.wire import pack, unpack
 

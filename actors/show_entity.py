@@ -68,8 +68,8 @@ from actors.commands import (
 from actors.errors import BookingError, HoldNotFound, Moved, SalesClosed, StaleEpoch, Unavailable
 from actors.journal import CommitExtras, IdempotentAnswer, Journal, Journals, PaymentOrigin
 from actors.metrics import ShowMetrics
-from actors.seatmap import Event, SeatMap, ShowRules
-from actors.seatmap_publisher import SeatMapPublisher
+from actors.redis_publisher import SeatMapPublisher
+from actors.seat_map_core import Event, SeatMap, ShowRules
 
 log = logging.getLogger("booking.show_actor")
 

@@ -11,7 +11,7 @@ Lifecycle of a hosted show:
 - **passivated when idle**: no command for ``idle_seconds``, nothing staged, no payment in flight. Every
   acknowledged change is already in PostgreSQL, so dropping it from memory loses nothing; an expired hold
   owns nothing whether or not a timer ran (design rule 4), readers respect ``expires_at``, and the API's
-  pre-warmer wakes shows whose holds are about to expire (``api/prewarm.py``);
+  pre-warmer wakes shows whose holds are about to expire (``routing/prewarm.py``);
 - **evicted at the budget**: a host holds at most ``max_shows``; a new show then passivates the least
   recently used show that is not busy and has no payment in flight, and if every show is busy the new
   show's request is refused with ``Unavailable`` (503, ``Retry-After``), never an out-of-memory kill;
@@ -58,7 +58,7 @@ from ray.exceptions import AsyncioActorExit
 from actors.commands import Command, Reply
 from actors.errors import Unavailable
 from actors.metrics import HostMetrics, LifecycleEvent
-from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
+from actors.redis_publisher import SeatMapPublisher, publisher_redis
 from actors.show_actor import RemoteShowActor, actor_name, actor_options, set_niceness
 from actors.show_entity import ActorConfig, EntityStopped, Gone, ShowEntity
 from actors.show_rate import CommandRate

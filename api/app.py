@@ -31,10 +31,10 @@ from api.routes import (
     web,
 )
 from api.schemas import per_request_cap
-from api.seatmaps import SeatMapReader
 from booking.service import BookingService
 from payments.reconciler import Reconciler
 from persistence.database import Database
+from seat_views.reader import SeatMapReader
 from settings import Settings
 
 DESCRIPTION = """

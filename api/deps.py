@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth import TokenService
-from api.seatmaps import SeatMapReader
 from booking.service import BookingService
 from persistence.database import Database
+from seat_views.reader import SeatMapReader
 from settings import Settings
 
 

@@ -7,7 +7,7 @@ at once, each holding one seat of their own over the v1 API.
 
 - **cold**: on sale at once (no ``sales_open_at``), so the show is not active until the wave's first
   request: the wave waits for it to activate, and for Ray to start a worker if none serves it yet (its
-  host under the default hosted placement, its own actor under dedicated); ``api/prewarm.py`` leaves such
+  host under the default hosted placement, its own actor under dedicated); ``routing/prewarm.py`` leaves such
   shows alone: it only looks at shows with a sales opening ahead.
 - **pre-warmed**: its sales open ``--opens-in`` seconds after creation, within the pre-warm lead, so the
   service's pre-warmer starts its actor ahead; the wave arrives just after the opening.

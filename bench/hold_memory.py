@@ -4,7 +4,7 @@
 
 A show actor's process is ~63 MiB of private memory before it holds anything (``bench.hold_throughput``
 reports its RSS/USS); what grows with the crowd is the seat map. This builds the core
-(``actors.seatmap.SeatMap``) for a ``--seats`` screen, then places ``--holds`` holds of 1 and of 4 seats
+(``actors.seat_map_core.SeatMap``) for a ``--seats`` screen, then places ``--holds`` holds of 1 and of 4 seats
 by distinct customers, and reports what ``tracemalloc`` counts as allocated per hold, per held seat, and
 for the seat map itself; the events a commit consumes are cleared as the actor does, so they are not
 counted. It also reports the same for confirmed bookings (a paid hold becomes one).
@@ -20,7 +20,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from actors.seatmap import SeatMap, SeatSpec, ShowRules
+from actors.seat_map_core import SeatMap, SeatSpec, ShowRules
 
 NOW = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
 """What the booking service needs from the world, as protocols: the production adapters are
-``api.show_actors.ShowActors``, ``api.seatmaps.SeatMapReader``, ``booking.records.SqlRecords`` and
+``routing.show_router.ShowActors``, ``seat_views.reader.SeatMapReader``, ``booking.records.SqlRecords`` and
 ``payments.reconciler.Reconciler``; unit tests pass fakes (``tests/unit/booking_fakes.py``)."""
 
 from __future__ import annotations

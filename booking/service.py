@@ -47,7 +47,7 @@ from actors.errors import (
     Unavailable,
     UnknownShow,
 )
-from actors.seatmap import Booking, BookingCancelled, Hold, Payment
+from actors.seat_map_core import Booking, BookingCancelled, Hold, Payment
 from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
 from booking.ports import Records, Refunds, SeatMaps, ShowActors
 from payments.gateway import GatewayRejected, GatewayUnavailable, PaymentGateway

@@ -2,7 +2,7 @@
 
 Under dedicated placement (``BOOKING_SHOW_PLACEMENT=dedicated``) it is the show's own actor ``show:<id>``
 (``actors/show_actor.py``). Under hosted placement, the default, it is the host ``shows:<n>`` the show
-lives on (``actors/show_host.py``), by the rule every API process uses (``api.show_actors.serving_actor``,
+lives on (``actors/show_host.py``), by the rule every API process uses (``routing.show_router.serving_actor``,
 imported, not copied). So:
 
 - ``ping`` asks that actor for the show's figures (pid and node of the process, epoch, counts; a host adds
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
 from actors.show_host import HOST_PREFIX
-from api.show_actors import Placement, serving_actor
+from routing.show_router import Placement, serving_actor
 from settings import Settings
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ booked, or with its money back:
    (the gateway charged after all), or that no payment here knows, are refunded.
 
 Each sweep claims its rows (``persistence.payments``), so several API processes can run it side by side.
-The show actor is reached through ``submit`` (``api.show_actors.ShowActors.submit``).
+The show actor is reached through ``submit`` (``routing.show_router.ShowActors.submit``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Literal
 
 from actors.commands import AbortPayment, Command, ConfirmHolds, Reply
 from actors.errors import BookingError, Unavailable
-from actors.seatmap import Booking
+from actors.seat_map_core import Booking
 from payments.gateway import GatewayUnavailable, PaymentGateway
 from persistence import payments
 from persistence.database import Database

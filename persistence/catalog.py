@@ -19,7 +19,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from actors.seatmap import in_sales_window, sales_end
+from actors.seat_map_core import in_sales_window, sales_end
 from persistence.models import (
     HoldRow,
     Movie,

@@ -1,7 +1,7 @@
 """A periodic job: one round every ``interval`` seconds in a task of the running event loop, from
 ``start()`` until ``aclose()``.
 
-The API process runs several such jobs (the pre-warmer in ``api.prewarm``, the payment reconciler in
+The API process runs several such jobs (the pre-warmer in ``routing.prewarm``, the payment reconciler in
 ``payments.reconciler``); each owns its round and this module owns the loop around it: start it, keep
 going when a round fails, stop it. A round that raises is logged as a warning and the next one runs on
 time, because these rounds fail when PostgreSQL (or the gateway) is down, and the next round is the

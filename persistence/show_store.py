@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.journal import CommitExtras, IdempotentAnswer, PaymentOrigin, StoredShow
-from actors.seatmap import (
+from actors.seat_map_core import (
     Booking,
     BookingCancelled,
     BookingConfirmed,

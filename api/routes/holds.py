@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from actors.seatmap import Hold
+from actors.seat_map_core import Hold
 from api.auth import CurrentCaller
 from api.deps import Bookings, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem

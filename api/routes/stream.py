@@ -51,8 +51,9 @@ from actors.seat_changes import Delta, HoldChange, Message, countdown_seconds, n
 from api.auth import Caller, TokenService
 from api.problems import problem_responses
 from api.schemas import ShowId
-from api.seatmaps import SeatMapStream, SeatMapView, Subscription
 from persistence.catalog import OwnHold
+from seat_views.reader import SeatMapView
+from seat_views.stream import SeatMapStream, Subscription
 
 log = logging.getLogger("booking.stream")
 

@@ -38,7 +38,7 @@ import httpx
 import ray
 
 from actors.commands import HoldSeats
-from actors.seatmap import Hold
+from actors.seat_map_core import Hold
 from reliability import faults
 from reliability.env import Env
 from reliability.faults import Calls

@@ -21,7 +21,7 @@ import pytest
 import ray
 
 from actors.errors import StaleEpoch
-from actors.seatmap import Hold, SeatsHeld
+from actors.seat_map_core import Hold, SeatsHeld
 from actors.show_actor import RemoteShowActor, actor_name
 from persistence.show_store import ShowStore
 from settings import libpq_url

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from actors.seatmap_publisher import seatmap_key, seatmap_log
+from actors.redis_publisher import seatmap_key, seatmap_log
 from settings import libpq_url
 from tests.api_client import (
     ShowFixture,

@@ -34,7 +34,7 @@ import yaml  # type: ignore[import-untyped]
 
 from actors.errors import SeatsUnavailable, Unavailable
 from actors.metrics import METRICS, ShowMetrics
-from actors.seatmap import (
+from actors.seat_map_core import (
     Booking,
     BookingConfirmed,
     Event,

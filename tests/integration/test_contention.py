@@ -135,7 +135,7 @@ def test_constraint_refuses_a_double_claim_that_bypasses_the_actor(live_service:
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from actors.seatmap import Hold, SeatsHeld
+    from actors.seat_map_core import Hold, SeatsHeld
     from persistence.show_store import ShowStore
 
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:

@@ -28,7 +28,7 @@ import ray
 
 from actors.commands import Command, HoldSeats
 from actors.errors import Unavailable
-from actors.seatmap import Hold
+from actors.seat_map_core import Hold
 from actors.show_actor import RemoteShowActor
 from actors.show_host import HostConfig, RemoteShowHost
 from settings import libpq_url

@@ -133,7 +133,7 @@ def test_a_retry_that_reaches_the_show_behind_its_first_attempt_gets_the_first_a
     import ray
 
     from actors.commands import HoldSeats
-    from actors.seatmap import Hold
+    from actors.seat_map_core import Hold
     from tests.integration.test_group_commit import actor_for
 
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:

@@ -1,4 +1,4 @@
-"""Pre-warming (``api/prewarm.py``) against real Ray and PostgreSQL: the actors of shows about to go on sale
+"""Pre-warming (``routing/prewarm.py``) against real Ray and PostgreSQL: the actors of shows about to go on sale
 are started ahead, and only those.
 
 "A show's actor is live" is asked of the placement (``ShowPlacement.is_live``): under dedicated placement
@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from api.prewarm import Prewarmer
 from persistence.database import Database
+from routing.prewarm import Prewarmer
 from settings import libpq_url
 from tests.api_client import bulk_users, create_show
 from tests.conftest import Backing, Service, ShowPlacement, _free_port

@@ -28,11 +28,11 @@ import ray
 
 from actors.commands import BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import BookingError, Unavailable, UnknownSeats
-from actors.seatmap import Booking, Hold, Payment
+from actors.seat_map_core import Booking, Hold, Payment
 from actors.show_actor import RemoteShowActor, actor_name
 from actors.show_host import HostConfig
-from api import show_actors
-from api.show_actors import ShowActors
+from routing import show_router
+from routing.show_router import ShowActors
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
 from tests.conftest import Backing, Service, actor_config
@@ -197,7 +197,7 @@ def test_a_stale_route_is_sent_on_without_a_503_or_another_epoch(
     assert host_stats(namespace)["moved"] == moved_before + 1  # no second hop
 
     # Control: a router that does not follow Moved answers the same stale route with a 503.
-    monkeypatch.setattr(show_actors, "MAX_MOVES", 0)
+    monkeypatch.setattr(show_router, "MAX_MOVES", 0)
     [refused] = run(router(backing, namespace), busy.show_id, HoldSeats(bob, ("A4",)))
     assert isinstance(refused, Unavailable), refused
     assert row(backing, busy.show_id)[0] == epoch

@@ -26,10 +26,10 @@ import ray
 
 from actors.commands import AbortPayment, BeginPayment, ConfirmHolds, HoldSeats
 from actors.errors import StaleEpoch, Unavailable
-from actors.seatmap import Booking, Hold, Payment
+from actors.seat_map_core import Booking, Hold, Payment
 from actors.show_host import HostConfig, RemoteShowHost
-from api import show_actors
-from api.show_actors import ShowActors
+from routing import show_router
+from routing.show_router import ShowActors
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
 from tests.conftest import Backing, Service, ShowPlacement, _free_port, actor_config
@@ -302,7 +302,7 @@ def test_an_empty_quiet_host_exits_and_the_next_call_goes_to_a_fresh_one(
 
     # Control: without the second try, the same meeting is a 503.
     assert wait_until(lambda: not named_hosts(recycling._namespace), 15), "the host did not exit again"
-    monkeypatch.setattr(show_actors, "RECYCLED_RETRIES", 1)
+    monkeypatch.setattr(show_router, "RECYCLED_RETRIES", 1)
     [refused] = run(recycling, show.show_id, HoldSeats(bob, ("A3",)))
     assert isinstance(refused, Unavailable)
 

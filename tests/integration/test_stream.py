@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 
-from actors.seatmap_publisher import seatmap_channel
+from actors.redis_publisher import seatmap_channel
 from cluster.embedded import EmbeddedRedis
 from tests.api_client import ShowFixture, bulk_users, create_show
 from tests.conftest import Backing, Service, ShowPlacement

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from actors.commands import Command, Reply
 from actors.errors import BookingError, PaymentDeclined, UnknownShow
-from actors.seatmap import Booking, Hold, Payment
+from actors.seat_map_core import Booking, Hold, Payment
 from booking.service import BookingService
 from payments.gateway import ChargeRecord, ChargeResult
 from persistence.catalog import BookingInfo, ScreenInfo, ShowInfo

@@ -19,11 +19,11 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 
-from actors import seatmap as sm
+from actors import seat_map_core as sm
 from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.journal import CommitExtras, StoredShow
-from actors.seatmap import Booking, Event, Hold, SeatSpec
-from actors.seatmap_publisher import SeatMapPublisher, SnapshotSource
+from actors.redis_publisher import SeatMapPublisher, SnapshotSource
+from actors.seat_map_core import Booking, Event, Hold, SeatSpec
 
 
 def seats(count: int, category: str = "standard", price: Decimal = Decimal(10)) -> tuple[SeatSpec, ...]:

@@ -34,7 +34,7 @@ from actors.errors import (
     Unavailable,
     UnknownShow,
 )
-from actors.seatmap import BookingCancelled
+from actors.seat_map_core import BookingCancelled
 from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
 from booking.service import HoldSpec, PaymentRequest
 from payments.gateway import ChargeResult, GatewayRejected, GatewayUnavailable

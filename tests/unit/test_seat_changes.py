@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sse_starlette import ServerSentEvent
 
+from actors.redis_publisher import SeatMapPublisher, publisher_redis
 from actors.seat_changes import (
     SEQ_PER_EPOCH,
     Delta,
@@ -28,11 +29,11 @@ from actors.seat_changes import (
     parse_message,
     seat_changes,
 )
-from actors.seatmap import Event, SeatMap, SeatSpec, SeatStatus, ShowRules
-from actors.seatmap_publisher import SeatMapPublisher, publisher_redis
+from actors.seat_map_core import Event, SeatMap, SeatSpec, SeatStatus, ShowRules
 from api.routes.stream import SeatStreamSession
-from api.seatmaps import Published, SeatMapView, SeatView, Subscription
 from persistence.catalog import ShowInfo
+from seat_views.reader import SeatMapView, SeatView
+from seat_views.stream import Published, Subscription
 
 T0 = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)

@@ -1,6 +1,6 @@
 """Rules with one home that more than one layer applies (issue 17, item 3): the seat-status precedence
-(``actors.seatmap.seat_statuses``, applied by the seat map and by the seat-map reader in ``api/``) and the
-sales window (``actors.seatmap.in_sales_window``, applied by the seat map and by the catalog's
+(``actors.seat_map_core.seat_statuses``, applied by the seat map and by the seat-map reader in ``api/``) and the
+sales window (``actors.seat_map_core.in_sales_window``, applied by the seat map and by the catalog's
 ``ShowInfo``). Each test would fail if one side kept a rule of its own that disagreed."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from functools import partial
 import pytest
 
 from actors.errors import SalesClosed
-from actors.seatmap import SeatMap, SeatSpec, SeatStatus, ShowRules, in_sales_window, sales_end, seat_statuses
-from api.seatmaps import SeatMapReader
+from actors.seat_map_core import SeatMap, SeatSpec, SeatStatus, ShowRules, in_sales_window, sales_end, seat_statuses
 from persistence.catalog import ScreenInfo, SeatLayout, ShowInfo
+from seat_views.reader import SeatMapReader
 
 T0 = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 STARTS_AT = T0 + timedelta(hours=2)

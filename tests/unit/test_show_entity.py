@@ -19,7 +19,7 @@ import pytest
 from actors import show_host
 from actors.commands import CancelShow, HoldSeats, Reply, ShowCancellation
 from actors.errors import Moved, SalesClosed, SeatsUnavailable, StaleEpoch, Unavailable
-from actors.seatmap import Hold
+from actors.seat_map_core import Hold
 from actors.show_entity import ActorConfig, Gone, ShowEntity
 from actors.show_host import HostConfig, ShowHost
 from tests.unit.fakes import MemoryJournals, QuietPublisher

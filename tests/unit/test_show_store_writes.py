@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.journal import CommitExtras
-from actors.seatmap import (
+from actors.seat_map_core import (
     Booking,
     BookingCancelled,
     BookingConfirmed,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from actors.commands import CancelShow, ConfirmHolds, Done, HoldBestAvailable, HoldSeats, ReleaseHold
 from actors.errors import Moved, SeatsUnavailable, Unavailable
-from actors.seatmap import Hold
+from actors.seat_map_core import Hold
 from actors.wire import pack, unpack
 
 

@@ -5,7 +5,7 @@ Revises: 0006
 Create Date: 2026-12-04 21:15:00.000000
 
 * ``ix_shows_sales_open_at``: partial (on-sale shows only), so every API process asking every few
-  seconds for the shows whose sales open within the pre-warm lead (``api/prewarm.py``) reads a few
+  seconds for the shows whose sales open within the pre-warm lead (``routing/prewarm.py``) reads a few
   index entries, not the shows table.
 * ``ix_holds_active_expiry``: partial (active holds only), for the shows whose holds expire soon or are
   overdue and whose actor (the holds' timer) must be running.

@@ -1,4 +1,4 @@
-"""Example tests of the seat-map core (``actors.seatmap``): every rule, every refusal, best-available."""
+"""Example tests of the seat-map core (``actors.seat_map_core``): every rule, every refusal, best-available."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from actors.errors import (
     UnknownCategory,
     UnknownSeats,
 )
-from actors.seatmap import (
+from actors.seat_map_core import (
     Booking,
     BookingCancelled,
     BookingConfirmed,

@@ -1,5 +1,5 @@
 """The seat-map core's money rules: payment-pending holds, fees, cancellation policy, show cancellation and
-the sales schedule (``actors.seatmap``), driven directly with a fake clock."""
+the sales schedule (``actors.seat_map_core``), driven directly with a fake clock."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from actors.errors import (
     PaymentInProgress,
     SalesClosed,
 )
-from actors.seatmap import (
+from actors.seat_map_core import (
     BookingConfirmed,
     HoldReleased,
     PaymentAborted,
@@ -23,7 +23,7 @@ from actors.seatmap import (
     SeatStatus,
     ShowCancelled,
 )
-from tests.unit.test_seatmap import PREMIUM, STANDARD, STARTS_AT, T0, TTL, assert_refused, make_env
+from tests.unit.test_seat_map_core import PREMIUM, STANDARD, STARTS_AT, T0, TTL, assert_refused, make_env
 
 WINDOW = timedelta(minutes=2)
 

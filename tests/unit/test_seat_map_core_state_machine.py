@@ -33,7 +33,7 @@ from actors.errors import (
     UnknownCategory,
     UnknownSeats,
 )
-from actors.seatmap import (
+from actors.seat_map_core import (
     Booking,
     BookingConfirmed,
     Event,

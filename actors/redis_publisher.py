@@ -26,7 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from actors.seat_changes import Message, SeatSequencer
-from actors.seatmap import Event
+from actors.seat_map_core import Event
 
 log = logging.getLogger("booking.seatmap_publisher")
 
