@@ -85,25 +85,19 @@ class Delta:
 
     def public_json(self, show_id: str) -> str:
         """The delta as any client may see it: seats, statuses and versions; no owner, no hold."""
-        return json.dumps(
-            {"show_id": show_id, "seq": self.seq, "epoch": self.epoch, "changes": self.public_changes()},
-            separators=(",", ":"),
+        return _compact_json(
+            {"show_id": show_id, "seq": self.seq, "epoch": self.epoch, "changes": self.public_changes()}
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "type": "delta",
-                "epoch": self.epoch,
-                "seq": self.seq,
-                "prev": self.prev,
-                "at": self.at,
-                "seats": [
-                    [c.seat_id, c.status.value, c.version, c.expires_at, c.hold_id, c.owner] for c in self.changes
-                ],
-                "holds": [[h.hold_id, h.owner, list(h.seat_ids), h.status, h.expires_at] for h in self.holds],
-            },
-            separators=(",", ":"),
+        return _message_json(
+            "delta",
+            self.epoch,
+            self.seq,
+            self.prev,
+            self.at,
+            seats=[[c.seat_id, c.status.value, c.version, c.expires_at, c.hold_id, c.owner] for c in self.changes],
+            holds=[[h.hold_id, h.owner, list(h.seat_ids), h.status, h.expires_at] for h in self.holds],
         )
 
 
@@ -119,20 +113,20 @@ class Reset:
     at: float = 0.0
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "type": "reset",
-                "epoch": self.epoch,
-                "seq": self.seq,
-                "prev": self.prev,
-                "at": self.at,
-                "snapshot": dict(self.snapshot),
-            },
-            separators=(",", ":"),
-        )
+        return _message_json("reset", self.epoch, self.seq, self.prev, self.at, snapshot=dict(self.snapshot))
 
 
 Message = Delta | Reset
+
+
+def _compact_json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _message_json(kind: str, epoch: int, seq: int, prev: int, at: float, **body: object) -> str:
+    """A message as published: its type and place in the sequence (what ``parse_message`` reads first),
+    then its body."""
+    return _compact_json({"type": kind, "epoch": epoch, "seq": seq, "prev": prev, "at": at, **body})
 
 
 def parse_message(raw: str | bytes) -> Message:
@@ -270,6 +264,17 @@ def is_continuation(message: Message, last_seq: int) -> bool:
     """Whether a reader whose state is as of ``last_seq`` may apply ``message`` next: a reset always, a
     delta only if it directly follows."""
     return isinstance(message, Reset) or message.prev == last_seq
+
+
+def follows_on(messages: Iterable[Message], last_seq: int) -> bool:
+    """Whether a reader whose state is as of ``last_seq`` may apply all of ``messages``, in order: each
+    is a continuation of the one before it (``is_continuation``), so the run has no hole."""
+    last = last_seq
+    for message in messages:
+        if not is_continuation(message, last):
+            return False
+        last = message.seq
+    return True
 
 
 COUNTDOWN_TOLERANCE = 0.05  # timers fire a little late or early; a tick this close to a second counts as it

@@ -24,6 +24,7 @@ from actors.seat_changes import (
     SeatChange,
     SeatSequencer,
     countdown_seconds,
+    follows_on,
     is_continuation,
     next_countdown,
     parse_message,
@@ -184,6 +185,16 @@ def test_a_new_epoch_restarts_above_everything_before() -> None:
     assert reset.seq == 4 * SEQ_PER_EPOCH > old
     assert sequencer.versions == {}
     assert is_continuation(reset, 0)  # a reset stands on its own
+
+
+def test_a_run_follows_on_only_without_a_hole() -> None:
+    deltas = [Delta(1, n, n - 1, ()) for n in range(5, 9)]
+    assert follows_on(deltas, 4)
+    assert follows_on([], 4)
+    assert not follows_on(deltas, 3)  # the reader misses seq 4
+    assert not follows_on([deltas[0], *deltas[2:]], 4)  # seq 6 was lost
+    reset = Reset(2, 2 * SEQ_PER_EPOCH, 99, {})
+    assert follows_on([deltas[0], reset, Delta(2, reset.seq + 1, reset.seq, ())], 4)  # a reset re-syncs
 
 
 # -- the wire -------------------------------------------------------------------------------------------
@@ -407,12 +418,7 @@ class FakeStream:
         if not self.log_readable or (seq_in_log and seq not in {m.seq for m in self.log}):
             return None
         after = [m for m in self.log if m.seq > seq]
-        last = seq
-        for message in after:
-            if not is_continuation(message, last):
-                return None
-            last = message.seq
-        return after
+        return after if follows_on(after, seq) else None
 
     async def own_holds(self, show_id: str, user_id: str, also: Any = ()) -> list[Any]:
         return []
