@@ -6,7 +6,8 @@ show's epoch, placement, status, holds, bookings and blocked seats, which every 
 epoch and loads the rows; a commit is refused with ``StaleEpoch`` once a newer activation took the epoch,
 and otherwise applies the batch's events to the rows all at once, as one transaction. Tests can hold
 commits at a gate (to see what queues behind one in flight) and make the next commit fail with an outcome
-unknown to the caller. ``QuietPublisher`` is a seat-map publisher that publishes nothing.
+unknown to the caller. ``QuietPublisher`` is a seat-map publisher that publishes nothing. ``FakeClock`` and
+``Ids`` are a seat map's clock and id factory, moved and counted by the test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,31 @@ from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.journal import CommitExtras, StoredShow
 from actors.redis_publisher import SeatMapPublisher, SnapshotSource
 from actors.seat_map_core import Booking, Event, Hold, SeatSpec
+
+
+class FakeClock:
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Ids:
+    """Deterministic id factory: ``template`` formatted with 1, 2, ..."""
+
+    def __init__(self, template: str = "id-{}") -> None:
+        self.template = template
+        self.issued = 0
+
+    def __call__(self) -> str:
+        self.issued += 1
+        return self.template.format(self.issued)
 
 
 def seats(count: int, category: str = "standard", price: Decimal = Decimal(10)) -> tuple[SeatSpec, ...]:

@@ -41,6 +41,7 @@ from actors.seat_map_core import (
     SeatsUnblocked,
     ShowRules,
 )
+from tests.unit.fakes import FakeClock, Ids
 
 T0 = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 STARTS_AT = T0 + timedelta(hours=2)
@@ -48,29 +49,6 @@ TTL = timedelta(minutes=10)
 STANDARD = Decimal("200.00")
 PREMIUM = Decimal("350.00")
 USERS = ("alice", "bob", "carol")
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Ids:
-    """Deterministic id factory: id-1, id-2, ..."""
-
-    def __init__(self, prefix: str = "id") -> None:
-        self.prefix = prefix
-        self.issued = 0
-
-    def __call__(self) -> str:
-        self.issued += 1
-        return f"{self.prefix}-{self.issued}"
 
 
 def row(
@@ -117,7 +95,7 @@ class Env:
 
 
 def make_env(seats: list[SeatSpec] | None = None, **rules: Any) -> Env:
-    clock, ids = FakeClock(), Ids()
+    clock, ids = FakeClock(T0), Ids()
     sm = SeatMap(make_rules(**rules), default_screen() if seats is None else seats, clock, id_factory=ids)
     return Env(sm, clock, ids)
 
@@ -206,7 +184,7 @@ def test_status_of_unknown_seat_is_refused(env: Env) -> None:
 )
 def test_contradictory_screen_is_rejected(seats: list[SeatSpec]) -> None:
     with pytest.raises(ValueError, match=r"seat|two seats"):
-        SeatMap(make_rules(), seats, FakeClock())
+        SeatMap(make_rules(), seats, FakeClock(T0))
 
 
 def test_repr_stays_short(env: Env) -> None:
@@ -400,7 +378,7 @@ def test_expired_hold_of_the_same_user_is_cleaned_up_too(env: Env) -> None:
 
 
 def test_expire_due_removes_due_holds_in_expiry_then_id_order() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     names = iter(["h-z", "h-a", "h-m", "h-b"])
     sm = SeatMap(make_rules(), default_screen(), clock, id_factory=lambda: next(names))
     z = sm.hold("alice", ["A1"])
@@ -524,7 +502,7 @@ def test_extension_never_runs_past_the_show_start(env: Env) -> None:
 
 
 def test_extension_never_shortens_a_hold() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     long_hold = Hold("h1", "alice", ("A1",), T0, T0 + timedelta(minutes=30), STANDARD)
     sm = SeatMap.restore(make_rules(), default_screen(), clock, holds=[long_hold], id_factory=Ids())
     extended = sm.extend("alice", "h1")
@@ -543,7 +521,7 @@ def test_extend_refusals(env: Env) -> None:
 
 def test_extend_after_sales_closed_is_refused() -> None:
     hold = Hold("h1", "alice", ("A1",), T0, T0 + TTL, STANDARD)
-    sm = SeatMap.restore(make_rules(), default_screen(), FakeClock(), holds=[hold], sales_closed=True)
+    sm = SeatMap.restore(make_rules(), default_screen(), FakeClock(T0), holds=[hold], sales_closed=True)
     assert_refused(sm, lambda: sm.extend("alice", "h1"), SalesClosed("show-1"))
     assert_refused(sm, lambda: sm.confirm("alice", ["h1"]), SalesClosed("show-1"))
 
@@ -853,7 +831,7 @@ def test_restore_round_trip(env: Env) -> None:
         bookings=list(store.bookings.values()),
         blocked=sorted(store.blocked),
         sales_closed=sm.sales_closed,
-        id_factory=Ids("r"),
+        id_factory=Ids("r-{}"),
     )
     assert restored.pending_events == []
     assert state(restored) == state(sm)
@@ -915,7 +893,7 @@ def _booking(booking_id: str, *seats: str) -> Booking:
 )
 def test_restore_rejects_contradictory_rows(rows: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"\S"):
-        SeatMap.restore(make_rules(), default_screen(), FakeClock(), **rows)
+        SeatMap.restore(make_rules(), default_screen(), FakeClock(T0), **rows)
 
 
 def test_restore_rejects_an_expired_hold_overlapping_a_booking() -> None:

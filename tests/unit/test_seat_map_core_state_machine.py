@@ -51,6 +51,7 @@ from actors.seat_map_core import (
     SeatsUnblocked,
     ShowRules,
 )
+from tests.unit.fakes import FakeClock, Ids
 
 T0 = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 USERS = ("u1", "u2", "u3")
@@ -92,31 +93,11 @@ seat_lists = st.one_of(
 )
 
 
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Ids:
-    def __init__(self) -> None:
-        self.issued = 0
-
-    def __call__(self) -> str:
-        self.issued += 1
-        return f"id{self.issued:04d}"
-
-
 class SeatMapMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = FakeClock()
-        self.sm = SeatMap(RULES, SEATS, self.clock, id_factory=Ids())
+        self.clock = FakeClock(T0)
+        self.sm = SeatMap(RULES, SEATS, self.clock, id_factory=Ids("id{:04d}"))
         # The model, fed by events only.
         self.holds: dict[str, Hold] = {}  # stored holds (live or expired)
         self.bookings: dict[str, Booking] = {}
