@@ -1,8 +1,10 @@
 // Catalog lookups (movies, theaters, shows) with a short in-memory cache, so a list of bookings or
 // showtimes does not fetch the same movie or theater twice. The catalog changes rarely; a page reload
-// or forget() starts afresh (admin screens call it after every write).
+// or forget() starts afresh (admin screens call it after every write). Also the city picker of the pages
+// that list by city, and the city it remembers.
 
 import { api } from "./api.js";
+import { h } from "./dom.js";
 
 const TTL_MS = 60_000;
 const cache = new Map();
@@ -47,3 +49,19 @@ export function showsOnSale(filter) {
 const CITY_KEY = "seatwise.city";
 export const preferredCity = () => localStorage.getItem(CITY_KEY) || "";
 export const setPreferredCity = (city) => localStorage.setItem(CITY_KEY, city || "");
+
+/**
+ * The city picker of a listing page: "All cities", then every city with a theater; the one chosen is the
+ * page's ?city= or else the remembered one, if it still has a theater. Its value is the city ("": all).
+ */
+export async function citySelect(query) {
+  const all = await cities();
+  let city = query.get("city") ?? preferredCity();
+  if (city && !all.includes(city)) city = "";
+  return h(
+    "select",
+    { name: "city" },
+    h("option", { value: "" }, "All cities"),
+    all.map((c) => h("option", { value: c, selected: c === city }, c)),
+  );
+}

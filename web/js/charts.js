@@ -37,26 +37,45 @@ function summary(items) {
   return `${items.length} items; highest: ${top.label}, ${top.display}.`;
 }
 
+/** A chart's <svg>, read as one image: the title names it and a summary of the items describes it. */
+function chartSvg({ kind, tone, height, title, items, attrs = {} }, ...marks) {
+  const id = `chart-${Math.random().toString(36).slice(2, 8)}`;
+  return h(
+    "svg:svg",
+    {
+      class: `chart chart-${kind} tone-${tone}`,
+      viewBox: `0 0 ${WIDTH} ${height}`,
+      role: "img",
+      "aria-labelledby": `${id}-title ${id}-desc`,
+      ...attrs,
+    },
+    h("svg:title", { id: `${id}-title` }, title),
+    h("svg:desc", { id: `${id}-desc` }, summary(items)),
+    ...marks,
+  );
+}
+
+/** The <figure> around a chart: its caption, the chart (or a word that there is nothing), the numbers. */
+function chartFigure(title, items, svg, valueLabel) {
+  return h(
+    "figure",
+    { class: "chart-figure" },
+    h("figcaption", {}, title),
+    items.length ? svg : h("p", { class: "muted" }, "No data for this period."),
+    items.length ? numbersTable(title, items, valueLabel) : null,
+  );
+}
+
 /** items: [{label, value, display, detail?}]; max: the value of a full bar (default: the largest value);
  * `detail` is the longer label of the table and the tooltip. */
 export function horizontalBars({ title, items, max, valueLabel = "Value", tone = "a" }) {
-  const id = `chart-${Math.random().toString(36).slice(2, 8)}`;
   const top = max ?? Math.max(1e-9, ...items.map((i) => i.value));
   const rowHeight = 26;
   const labelWidth = 250;
   const barWidth = WIDTH - labelWidth - 90;
   const height = Math.max(rowHeight, items.length * rowHeight) + 8;
-  const svg = h(
-    "svg:svg",
-    {
-      class: `chart chart-bars tone-${tone}`,
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: "img",
-      "aria-labelledby": `${id}-title ${id}-desc`,
-      preserveAspectRatio: "xMinYMin meet",
-    },
-    h("svg:title", { id: `${id}-title` }, title),
-    h("svg:desc", { id: `${id}-desc` }, summary(items)),
+  const svg = chartSvg(
+    { kind: "bars", tone, height, title, items, attrs: { preserveAspectRatio: "xMinYMin meet" } },
     items.map((item, i) => {
       const y = 4 + i * rowHeight;
       const w = Math.max(item.value > 0 ? 2 : 0, (item.value / top) * barWidth);
@@ -75,18 +94,11 @@ export function horizontalBars({ title, items, max, valueLabel = "Value", tone =
       );
     }),
   );
-  return h(
-    "figure",
-    { class: "chart-figure" },
-    h("figcaption", {}, title),
-    items.length ? svg : h("p", { class: "muted" }, "No data for this period."),
-    items.length ? numbersTable(title, items, valueLabel) : null,
-  );
+  return chartFigure(title, items, svg, valueLabel);
 }
 
 /** Columns over days: items [{label, value, display}] in order. */
 export function columns({ title, items, max, valueLabel = "Value", tone = "b", format = (v) => String(v) }) {
-  const id = `chart-${Math.random().toString(36).slice(2, 8)}`;
   const top = max ?? Math.max(1e-9, ...items.map((i) => i.value));
   const height = 220;
   const left = 56;
@@ -97,16 +109,8 @@ export function columns({ title, items, max, valueLabel = "Value", tone = "b", f
   const bar = Math.min(48, slot * 0.7);
   const ticks = [0, 0.5, 1].map((f) => ({ f, value: top * f }));
   const labelEvery = Math.ceil(items.length / 10);
-  const svg = h(
-    "svg:svg",
-    {
-      class: `chart chart-columns tone-${tone}`,
-      viewBox: `0 0 ${WIDTH} ${height}`,
-      role: "img",
-      "aria-labelledby": `${id}-title ${id}-desc`,
-    },
-    h("svg:title", { id: `${id}-title` }, title),
-    h("svg:desc", { id: `${id}-desc` }, summary(items)),
+  const svg = chartSvg(
+    { kind: "columns", tone, height, title, items },
     ticks.map((t) => {
       const y = 12 + plotHeight * (1 - t.f);
       return h(
@@ -137,11 +141,5 @@ export function columns({ title, items, max, valueLabel = "Value", tone = "b", f
       );
     }),
   );
-  return h(
-    "figure",
-    { class: "chart-figure" },
-    h("figcaption", {}, title),
-    items.length ? svg : h("p", { class: "muted" }, "No data for this period."),
-    items.length ? numbersTable(title, items, valueLabel) : null,
-  );
+  return chartFigure(title, items, svg, valueLabel);
 }

@@ -6,16 +6,7 @@ import * as catalog from "../catalog.js";
 import { field, h, mount, notice, plural, spinner } from "../dom.js";
 
 export async function render(main, _params, query) {
-  const cities = await catalog.cities();
-  let city = query.get("city") ?? catalog.preferredCity();
-  if (city && !cities.includes(city)) city = "";
-
-  const citySelect = h(
-    "select",
-    { name: "city" },
-    h("option", { value: "" }, "All cities"),
-    cities.map((c) => h("option", { value: c, selected: c === city }, c)),
-  );
+  const citySelect = await catalog.citySelect(query);
   const search = h("input", {
     type: "search",
     name: "q",

@@ -4,15 +4,8 @@ import * as catalog from "../catalog.js";
 import { field, h, mount, notice } from "../dom.js";
 
 export async function render(main, _params, query) {
-  const [theaters, cities] = await Promise.all([catalog.theaters(), catalog.cities()]);
-  let city = query.get("city") ?? catalog.preferredCity();
-  if (city && !cities.includes(city)) city = "";
-  const citySelect = h(
-    "select",
-    { name: "city" },
-    h("option", { value: "" }, "All cities"),
-    cities.map((c) => h("option", { value: c, selected: c === city }, c)),
-  );
+  const [theaters, citySelect] = await Promise.all([catalog.theaters(), catalog.citySelect(query)]);
+  let city = citySelect.value;
   const list = h("section", {});
   mount(main, h("h1", {}, "Theaters"), h("div", { class: "toolbar" }, field("City", citySelect)), list);
 
