@@ -2,8 +2,9 @@
 // `snapshot` replaces the whole map, `seats` carries the seats one committed change touched (each with a
 // version that only grows), `resync` announces a snapshot, and, with a token, `hold` / `expired` follow
 // the caller's own holds. EventSource reconnects by itself and resumes with Last-Event-ID.
+// followSeatMap() and liveSeatMap() keep a SeatMap (seatmap.js) up to date from it.
 
-import { session } from "./api.js";
+import { api, session } from "./api.js";
 
 /**
  * Open the stream. handlers: snapshot(data), seats(data), hold(data), expired(data), status("live" |
@@ -78,4 +79,30 @@ export function openSeatStream(showId, handlers) {
     },
     reopen,
   };
+}
+
+/**
+ * Keep `map` live: each snapshot replaces its seats and each change is applied to them, and then
+ * `changed()` runs (to redraw a legend, say). Other handlers (hold, expired, status) pass through.
+ */
+export function followSeatMap(showId, map, changed, handlers = {}) {
+  return openSeatStream(showId, {
+    ...handlers,
+    snapshot: (data) => {
+      map.setSeats(data.seats);
+      changed();
+    },
+    seats: (data) => {
+      map.applyChanges(data.changes);
+      changed();
+    },
+  });
+}
+
+/** Fill `map` with the show's seats, call `changed()`, then follow the stream (followSeatMap). */
+export async function liveSeatMap(showId, map, changed) {
+  const initial = await api(`shows/${showId}/seats`, { auth: false });
+  map.setSeats(initial.seats);
+  changed();
+  return followSeatMap(showId, map, changed);
 }

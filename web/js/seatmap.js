@@ -341,6 +341,31 @@ export function seatLegend(map) {
   );
 }
 
+/**
+ * A seat-map page's layout: the map column (the legend, the map in its scroller, the keyboard help and
+ * any `moreHelp`) beside `side`.
+ */
+export function seatMapLayout({
+  legend,
+  map,
+  side,
+  scroller = h("div", { class: "seatmap-scroll" }, map.element),
+  moreHelp,
+}) {
+  return h(
+    "div",
+    { class: "booking-layout" },
+    h(
+      "div",
+      { class: "map-column" },
+      legend,
+      scroller,
+      h("p", { id: "seatmap-help", class: "hint" }, SEATMAP_HELP, moreHelp),
+    ),
+    side,
+  );
+}
+
 export const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export const SEATMAP_HELP =

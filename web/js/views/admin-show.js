@@ -3,9 +3,9 @@
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
 import { busy, formatDateTime, formatMoney, h, messageArea, mount, notice, plural } from "../dom.js";
-import { openSeatStream } from "../live.js";
+import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
-import { SEATMAP_HELP, SeatMap, seatLegend } from "../seatmap.js";
+import { SeatMap, seatLegend, seatMapLayout } from "../seatmap.js";
 import { cancelShow, report, statusWords } from "./admin-catalog.js";
 import { salesState, seatList } from "./show.js";
 
@@ -44,26 +44,9 @@ export async function render(main, { id }) {
     ),
     salesState(show).open ? null : notice(salesState(show).message, "warning"),
     messages,
-    h(
-      "div",
-      { class: "booking-layout" },
-      h(
-        "div",
-        { class: "map-column" },
-        legend,
-        h("div", { class: "seatmap-scroll" }, map.element),
-        h("p", { id: "seatmap-help", class: "hint" }, SEATMAP_HELP),
-      ),
-      h("div", { class: "side-column" }, side, figuresBox),
-    ),
+    seatMapLayout({ legend, map, side: h("div", { class: "side-column" }, side, figuresBox) }),
   );
-  const seats = await api(`shows/${id}/seats`, { auth: false });
-  map.setSeats(seats.seats);
-  mount(legend, seatLegend(map));
-  const stream = openSeatStream(id, {
-    snapshot: (data) => (map.setSeats(data.seats), mount(legend, seatLegend(map))),
-    seats: (data) => (map.applyChanges(data.changes), mount(legend, seatLegend(map))),
-  });
+  const stream = await liveSeatMap(id, map, () => mount(legend, seatLegend(map)));
   drawActions();
   await drawFigures();
 

@@ -17,9 +17,9 @@ import {
   notice,
   plural,
 } from "../dom.js";
-import { openSeatStream } from "../live.js";
+import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
-import { SEATMAP_HELP, SeatMap, seatLegend } from "../seatmap.js";
+import { SeatMap, seatLegend, seatMapLayout } from "../seatmap.js";
 import { ticketCard } from "../ticket.js";
 import { seatList } from "./show.js";
 
@@ -179,26 +179,9 @@ export async function render(main, _params, query) {
       desk,
       h("h2", {}, `${movie.title} · ${formatTime(show.starts_at)} · ${theater.name}`),
       messages,
-      h(
-        "div",
-        { class: "booking-layout" },
-        h(
-          "div",
-          { class: "map-column" },
-          legend,
-          h("div", { class: "seatmap-scroll" }, map.element),
-          h("p", { id: "seatmap-help", class: "hint" }, SEATMAP_HELP),
-        ),
-        side,
-      ),
+      seatMapLayout({ legend, map, side }),
     );
-    const seats = await api(`shows/${id}/seats`, { auth: false });
-    map.setSeats(seats.seats);
-    mount(legend, seatLegend(map));
-    const stream = openSeatStream(id, {
-      snapshot: (data) => (map.setSeats(data.seats), settle(), mount(legend, seatLegend(map))),
-      seats: (data) => (map.applyChanges(data.changes), settle(), mount(legend, seatLegend(map))),
-    });
+    const stream = await liveSeatMap(id, map, () => (settle(), mount(legend, seatLegend(map))));
     drawSale();
 
     function drawSale() {

@@ -22,9 +22,9 @@ import {
   notice,
   plural,
 } from "../dom.js";
-import { openSeatStream } from "../live.js";
+import { followSeatMap } from "../live.js";
 import { navigate } from "../router.js";
-import { capitalise, SEATMAP_HELP, SeatMap, seatLegend } from "../seatmap.js";
+import { capitalise, SeatMap, seatLegend, seatMapLayout } from "../seatmap.js";
 import { signInDialog } from "./signin.js";
 
 const MAX_SEATS = 10;
@@ -110,23 +110,13 @@ export async function render(main, { id }) {
     ),
     saleState.open ? null : notice(saleState.message, "warning"),
     messages,
-    h(
-      "div",
-      { class: "booking-layout" },
-      h(
-        "div",
-        { class: "map-column" },
-        legendBox,
-        scroller,
-        h(
-          "p",
-          { id: "seatmap-help", class: "hint" },
-          SEATMAP_HELP,
-          h("span", { class: "scroll-hint" }, " Swipe sideways to see every seat."),
-        ),
-      ),
-      h("aside", { class: "side-column", "aria-label": "Your seats" }, holdBox, selectionBox, bestBox),
-    ),
+    seatMapLayout({
+      legend: legendBox,
+      map,
+      scroller,
+      side: h("aside", { class: "side-column", "aria-label": "Your seats" }, holdBox, selectionBox, bestBox),
+      moreHelp: h("span", { class: "scroll-hint" }, " Swipe sideways to see every seat."),
+    }),
   );
 
   // -- data -------------------------------------------------------------------------------------------
@@ -147,15 +137,7 @@ export async function render(main, { id }) {
   drawBest();
   drawHold();
 
-  stream = openSeatStream(id, {
-    snapshot: (data) => {
-      map.setSeats(data.seats);
-      drawLegend();
-    },
-    seats: (data) => {
-      map.applyChanges(data.changes);
-      drawLegend();
-    },
+  stream = followSeatMap(id, map, drawLegend, {
     hold: (data) => onHoldEvent(data),
     expired: (data) => onExpired(data.hold_id, data.seats),
     status: (status) => {
