@@ -124,6 +124,22 @@ export function messageArea(className = "messages") {
   };
 }
 
+/**
+ * A form's submit handler: the page stays, `messages` (a messageArea) is cleared and `work(event)` runs;
+ * what it throws is said in `messages` as an error.
+ */
+export function onSubmit(messages, work) {
+  return async (event) => {
+    event.preventDefault();
+    messages.clear();
+    try {
+      await work(event);
+    } catch (error) {
+      messages.say(error.message || String(error), "error");
+    }
+  };
+}
+
 /** A labelled form field. */
 export function field(label, input, hint) {
   const id = input.id || `f-${Math.random().toString(36).slice(2, 9)}`;

@@ -14,6 +14,7 @@ import {
   messageArea,
   mount,
   notice,
+  onSubmit,
   plural,
 } from "../dom.js";
 import { capitalise } from "../seatmap.js";
@@ -25,10 +26,9 @@ const DEFAULT_PRICES = { standard: 200, premium: 320, recliner: 550, vip: 750, b
 function formMessage() {
   const area = messageArea("form-message");
   return {
-    el: area.el,
+    ...area,
     ok: (text, ...extra) => area.say([text, ...extra], "success"),
     fail: (error) => area.say(error.message || String(error), "error"),
-    clear: area.clear,
   };
 }
 
@@ -55,33 +55,27 @@ export async function moviesPanel(panel) {
       {
         class: "panel form-grid",
         "aria-label": "New movie",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          message.clear();
-          try {
-            const movie = await busy(submit, "Adding…", () =>
-              api("admin/movies", {
-                method: "POST",
-                json: {
-                  title: title.value.trim(),
-                  duration_minutes: Number(duration.value),
-                  language: language.value.trim() || null,
-                  genres: genres.value
-                    .split(",")
-                    .map((g) => g.trim())
-                    .filter(Boolean),
-                  description: description.value.trim(),
-                },
-              }),
-            );
-            catalog.forget();
-            e.target.reset();
-            await drawList();
-            message.ok(`“${movie.title}” was added. Create a show for it under Shows.`);
-          } catch (error) {
-            message.fail(error);
-          }
-        },
+        onsubmit: onSubmit(message, async (e) => {
+          const movie = await busy(submit, "Adding…", () =>
+            api("admin/movies", {
+              method: "POST",
+              json: {
+                title: title.value.trim(),
+                duration_minutes: Number(duration.value),
+                language: language.value.trim() || null,
+                genres: genres.value
+                  .split(",")
+                  .map((g) => g.trim())
+                  .filter(Boolean),
+                description: description.value.trim(),
+              },
+            }),
+          );
+          catalog.forget();
+          e.target.reset();
+          await drawList();
+          message.ok(`“${movie.title}” was added. Create a show for it under Shows.`);
+        }),
       },
       h("h3", {}, "New movie"),
       field("Title", title),
@@ -152,25 +146,19 @@ export async function theatersPanel(panel, query) {
       {
         class: "panel form-grid",
         "aria-label": "New theater",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          message.clear();
-          try {
-            const theater = await busy(submit, "Adding…", () =>
-              api("admin/theaters", {
-                method: "POST",
-                json: { name: name.value.trim(), city: city.value.trim(), address: address.value.trim() },
-              }),
-            );
-            catalog.forget();
-            e.target.reset();
-            selected = theater.id;
-            await drawList();
-            message.ok(`${theater.name} was added. Now give it a screen.`);
-          } catch (error) {
-            message.fail(error);
-          }
-        },
+        onsubmit: onSubmit(message, async (e) => {
+          const theater = await busy(submit, "Adding…", () =>
+            api("admin/theaters", {
+              method: "POST",
+              json: { name: name.value.trim(), city: city.value.trim(), address: address.value.trim() },
+            }),
+          );
+          catalog.forget();
+          e.target.reset();
+          selected = theater.id;
+          await drawList();
+          message.ok(`${theater.name} was added. Now give it a screen.`);
+        }),
       },
       h("h3", {}, "New theater"),
       field("Name", name),
@@ -442,29 +430,20 @@ export function screenEditor(theaterId, onCreated) {
     {
       class: "panel screen-editor",
       "aria-label": "New screen",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        message.clear();
+      onsubmit: onSubmit(message, async () => {
         const bad = rows.find((r) => !CATEGORY_PATTERN.test(r.category));
-        if (bad) {
-          message.fail(new Error(`“${bad.category}” is not a category name: use lower-case letters, digits, - or _.`));
-          return;
-        }
-        try {
-          const screen = await busy(submit, "Creating…", () =>
-            api(`admin/theaters/${theaterId}/screens`, {
-              method: "POST",
-              json: {
-                name: name.value.trim(),
-                rows: rows.map((r, i) => ({ row: rowLabel(i), seats: r.seats, category: r.category })),
-              },
-            }),
-          );
-          await onCreated(screen);
-        } catch (error) {
-          message.fail(error);
-        }
-      },
+        if (bad) throw new Error(`“${bad.category}” is not a category name: use lower-case letters, digits, - or _.`);
+        const screen = await busy(submit, "Creating…", () =>
+          api(`admin/theaters/${theaterId}/screens`, {
+            method: "POST",
+            json: {
+              name: name.value.trim(),
+              rows: rows.map((r, i) => ({ row: rowLabel(i), seats: r.seats, category: r.category })),
+            },
+          }),
+        );
+        await onCreated(screen);
+      }),
     },
     h("h3", {}, "New screen"),
     field("Screen name", name),
@@ -565,13 +544,8 @@ export async function showsPanel(panel) {
       {
         class: "panel form-grid",
         "aria-label": "New show",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          message.clear();
-          if (!screenSelect.value) {
-            message.fail(new Error("This theater has no screen yet: add one under Theaters & screens."));
-            return;
-          }
+        onsubmit: onSubmit(message, async () => {
+          if (!screenSelect.value) throw new Error("This theater has no screen yet: add one under Theaters & screens.");
           const body = {
             movie_id: movieSelect.value,
             screen_id: screenSelect.value,
@@ -581,19 +555,15 @@ export async function showsPanel(panel) {
           if (holdTtl.value) body.hold_ttl_seconds = Number(holdTtl.value);
           if (salesOpen.value) body.sales_open_at = new Date(salesOpen.value).toISOString();
           if (salesClose.value) body.sales_close_at = new Date(salesClose.value).toISOString();
-          try {
-            const show = await busy(submit, "Creating…", () => api("admin/shows", { method: "POST", json: body }));
-            catalog.forget();
-            const movie = movies.find((m) => m.id === show.movie_id);
-            message.ok(
-              `${movie ? movie.title : "The show"} on ${formatDateTime(show.starts_at)} is on sale. `,
-              h("a", { href: `/app/shows/${show.id}`, "data-link": true }, "Open its seat map"),
-            );
-            await drawList();
-          } catch (error) {
-            message.fail(error);
-          }
-        },
+          const show = await busy(submit, "Creating…", () => api("admin/shows", { method: "POST", json: body }));
+          catalog.forget();
+          const movie = movies.find((m) => m.id === show.movie_id);
+          message.ok(
+            `${movie ? movie.title : "The show"} on ${formatDateTime(show.starts_at)} is on sale. `,
+            h("a", { href: `/app/shows/${show.id}`, "data-link": true }, "Open its seat map"),
+          );
+          await drawList();
+        }),
       },
       h("h3", {}, "New show"),
       field("Movie", movieSelect),

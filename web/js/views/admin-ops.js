@@ -1,7 +1,7 @@
 // Admin operations: notification dead letters (list, replay) and staff accounts (box office, admins).
 
 import { api } from "../api.js";
-import { busy, field, formatDateTime, h, messageArea, mount, notice, plural, spinner } from "../dom.js";
+import { busy, field, formatDateTime, h, messageArea, mount, notice, onSubmit, plural, spinner } from "../dom.js";
 
 export async function deadLettersPanel(panel) {
   const list = h("div", {}, spinner("Loading dead letters…"));
@@ -125,30 +125,24 @@ export async function staffPanel(panel) {
       {
         class: "panel form-grid",
         "aria-label": "New staff account",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          staffArea.clear();
-          try {
-            const account = await busy(submit, "Creating…", () =>
-              api("admin/users", {
-                method: "POST",
-                json: {
-                  email: email.value.trim(),
-                  name: name.value.trim() || null,
-                  password: password.value,
-                  role: role.value,
-                },
-              }),
-            );
-            staffArea.say(
-              `${account.email} can now sign in as ${role.selectedOptions[0].textContent.toLowerCase()}.`,
-              "success",
-            );
-            e.target.reset();
-          } catch (error) {
-            staffArea.say(error.message, "error");
-          }
-        },
+        onsubmit: onSubmit(staffArea, async (e) => {
+          const account = await busy(submit, "Creating…", () =>
+            api("admin/users", {
+              method: "POST",
+              json: {
+                email: email.value.trim(),
+                name: name.value.trim() || null,
+                password: password.value,
+                role: role.value,
+              },
+            }),
+          );
+          staffArea.say(
+            `${account.email} can now sign in as ${role.selectedOptions[0].textContent.toLowerCase()}.`,
+            "success",
+          );
+          e.target.reset();
+        }),
       },
       h("h3", {}, "New account"),
       field("E-mail", email),

@@ -74,33 +74,10 @@ export async function render(main, { id }, query) {
     const days = [...new Set(inCity.map((s) => localDay(s.starts_at)))].sort();
     if (!days.includes(day)) day = days[0];
     const dayShows = inCity.filter((s) => localDay(s.starts_at) === day);
-    const byTheater = new Map();
-    for (const s of dayShows) {
-      if (!byTheater.has(s.theater_id)) byTheater.set(s.theater_id, []);
-      byTheater.get(s.theater_id).push(s);
-    }
+    const byTheater = groupShows(dayShows, (s) => s.theater_id);
     mount(
       body,
-      h(
-        "div",
-        { class: "day-picker", role: "group", "aria-label": "Day" },
-        days.map((d) => {
-          const sample = inCity.find((s) => localDay(s.starts_at) === d);
-          return h(
-            "button",
-            {
-              type: "button",
-              class: "chip",
-              "aria-pressed": d === day ? "true" : "false",
-              onclick: () => {
-                day = d;
-                draw();
-              },
-            },
-            formatDay(sample.starts_at),
-          );
-        }),
-      ),
+      dayPicker(inCity, days, day, (d) => ((day = d), draw())),
       h(
         "ul",
         { class: "theater-list" },
@@ -128,6 +105,31 @@ export async function render(main, { id }, query) {
     );
   }
   draw();
+}
+
+/** Shows grouped by `key(show)`, in the order each key first comes. */
+export function groupShows(shows, key) {
+  const groups = new Map();
+  for (const s of shows) {
+    if (!groups.has(key(s))) groups.set(key(s), []);
+    groups.get(key(s)).push(s);
+  }
+  return groups;
+}
+
+/** The day chips over a list of showtimes: each of `days` by its date, `chosen` pressed; pick(day) on a click. */
+export function dayPicker(shows, days, chosen, pick) {
+  return h(
+    "div",
+    { class: "day-picker", role: "group", "aria-label": "Day" },
+    days.map((d) =>
+      h(
+        "button",
+        { type: "button", class: "chip", "aria-pressed": d === chosen ? "true" : "false", onclick: () => pick(d) },
+        formatDay(shows.find((s) => localDay(s.starts_at) === d).starts_at),
+      ),
+    ),
+  );
 }
 
 /** A showtime button: the time and the cheapest price. */

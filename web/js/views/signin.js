@@ -2,7 +2,7 @@
 // picked seats before signing in keeps them.
 
 import { register, signIn } from "../api.js";
-import { busy, field, h, messageArea, mount } from "../dom.js";
+import { busy, field, h, messageArea, mount, onSubmit } from "../dom.js";
 import { navigate } from "../router.js";
 
 /** Sign-in and registration forms; onDone(account) runs after either succeeds. */
@@ -25,16 +25,10 @@ export function authForms(onDone) {
       {
         class: "stack",
         "aria-label": "Sign in",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          area.clear();
-          try {
-            const account = await busy(submit, "Signing in…", () => signIn(email.value.trim(), password.value));
-            onDone(account);
-          } catch (error) {
-            area.say(error.message, "error");
-          }
-        },
+        onsubmit: onSubmit(area, async () => {
+          const account = await busy(submit, "Signing in…", () => signIn(email.value.trim(), password.value));
+          onDone(account);
+        }),
       },
       field("E-mail", email),
       field("Password", password),
@@ -58,18 +52,12 @@ export function authForms(onDone) {
       {
         class: "stack",
         "aria-label": "Create an account",
-        onsubmit: async (e) => {
-          e.preventDefault();
-          area.clear();
-          try {
-            const account = await busy(submit, "Creating your account…", () =>
-              register(email.value.trim(), password.value, name.value.trim()),
-            );
-            onDone(account);
-          } catch (error) {
-            area.say(error.message, "error");
-          }
-        },
+        onsubmit: onSubmit(area, async () => {
+          const account = await busy(submit, "Creating your account…", () =>
+            register(email.value.trim(), password.value, name.value.trim()),
+          );
+          onDone(account);
+        }),
       },
       field("Your name", name),
       field("E-mail", email),

@@ -1,8 +1,8 @@
 // One theater: its showtimes by day, grouped by movie.
 
 import * as catalog from "../catalog.js";
-import { formatDay, h, localDay, mount, notice } from "../dom.js";
-import { showtimeLink } from "./movie.js";
+import { h, localDay, mount, notice } from "../dom.js";
+import { dayPicker, groupShows, showtimeLink } from "./movie.js";
 
 export async function render(main, { id }) {
   const [theater, shows] = await Promise.all([catalog.theater(id), catalog.showsOnSale({ theater_id: id })]);
@@ -19,29 +19,10 @@ export async function render(main, { id }) {
       mount(body, notice("No shows are on sale at this theater right now.", "info"));
       return;
     }
-    const byMovie = new Map();
-    for (const s of shows.filter((s) => localDay(s.starts_at) === day)) {
-      if (!byMovie.has(s.movie_id)) byMovie.set(s.movie_id, []);
-      byMovie.get(s.movie_id).push(s);
-    }
+    const byMovie = groupShows(shows.filter((s) => localDay(s.starts_at) === day), (s) => s.movie_id);
     mount(
       body,
-      h(
-        "div",
-        { class: "day-picker", role: "group", "aria-label": "Day" },
-        days.map((d) =>
-          h(
-            "button",
-            {
-              type: "button",
-              class: "chip",
-              "aria-pressed": d === day ? "true" : "false",
-              onclick: () => ((day = d), draw()),
-            },
-            formatDay(shows.find((s) => localDay(s.starts_at) === d).starts_at),
-          ),
-        ),
-      ),
+      dayPicker(shows, days, day, (d) => ((day = d), draw())),
       h(
         "ul",
         { class: "theater-list" },
