@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import ClassVar
 
 
 class BookingError(Exception):
-    """Base of every refusal the domain can give. ``detail`` is safe to show to the caller."""
+    """Base of every refusal the domain can give. ``detail`` is safe to show to the caller. A refusal that
+    always reads the same names its words in ``default_detail`` and is raised without a detail."""
 
     code = "booking-error"
+    default_detail: ClassVar[str | None] = None
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str | None = None) -> None:
+        if detail is None:
+            if self.default_detail is None:
+                raise TypeError(f"{type(self).__name__} needs a detail")
+            detail = self.default_detail
         super().__init__(detail)
         self.detail = detail
 
@@ -55,24 +62,27 @@ class UnknownShow(BookingError):
         self.detail = f"show {show_id} does not exist"
 
 
-class UnknownSeats(BookingError):
-    code = "unknown-seats"
+class SeatsError(BookingError):
+    """A refusal about some seats: it keeps them as ``seat_ids``, and its detail lists them after ``about``."""
+
+    about: ClassVar[str]
 
     def __init__(self, seat_ids: Sequence[str]) -> None:
-        Exception.__init__(self, tuple(seat_ids))
         self.seat_ids = tuple(seat_ids)
-        self.detail = f"no such seat in this show: {', '.join(self.seat_ids)}"
+        Exception.__init__(self, self.seat_ids)
+        self.detail = f"{self.about}: {', '.join(self.seat_ids)}"
 
 
-class SeatsUnavailable(BookingError):
+class UnknownSeats(SeatsError):
+    code = "unknown-seats"
+    about = "no such seat in this show"
+
+
+class SeatsUnavailable(SeatsError):
     """At least one seat is held, booked or blocked by someone else; nothing was changed."""
 
     code = "seats-unavailable"
-
-    def __init__(self, seat_ids: Sequence[str]) -> None:
-        Exception.__init__(self, tuple(seat_ids))
-        self.seat_ids = tuple(seat_ids)
-        self.detail = f"not available: {', '.join(self.seat_ids)}"
+    about = "not available"
 
 
 class NoAdjacentSeats(BookingError):

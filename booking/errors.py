@@ -16,27 +16,21 @@ class NoShowOnSale(BookingError):
     """The seed API named a movie and theater but no event, and none of their shows is on sale."""
 
     code = "no-show-on-sale"
-
-    def __init__(self, detail: str = "no show of that movie in that theater is on sale") -> None:
-        super().__init__(detail)
+    default_detail = "no show of that movie in that theater is on sale"
 
 
 class IdempotencyKeyReused(BookingError):
     """The ``Idempotency-Key`` was first used with a different request."""
 
     code = "idempotency-key-reused"
-
-    def __init__(self, detail: str = "this Idempotency-Key was used with a different request") -> None:
-        super().__init__(detail)
+    default_detail = "this Idempotency-Key was used with a different request"
 
 
 class RequestInProgress(BookingError):
     """The first request with this ``Idempotency-Key`` has not finished yet."""
 
     code = "request-in-progress"
-
-    def __init__(self, detail: str = "a request with this Idempotency-Key is still being processed") -> None:
-        super().__init__(detail)
+    default_detail = "a request with this Idempotency-Key is still being processed"
 
 
 class InvalidSchedule(BookingError):
@@ -47,23 +41,17 @@ class InvalidSchedule(BookingError):
 
 class ShowInPast(InvalidSchedule):
     code = "show-in-past"
-
-    def __init__(self, detail: str = "starts_at must be in the future") -> None:
-        super().__init__(detail)
+    default_detail = "starts_at must be in the future"
 
 
 class SalesCloseAfterStart(InvalidSchedule):
     code = "sales-close-after-start"
-
-    def __init__(self, detail: str = "sales_close_at must not be after starts_at") -> None:
-        super().__init__(detail)
+    default_detail = "sales_close_at must not be after starts_at"
 
 
 class SalesWindowEmpty(InvalidSchedule):
     code = "sales-window-empty"
-
-    def __init__(self, detail: str = "sales_open_at must be before sales close") -> None:
-        super().__init__(detail)
+    default_detail = "sales_open_at must be before sales close"
 
 
 class MissingPrices(InvalidSchedule):

@@ -3,6 +3,8 @@ the ``ApiProblem``s raised before they left ``api/``: same status, problem type,
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from actors.errors import BookingError
@@ -34,3 +36,18 @@ def test_a_service_refusal_answers_as_before(error: BookingError, status: int, d
     before = problem(status, detail, code, {}, {}, "/api/v1/shows/s/holds")
     assert status_of(error) == status
     assert (now.status_code, now.body, now.headers.raw) == (before.status_code, before.body, before.headers.raw)
+
+
+@pytest.mark.parametrize(("error", "status", "detail", "code"), BEFORE)
+def test_a_service_refusal_survives_pickling(error: BookingError, status: int, detail: str, code: str) -> None:
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is type(error)
+    assert clone == error
+    assert vars(clone) == vars(error)
+    assert (clone.detail, clone.code) == (detail, code)
+
+
+def test_a_refusal_without_fixed_words_needs_a_detail() -> None:
+    with pytest.raises(TypeError):
+        BookingError()
+    assert NoShowOnSale("no show on sale here").detail == "no show on sale here"
