@@ -37,7 +37,7 @@ GAUGE_INTERVAL_SECONDS = 1.0
 class MetricSpec:
     kind: Literal["counter", "gauge", "histogram"]
     description: str
-    tags: tuple[str, ...] = ()  # besides show_id
+    tags: tuple[str, ...] = ()  # besides the subject's own (show_id, host)
     boundaries: tuple[float, ...] = ()
 
     def exported(self, key: str) -> str:
@@ -83,18 +83,32 @@ GaugeSource = Callable[[], tuple[int, Mapping[str, int]] | None]
 MetricFactory = Callable[[str], dict[str, Any]]
 
 
-class ShowMetrics:
+class _Recorder:
+    """Metric objects of one subject (a show, a host), and the switch that stops using them after the
+    first failure, logged once as ``disabled``: a metrics failure costs data points, never a booking."""
+
+    def __init__(self, subject: str, create: MetricFactory, disabled: str) -> None:
+        self._disabled = disabled
+        self._broken = False
+        self._metrics: dict[str, Any] = {}
+        try:
+            self._metrics = create(subject)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._broken:
+            log.warning("%s: %r", self._disabled, exc)
+        self._broken = True
+
+
+class ShowMetrics(_Recorder):
     """The metrics of one show actor. Every method swallows its own failures (and logs the first)."""
 
     def __init__(self, show_id: str, gauges: GaugeSource, create: MetricFactory | None = None) -> None:
         self._gauges = gauges
         self._next_gauge = 0.0
-        self._broken = False
-        self._metrics: dict[str, Any] = {}
-        try:
-            self._metrics = (create or ray_metrics)(show_id)
-        except Exception as exc:
-            self._fail(exc)
+        super().__init__(show_id, create or ray_metrics, "show metrics disabled for this actor")
 
     def committed(self, events: Sequence[Event], commit_seconds: float) -> None:
         """A transaction with ``events`` committed in ``commit_seconds``."""
@@ -161,41 +175,17 @@ class ShowMetrics:
         for status, count in seats.items():
             self._metrics["seats"].set(count, tags={"status": status})
 
-    def _fail(self, exc: Exception) -> None:
-        if not self._broken:
-            log.warning("show metrics disabled for this actor: %r", exc)
-        self._broken = True
-
 
 def ray_metrics(show_id: str) -> dict[str, Any]:
     """Ray's metric objects for one show, made from ``METRICS``, each tagged with the show id."""
-    from ray.util.metrics import Counter, Gauge, Histogram
-
-    metrics: dict[str, Any] = {}
-    for key, spec in METRICS.items():
-        name, tags = PREFIX + key, ("show_id", *spec.tags)
-        if spec.kind == "counter":
-            metrics[key] = Counter(name, description=spec.description, tag_keys=tags)
-        elif spec.kind == "gauge":
-            metrics[key] = Gauge(name, description=spec.description, tag_keys=tags)
-        else:
-            metrics[key] = Histogram(
-                name, description=spec.description, boundaries=list(spec.boundaries), tag_keys=tags
-            )
-        metrics[key].set_default_tags({"show_id": show_id})
-    return metrics
+    return _ray_metrics(METRICS, "show_id", show_id)
 
 
-class HostMetrics:
+class HostMetrics(_Recorder):
     """The metrics of one host of shows. Never raises: a metrics failure costs a data point, not a show."""
 
-    def __init__(self, host: str, create: Callable[[str], dict[str, Any]] | None = None) -> None:
-        self._broken = False
-        self._metrics: dict[str, Any] = {}
-        try:
-            self._metrics = (create or ray_host_metrics)(host)
-        except Exception as exc:
-            self._fail(exc)
+    def __init__(self, host: str, create: MetricFactory | None = None) -> None:
+        super().__init__(host, create or ray_host_metrics, "host metrics disabled")
 
     def lifecycle(self, event: LifecycleEvent, live_shows: int) -> None:
         if self._broken:
@@ -206,19 +196,26 @@ class HostMetrics:
         except Exception as exc:
             self._fail(exc)
 
-    def _fail(self, exc: Exception) -> None:
-        if not self._broken:
-            log.warning("host metrics disabled: %r", exc)
-        self._broken = True
-
 
 def ray_host_metrics(host: str) -> dict[str, Any]:
     """Ray's metric objects for one host, made from ``HOST_METRICS``, each tagged with the host's name."""
-    from ray.util.metrics import Counter, Gauge
+    return _ray_metrics(HOST_METRICS, "host", host)
+
+
+def _ray_metrics(specs: Mapping[str, MetricSpec], tag: str, value: str) -> dict[str, Any]:
+    """Ray's metric objects made from ``specs``, each tagged ``tag`` = ``value`` by default."""
+    from ray.util.metrics import Counter, Gauge, Histogram
 
     metrics: dict[str, Any] = {}
-    for key, spec in HOST_METRICS.items():
-        kind = Counter if spec.kind == "counter" else Gauge
-        metrics[key] = kind(PREFIX + key, description=spec.description, tag_keys=("host", *spec.tags))
-        metrics[key].set_default_tags({"host": host})
+    for key, spec in specs.items():
+        name, tags = PREFIX + key, (tag, *spec.tags)
+        if spec.kind == "counter":
+            metrics[key] = Counter(name, description=spec.description, tag_keys=tags)
+        elif spec.kind == "gauge":
+            metrics[key] = Gauge(name, description=spec.description, tag_keys=tags)
+        else:
+            metrics[key] = Histogram(
+                name, description=spec.description, boundaries=list(spec.boundaries), tag_keys=tags
+            )
+        metrics[key].set_default_tags({tag: value})
     return metrics
