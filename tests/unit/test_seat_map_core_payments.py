@@ -16,16 +16,35 @@ from actors.errors import (
 )
 from actors.seat_map_core import (
     BookingConfirmed,
+    Hold,
     HoldReleased,
+    Payment,
     PaymentAborted,
     PaymentStarted,
     SeatMap,
     SeatStatus,
     ShowCancelled,
 )
-from tests.unit.test_seat_map_core import PREMIUM, STANDARD, STARTS_AT, T0, TTL, assert_refused, make_env
+from tests.unit.test_seat_map_core import (
+    PREMIUM,
+    STANDARD,
+    STARTS_AT,
+    T0,
+    TTL,
+    Env,
+    assert_refused,
+    make_env,
+)
 
 WINDOW = timedelta(minutes=2)
+
+
+def paying_late() -> tuple[Env, Hold, Payment]:
+    """Alice holds A1 and starts paying for it with 5 s left on the hold."""
+    env = make_env(payment_window=WINDOW)
+    hold = env.sm.hold("alice", ["A1"])
+    env.clock.advance(TTL.total_seconds() - 5)
+    return env, hold, env.sm.begin_payment("alice")
 
 
 def test_begin_payment_pends_every_live_hold_of_the_caller_under_one_new_key() -> None:
@@ -71,11 +90,8 @@ def test_a_pending_hold_cannot_be_released_extended_or_paid_by_another_payment()
 
 
 def test_a_payment_late_in_the_hold_gets_the_bounded_window_and_never_expires_mid_payment() -> None:
-    env = make_env(payment_window=WINDOW)
+    env, hold, payment = paying_late()
     sm = env.sm
-    hold = sm.hold("alice", ["A1"])
-    env.clock.advance(TTL.total_seconds() - 5)  # 5 s left on the hold
-    payment = sm.begin_payment("alice")
     assert payment.holds[0].expires_at == env.clock.now + WINDOW
     env.clock.advance(60)  # past the hold's own expiry, inside the payment window
     assert sm.expire_due() == []
@@ -85,11 +101,8 @@ def test_a_payment_late_in_the_hold_gets_the_bounded_window_and_never_expires_mi
 
 
 def test_an_unresolved_payment_expires_at_the_end_of_its_window() -> None:
-    env = make_env(payment_window=WINDOW)
+    env, hold, payment = paying_late()
     sm = env.sm
-    hold = sm.hold("alice", ["A1"])
-    env.clock.advance(TTL.total_seconds() - 5)
-    payment = sm.begin_payment("alice")
     env.clock.advance(WINDOW.total_seconds())
     env.events()
     (expired,) = sm.expire_due()
@@ -117,11 +130,8 @@ def test_a_declined_payment_gives_the_hold_back_with_its_own_expiry() -> None:
 
 
 def test_a_decline_after_the_holds_own_expiry_leaves_it_expired() -> None:
-    env = make_env(payment_window=WINDOW)
+    env, hold, payment = paying_late()
     sm = env.sm
-    hold = sm.hold("alice", ["A1"])
-    env.clock.advance(TTL.total_seconds() - 5)
-    payment = sm.begin_payment("alice")
     env.clock.advance(30)
     sm.abort_payment(payment.payment_key, "declined")
     assert sm.status("A1") is SeatStatus.AVAILABLE

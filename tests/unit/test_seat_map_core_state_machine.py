@@ -365,14 +365,20 @@ class SeatMapMachine(RuleBasedStateMachine):
             users = st.one_of(st.sampled_from(holders), st.sampled_from(holders), users)
         return data.draw(users)
 
-    @precondition(lambda self: bool(self.holds))
-    @rule(data=st.data())
-    def release(self, data: st.DataObject) -> None:
+    def pick_hold_to_change(self, data: st.DataObject) -> tuple[str, str, BookingError | None]:
+        """A user, a hold for them to release or extend, and the refusal the model expects so far: the hold
+        is not theirs or not live, or it is being paid for."""
         user = self.pick_user(data)
         hold_id = self.pick_hold_id(user, data)
         expected = self.live_hold_error(user, hold_id)
         if expected is None and self.holds[hold_id].payment_key is not None:
             expected = PaymentInProgress(hold_id)
+        return user, hold_id, expected
+
+    @precondition(lambda self: bool(self.holds))
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        user, hold_id, expected = self.pick_hold_to_change(data)
         hold = self.run(lambda: self.sm.release(user, hold_id), expected)
         if hold is not None:
             assert hold == self.holds[hold_id]
@@ -383,11 +389,7 @@ class SeatMapMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.holds))
     @rule(data=st.data())
     def extend(self, data: st.DataObject) -> None:
-        user = self.pick_user(data)
-        hold_id = self.pick_hold_id(user, data)
-        expected = self.live_hold_error(user, hold_id)
-        if expected is None and self.holds[hold_id].payment_key is not None:
-            expected = PaymentInProgress(hold_id)
+        user, hold_id, expected = self.pick_hold_to_change(data)
         if expected is None and not self.on_sale():
             expected = SalesClosed(RULES.show_id)
         if expected is None:
