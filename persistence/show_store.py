@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -44,6 +44,8 @@ from actors.seat_map_core import (
 )
 from persistence.outbox_kinds import BOOKING_CANCELLED, BOOKING_CONFIRMED
 from persistence.urls import libpq_url
+
+R = TypeVar("R")
 
 STALE_EPOCH_SQLSTATE = "SW001"  # raised by seatwise_check_epoch (migration 0012)
 HOLD_END_STATUS = {"released": "released", "expired": "expired", "sales_closed": "closed"}
@@ -129,60 +131,26 @@ class ShowStore:
                     raise UnknownShow(show_id)
                 raise Moved(show_id, bool(placed["own_actor"]))
             prices: dict[str, Any] = show["prices"]
+            # Each SELECT names its columns as the record's fields.
             await cur.execute(
-                "SELECT seat_id, row_label, row_index, number, category FROM screen_seats "
+                "SELECT seat_id, row_label AS row, row_index, number, category FROM screen_seats "
                 "WHERE screen_id = %s ORDER BY row_index, number",
                 (show["screen_id"],),
             )
-            seats = tuple(
-                SeatSpec(
-                    seat_id=r["seat_id"],
-                    row=r["row_label"],
-                    row_index=r["row_index"],
-                    number=r["number"],
-                    category=r["category"],
-                    price=Decimal(str(prices[r["category"]])),
-                )
-                for r in await cur.fetchall()
-            )
+            seats = tuple(SeatSpec(**r, price=Decimal(str(prices[r["category"]]))) for r in await cur.fetchall())
             await cur.execute(
-                "SELECT id, user_id, seat_ids, created_at, expires_at, amount, extensions, fee, payment_key, "
-                "resume_expires_at FROM holds "
+                "SELECT id AS hold_id, user_id, seat_ids, created_at, expires_at, amount, extensions, fee, "
+                "payment_key, resume_expires_at FROM holds "
                 "WHERE show_id = %s AND status = 'active' ORDER BY created_at, id",
                 (show_id,),
             )
-            holds = tuple(
-                Hold(
-                    hold_id=r["id"],
-                    user_id=r["user_id"],
-                    seat_ids=tuple(r["seat_ids"]),
-                    created_at=r["created_at"],
-                    expires_at=r["expires_at"],
-                    amount=r["amount"],
-                    extensions=r["extensions"],
-                    fee=r["fee"],
-                    payment_key=r["payment_key"],
-                    resume_expires_at=r["resume_expires_at"],
-                )
-                for r in await cur.fetchall()
-            )
+            holds = _records(Hold, await cur.fetchall(), "seat_ids")
             await cur.execute(
-                "SELECT id, user_id, seat_ids, hold_ids, amount, created_at, fee FROM bookings "
+                "SELECT id AS booking_id, user_id, seat_ids, hold_ids, amount, created_at, fee FROM bookings "
                 "WHERE show_id = %s AND status = 'confirmed' ORDER BY created_at, id",
                 (show_id,),
             )
-            bookings = tuple(
-                Booking(
-                    booking_id=r["id"],
-                    user_id=r["user_id"],
-                    seat_ids=tuple(r["seat_ids"]),
-                    hold_ids=tuple(r["hold_ids"]),
-                    amount=r["amount"],
-                    created_at=r["created_at"],
-                    fee=r["fee"],
-                )
-                for r in await cur.fetchall()
-            )
+            bookings = _records(Booking, await cur.fetchall(), "seat_ids", "hold_ids")
             await cur.execute("SELECT seat_id FROM blocked_seats WHERE show_id = %s", (show_id,))
             blocked = tuple(r["seat_id"] for r in await cur.fetchall())
         return StoredShow(
@@ -550,6 +518,12 @@ _HANDLERS: dict[type[Event], Callable[[_EventWriter, Any], Awaitable[None]]] = {
     SeatsBlocked: _EventWriter._seats_blocked,
     SeatsUnblocked: _EventWriter._seats_unblocked,
 }
+
+
+def _records(record: Callable[..., R], rows: Iterable[dict[str, Any]], *arrays: str) -> tuple[R, ...]:
+    """``rows``, whose columns are named as ``record``'s fields, as records; the ``arrays`` columns (lists
+    from PostgreSQL) become tuples, as the seat map's frozen records keep them."""
+    return tuple(record(**row | {name: tuple(row[name]) for name in arrays}) for row in rows)
 
 
 def json_rows(rows: Iterable[dict[str, Any]]) -> str:
