@@ -24,6 +24,7 @@ from notifications.events import ALL_KINDS, DeliveryFailed, Notification, webhoo
 from notifications.secret_box import SecretBox, UnreadableSecret
 from notifications.signing import EVENT_HEADER, new_secret, signed_headers
 from persistence.database import Database
+from persistence.rows import from_row
 
 USER_AGENT = "Seatwise-Webhooks/1.0"
 
@@ -46,16 +47,7 @@ class Webhook:
 
 
 def _webhook(row: Any, secret: str | None = None, unreadable: str | None = None) -> Webhook:
-    return Webhook(
-        id=row.id,
-        url=row.url,
-        events=tuple(row.events),
-        description=row.description,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        secret=secret,
-        unreadable=unreadable,
-    )
+    return from_row(Webhook, row, events=tuple(row.events), secret=secret, unreadable=unreadable)
 
 
 @dataclass(frozen=True, slots=True)

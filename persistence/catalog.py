@@ -30,6 +30,7 @@ from persistence.models import (
     Theater,
     User,
 )
+from persistence.rows import from_row
 
 
 def new_id() -> str:
@@ -49,7 +50,7 @@ class Account:
 
 
 def _account(row: User) -> Account:
-    return Account(id=row.id, email=row.email, name=row.name, role=row.role, password_hash=row.password_hash)
+    return from_row(Account, row)
 
 
 async def find_account_by_email(session: AsyncSession, email: str) -> Account | None:
@@ -116,15 +117,9 @@ class MovieInfo:
     genres: tuple[str, ...]
 
 
-def _movie(row: Movie) -> MovieInfo:
-    return MovieInfo(
-        id=row.id,
-        title=row.title,
-        description=row.description,
-        duration_minutes=row.duration_minutes,
-        language=row.language,
-        genres=tuple(row.genres),
-    )
+def movie_info(row: Any) -> MovieInfo:
+    """A movie row (ORM object or SQL row with the same column names) as a ``MovieInfo``."""
+    return from_row(MovieInfo, row, genres=tuple(row.genres))
 
 
 async def create_movie(
@@ -145,17 +140,17 @@ async def create_movie(
     )
     session.add(row)
     await session.flush()
-    return _movie(row)
+    return movie_info(row)
 
 
 async def list_movies(session: AsyncSession, limit: int = 100, offset: int = 0) -> list[MovieInfo]:
     rows = await session.exec(select(Movie).order_by(col(Movie.title), col(Movie.id)).limit(limit).offset(offset))
-    return [_movie(r) for r in rows]
+    return [movie_info(r) for r in rows]
 
 
 async def get_movie(session: AsyncSession, movie_id: str) -> MovieInfo | None:
     row = await session.get(Movie, movie_id)
-    return _movie(row) if row else None
+    return movie_info(row) if row else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +165,12 @@ async def create_theater(session: AsyncSession, name: str, city: str, address: s
     row = Theater(id=new_id(), name=name, city=city, address=address)
     session.add(row)
     await session.flush()
-    return TheaterInfo(row.id, row.name, row.city, row.address)
+    return from_row(TheaterInfo, row)
 
 
 async def get_theater(session: AsyncSession, theater_id: str) -> TheaterInfo | None:
     row = await session.get(Theater, theater_id)
-    return TheaterInfo(row.id, row.name, row.city, row.address) if row else None
+    return from_row(TheaterInfo, row) if row else None
 
 
 async def list_theaters(
@@ -184,7 +179,7 @@ async def list_theaters(
     query = select(Theater).order_by(col(Theater.city), col(Theater.name), col(Theater.id)).limit(limit).offset(offset)
     if city:
         query = query.where(func.lower(Theater.city) == city.lower())
-    return [TheaterInfo(r.id, r.name, r.city, r.address) for r in await session.exec(query)]
+    return [from_row(TheaterInfo, r) for r in await session.exec(query)]
 
 
 # -- screens ------------------------------------------------------------------------------------------
@@ -286,18 +281,7 @@ class ShowInfo:
 
 def show_info(row: Any) -> ShowInfo:
     """A show row (ORM object or SQL row with the same column names) as a ``ShowInfo``."""
-    return ShowInfo(
-        id=row.id,
-        movie_id=row.movie_id,
-        theater_id=row.theater_id,
-        screen_id=row.screen_id,
-        starts_at=row.starts_at,
-        prices={k: Decimal(str(v)) for k, v in row.prices.items()},
-        hold_ttl_seconds=row.hold_ttl_seconds,
-        status=row.status,
-        sales_open_at=row.sales_open_at,
-        sales_close_at=row.sales_close_at,
-    )
+    return from_row(ShowInfo, row, prices={k: Decimal(str(v)) for k, v in row.prices.items()})
 
 
 async def create_show(
@@ -486,9 +470,7 @@ _BOOKING_COLUMNS = (
 
 
 def _booking(row: Any) -> BookingInfo:
-    return BookingInfo(
-        row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], tuple(row[11])
-    )
+    return from_row(BookingInfo, row, seat_ids=tuple(row.seat_ids), hold_ids=tuple(row.hold_ids))
 
 
 async def get_booking(session: AsyncSession, booking_id: str) -> BookingInfo | None:

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.rows import from_row
+
 _COLUMNS = (
     "id, show_id, user_id, hold_ids, amount, status, charge_id, booking_id, refund_amount, created_at, customer_name, "
     "request_key, request_hash"
@@ -43,9 +45,7 @@ class PaymentRow:
 
 
 def _row(row: Any) -> PaymentRow:
-    return PaymentRow(
-        row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12]
-    )
+    return from_row(PaymentRow, row, hold_ids=tuple(row.hold_ids))
 
 
 async def get(session: AsyncSession, payment_id: str) -> PaymentRow | None:

@@ -11,7 +11,8 @@ and bookings the API serves. A report covers the shows starting in a window of U
   the day the booking was cancelled;
 * the screens of those theaters with their capacity and row layout (what occupancy is measured against).
 
-Money is summed as ``numeric`` and returned as ``Decimal``.
+Money is summed as ``numeric`` and returned as ``Decimal``; counts come back as ``bigint`` (``int``). Each
+query's columns are named like the fields of the record it fills (``persistence.rows.from_row``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from decimal import Decimal
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from persistence.catalog import RowSpec
+from persistence.rows import from_row
 
 MAX_SHOWS = 1000
 MAX_SCREENS = 1000
@@ -55,8 +59,9 @@ _SHOWS = text(_PER_SHOW + " ORDER BY s.starts_at, s.id LIMIT :limit")
 
 _SHOW_DAYS = text(
     f"""
-    SELECT (p.starts_at AT TIME ZONE 'UTC')::date AS day, count(*) AS shows, sum(p.capacity) AS capacity,
-           sum(p.sold) AS sold, sum(p.bookings) AS bookings, sum(p.gross) AS gross, sum(p.refunded) AS refunded
+    SELECT (p.starts_at AT TIME ZONE 'UTC')::date AS day, count(*) AS shows, sum(p.capacity)::bigint AS capacity,
+           sum(p.sold)::bigint AS sold, sum(p.bookings)::bigint AS bookings, sum(p.gross) AS gross,
+           sum(p.refunded) AS refunded
     FROM ({_PER_SHOW}) AS p
     GROUP BY 1 ORDER BY 1
     """  # noqa: S608 (constant SQL; every value is a bound parameter)
@@ -99,7 +104,34 @@ _SCREENS = text(
 
 
 @dataclass(frozen=True, slots=True)
-class ShowFigures:
+class Takings:
+    """What some shows' bookings brought in: bookings made, gross takings and refunds (the figures every
+    report row has)."""
+
+    bookings: int
+    gross: Decimal
+    refunded: Decimal
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.gross - self.refunded
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTakings(Takings):
+    """Takings of shows, with their seats sold against the capacity they were sold from."""
+
+    capacity: int
+    sold: int
+
+    @property
+    def occupancy(self) -> float:
+        """sold / capacity, 0 to 1, to four places (0 where there are no seats)."""
+        return round(self.sold / self.capacity, 4) if self.capacity else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShowFigures(ShowTakings):
     show_id: str
     starts_at: datetime
     status: str
@@ -110,52 +142,20 @@ class ShowFigures:
     city: str
     screen_id: str
     screen_name: str
-    capacity: int
-    sold: int
     held: int
     blocked: int
-    bookings: int
-    gross: Decimal
-    refunded: Decimal
-
-    @property
-    def revenue(self) -> Decimal:
-        return self.gross - self.refunded
 
 
 @dataclass(frozen=True, slots=True)
-class ShowDayFigures:
+class ShowDayFigures(ShowTakings):
     day: date
     shows: int
-    capacity: int
-    sold: int
-    bookings: int
-    gross: Decimal
-    refunded: Decimal
-
-    @property
-    def revenue(self) -> Decimal:
-        return self.gross - self.refunded
 
 
 @dataclass(frozen=True, slots=True)
-class SalesDayFigures:
+class SalesDayFigures(Takings):
     day: date
-    bookings: int
     tickets: int
-    gross: Decimal
-    refunded: Decimal
-
-    @property
-    def revenue(self) -> Decimal:
-        return self.gross - self.refunded
-
-
-@dataclass(frozen=True, slots=True)
-class ScreenRow:
-    row: str
-    seats: int
-    category: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ class ScreenLayout:
     id: str
     theater_id: str
     name: str
-    rows: tuple[ScreenRow, ...]
+    rows: tuple[RowSpec, ...]
 
     @property
     def capacity(self) -> int:
@@ -181,10 +181,6 @@ class SalesReport:
     truncated: bool
 
 
-def _money(value: object) -> Decimal:
-    return Decimal(str(value or 0))
-
-
 async def sales_report(session: AsyncSession, start: date, end: date, theater_id: str | None = None) -> SalesReport:
     """Figures for the shows starting on the UTC days ``start`` to ``end`` (both included)."""
     params = {
@@ -193,53 +189,12 @@ async def sales_report(session: AsyncSession, start: date, end: date, theater_id
         "theater_id": theater_id,
     }
     show_rows = (await session.execute(_SHOWS, {**params, "limit": MAX_SHOWS + 1})).all()
-    shows = tuple(
-        ShowFigures(
-            show_id=r.show_id,
-            starts_at=r.starts_at,
-            status=r.status,
-            movie_id=r.movie_id,
-            movie_title=r.movie_title,
-            theater_id=r.theater_id,
-            theater_name=r.theater_name,
-            city=r.city,
-            screen_id=r.screen_id,
-            screen_name=r.screen_name,
-            capacity=int(r.capacity),
-            sold=int(r.sold),
-            held=int(r.held),
-            blocked=int(r.blocked),
-            bookings=int(r.bookings),
-            gross=_money(r.gross),
-            refunded=_money(r.refunded),
-        )
-        for r in show_rows[:MAX_SHOWS]
-    )
-    show_days = tuple(
-        ShowDayFigures(
-            day=r.day,
-            shows=int(r.shows),
-            capacity=int(r.capacity),
-            sold=int(r.sold),
-            bookings=int(r.bookings),
-            gross=_money(r.gross),
-            refunded=_money(r.refunded),
-        )
-        for r in await session.execute(_SHOW_DAYS, params)
-    )
-    sales_days = tuple(
-        SalesDayFigures(
-            day=r.day,
-            bookings=int(r.bookings),
-            tickets=int(r.tickets),
-            gross=_money(r.gross),
-            refunded=_money(r.refunded),
-        )
-        for r in await session.execute(_SALES_DAYS, params)
-    )
-    layouts: dict[str, tuple[str, str, list[ScreenRow]]] = {}
+    shows = tuple(from_row(ShowFigures, r) for r in show_rows[:MAX_SHOWS])
+    show_days = tuple(from_row(ShowDayFigures, r) for r in await session.execute(_SHOW_DAYS, params))
+    sales_days = tuple(from_row(SalesDayFigures, r) for r in await session.execute(_SALES_DAYS, params))
+    layouts: dict[str, tuple[str, str, list[RowSpec]]] = {}
     for r in await session.execute(_SCREENS, {"theater_id": theater_id, "limit": MAX_SCREENS}):
-        layouts.setdefault(r.id, (r.theater_id, r.name, []))[2].append(ScreenRow(r.row_label, int(r.seats), r.category))
+        layouts.setdefault(r.id, (r.theater_id, r.name, []))[2].append(RowSpec(r.row_label, int(r.seats), r.category))
     screens = tuple(
         ScreenLayout(id=screen_id, theater_id=t_id, name=name, rows=tuple(rows))
         for screen_id, (t_id, name, rows) in layouts.items()

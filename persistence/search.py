@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence.catalog import MovieInfo, ShowInfo, show_info
+from persistence.catalog import MovieInfo, ShowInfo, movie_info, show_info
 
 # pg_trgm's word similarity (0..1) a title needs to match a query that full-text search missed: one typo
 # in a word of five or more letters stays above it ("Orbitls" → "Orbitals" 0.62, "Monsoon Exprss" →
@@ -136,21 +136,7 @@ async def search_movies(
         )
     ).all()
     total = int(rows[0].total) if rows else 0
-    hits = [
-        (
-            MovieInfo(
-                id=r.id,
-                title=r.title,
-                description=r.description,
-                duration_minutes=r.duration_minutes,
-                language=r.language,
-                genres=tuple(r.genres),
-            ),
-            float(r.score),
-        )
-        for r in rows
-        if r.id is not None
-    ]
+    hits = [(movie_info(r), float(r.score)) for r in rows if r.id is not None]
     return hits, total
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
@@ -38,45 +38,24 @@ from api.schemas import (
 )
 from booking.scheduling import check_prices, sales_close
 from persistence import catalog
-from persistence.catalog import MovieInfo, RowSpec, ShowInfo, TheaterInfo
+from persistence.catalog import RowSpec, ShowInfo
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=problem_responses(404))
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=problem_responses(*AUTHENTICATED, 404, 409))
 
-
-def movie_out(m: MovieInfo) -> MovieOut:
-    return MovieOut(
-        id=m.id,
-        title=m.title,
-        description=m.description,
-        duration_minutes=m.duration_minutes,
-        language=m.language,
-        genres=list(m.genres),
-    )
-
-
-def theater_out(t: TheaterInfo) -> TheaterOut:
-    return TheaterOut(id=t.id, name=t.name, city=t.city, address=t.address)
+T = TypeVar("T")
 
 
 def show_out(s: ShowInfo) -> ShowOut:
-    return ShowOut(
-        id=s.id,
-        movie_id=s.movie_id,
-        theater_id=s.theater_id,
-        screen_id=s.screen_id,
-        starts_at=s.starts_at,
-        prices={k: float(v) for k, v in s.prices.items()},
-        hold_ttl_seconds=s.hold_ttl_seconds,
-        status=s.status,
-        on_sale=s.on_sale(datetime.now(UTC)),
-        sales_open_at=s.sales_open_at,
-        sales_close_at=s.sales_end,
-    )
+    """A show as the API tells it: its record, whether it is on sale now, and when its sales end."""
+    return ShowOut.model_validate({**asdict(s), "on_sale": s.on_sale(datetime.now(UTC)), "sales_close_at": s.sales_end})
 
 
-def not_found(what: str, ident: str) -> ApiProblem:
-    return ApiProblem(404, f"{what} {ident} does not exist", f"unknown-{what}")
+def found(record: T | None, what: str, ident: str) -> T:
+    """``record``, or a 404 naming the ``what`` with id ``ident`` that was not there."""
+    if record is None:
+        raise ApiProblem(404, f"{what} {ident} does not exist", f"unknown-{what}")
+    return record
 
 
 # -- reads ----------------------------------------------------------------------------------------------
@@ -87,16 +66,16 @@ async def list_movies(
     db: Db, limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)
 ) -> list[MovieOut]:
     async with db.session() as session:
-        return [movie_out(m) for m in await catalog.list_movies(session, limit, offset)]
+        return [
+            MovieOut.model_validate(m, from_attributes=True) for m in await catalog.list_movies(session, limit, offset)
+        ]
 
 
 @router.get("/movies/{movie_id}", response_model=MovieOut)
 async def get_movie(movie_id: EntityId, db: Db) -> MovieOut:
     async with db.session() as session:
         movie = await catalog.get_movie(session, movie_id)
-    if movie is None:
-        raise not_found("movie", movie_id)
-    return movie_out(movie)
+    return MovieOut.model_validate(found(movie, "movie", movie_id), from_attributes=True)
 
 
 @router.get("/theaters", response_model=list[TheaterOut])
@@ -108,16 +87,15 @@ async def list_theaters(
 ) -> list[TheaterOut]:
     """Theaters, by city and name; `city` filters case-insensitively."""
     async with db.session() as session:
-        return [theater_out(t) for t in await catalog.list_theaters(session, city, limit, offset)]
+        theaters = await catalog.list_theaters(session, city, limit, offset)
+    return [TheaterOut.model_validate(t, from_attributes=True) for t in theaters]
 
 
 @router.get("/theaters/{theater_id}", response_model=TheaterOut)
 async def get_theater(theater_id: EntityId, db: Db) -> TheaterOut:
     async with db.session() as session:
         theater = await catalog.get_theater(session, theater_id)
-    if theater is None:
-        raise not_found("theater", theater_id)
-    return theater_out(theater)
+    return TheaterOut.model_validate(found(theater, "theater", theater_id), from_attributes=True)
 
 
 @router.get("/shows", response_model=list[ShowOut])
@@ -145,9 +123,7 @@ async def list_shows(
 async def get_show(show_id: EntityId, db: Db) -> ShowOut:
     async with db.session() as session:
         show = await catalog.get_show(session, show_id)
-    if show is None:
-        raise not_found("show", show_id)
-    return show_out(show)
+    return show_out(found(show, "show", show_id))
 
 
 # Rendered seat maps, reused for a moment: a crowd refreshing one show's map costs one Redis read and
@@ -250,10 +226,9 @@ async def show_ledger(
     """The append-only history of a show's seats: what happened, to which seat, for whom, when, and under
     which epoch of the show's actor (oldest first, at most 10,000 entries)."""
     async with db.session() as session:
-        if await catalog.get_show(session, show_id) is None:
-            raise not_found("show", show_id)
+        found(await catalog.get_show(session, show_id), "show", show_id)
         entries = await catalog.seat_history(session, show_id, seat)
-    return [LedgerEntryOut(**asdict(e)) for e in entries]
+    return [LedgerEntryOut.model_validate(e, from_attributes=True) for e in entries]
 
 
 # -- admin writes ---------------------------------------------------------------------------------------
@@ -274,7 +249,7 @@ async def create_movie(body: MovieIn, _: AdminCaller, db: Db) -> MovieOut:
         movie = await catalog.create_movie(
             session, body.title, body.description, body.duration_minutes, body.language, body.genres
         )
-    return movie_out(movie)
+    return MovieOut.model_validate(movie, from_attributes=True)
 
 
 @admin.post(
@@ -297,7 +272,7 @@ async def create_movie(body: MovieIn, _: AdminCaller, db: Db) -> MovieOut:
 async def create_theater(body: TheaterIn, _: AdminCaller, db: Db) -> TheaterOut:
     async with db.session() as session:
         theater = await catalog.create_theater(session, body.name, body.city, body.address)
-    return theater_out(theater)
+    return TheaterOut.model_validate(theater, from_attributes=True)
 
 
 @admin.post("/theaters/{theater_id}/screens", status_code=201, response_model=ScreenOut)
@@ -306,8 +281,7 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
     if len(set(labels)) != len(labels):
         raise ApiProblem(422, "row labels must be unique", "duplicate-rows")
     async with db.session() as session:
-        if await catalog.get_theater(session, theater_id) is None:
-            raise not_found("theater", theater_id)
+        found(await catalog.get_theater(session, theater_id), "theater", theater_id)
         screen = await catalog.create_screen(
             session, theater_id, body.name, [RowSpec(r.row, r.seats, r.category) for r in body.rows]
         )
@@ -340,11 +314,8 @@ async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSetting
     cutoff = timedelta(minutes=settings.sales_cutoff_minutes)
     sales_close_at = sales_close(body.starts_at, body.sales_open_at, body.sales_close_at, cutoff, datetime.now(UTC))
     async with db.session() as session:
-        if await catalog.get_movie(session, body.movie_id) is None:
-            raise not_found("movie", body.movie_id)
-        screen = await catalog.get_screen(session, body.screen_id)
-        if screen is None:
-            raise not_found("screen", body.screen_id)
+        found(await catalog.get_movie(session, body.movie_id), "movie", body.movie_id)
+        screen = found(await catalog.get_screen(session, body.screen_id), "screen", body.screen_id)
         check_prices(screen.categories, body.prices)
         show = await catalog.create_show(
             session,

@@ -19,8 +19,6 @@ from api.auth import AdminCaller
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import EntityId, Strict, text
 from notifications import NotificationService
-from notifications.dead_letters import DeadLetter
-from notifications.webhooks import Webhook
 
 admin = APIRouter(prefix="/api/v1/admin", tags=["notifications"], responses=problem_responses(*AUTHENTICATED))
 
@@ -85,30 +83,6 @@ class DeadLetterPage(BaseModel):
     total: int
 
 
-def _webhook_out(hook: Webhook) -> WebhookOut:
-    return WebhookOut(
-        id=hook.id,
-        url=hook.url,
-        events=list(hook.events),
-        description=hook.description,
-        created_by=hook.created_by,
-        created_at=hook.created_at,
-    )
-
-
-def _dead_letter_out(letter: DeadLetter) -> DeadLetterOut:
-    return DeadLetterOut(
-        id=letter.id,
-        outbox_id=letter.outbox_id,
-        kind=letter.kind,
-        payload=letter.payload,
-        reason=letter.reason,
-        failures=[FailureOut(target=f.target, attempts=f.attempts, error=f.error) for f in letter.failures],
-        failed_at=letter.failed_at,
-        source_id=letter.source_id,
-    )
-
-
 def _service(request: Request) -> NotificationService:
     service: NotificationService | None = getattr(request.app.state, "notifications", None)
     if service is None:
@@ -130,7 +104,7 @@ async def register_webhook(body: WebhookIn, caller: AdminCaller, request: Reques
     """Register a URL for notification events. The answer carries the signing secret, this once."""
     hook = await _service(request).webhooks.register(str(body.url), body.events, body.description, caller.user_id)
     assert hook.secret is not None  # a registration always carries its new secret
-    return WebhookCreated(**_webhook_out(hook).model_dump(), secret=hook.secret)
+    return WebhookCreated.model_validate(hook, from_attributes=True)
 
 
 @admin.get("/webhooks", response_model=list[WebhookOut])
@@ -141,7 +115,9 @@ async def list_webhooks(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[WebhookOut]:
     """Registered webhooks, oldest first (without their secrets)."""
-    return [_webhook_out(h) for h in await _service(request).webhooks.page(limit, offset)]
+    return [
+        WebhookOut.model_validate(h, from_attributes=True) for h in await _service(request).webhooks.page(limit, offset)
+    ]
 
 
 @admin.delete("/webhooks/{webhook_id}", status_code=204, responses=problem_responses(*AUTHENTICATED, 404))
@@ -165,7 +141,9 @@ async def list_dead_letters(
     with _redis_answers():
         letters, next_after = await service.dead_letters.page(limit, after)
         total = await service.dead_letters.count()
-    return DeadLetterPage(items=[_dead_letter_out(d) for d in letters], next_after=next_after, total=total)
+    return DeadLetterPage.model_validate(
+        {"items": letters, "next_after": next_after, "total": total}, from_attributes=True
+    )
 
 
 @admin.post(
@@ -181,4 +159,4 @@ async def replay_dead_letter(dead_letter_id: StreamId, _: AdminCaller, request: 
         letter = await _service(request).dead_letters.replay(dead_letter_id)
     if letter is None:
         raise ApiProblem(404, f"dead letter {dead_letter_id} does not exist", "unknown-dead-letter")
-    return _dead_letter_out(letter)
+    return DeadLetterOut.model_validate(letter, from_attributes=True)

@@ -1,10 +1,9 @@
 """The admin dashboard's figures (``GET /api/v1/admin/reports/sales``): sales, occupancy and revenue per
-show and per day, and the screens they are measured against. Admin only; read-only; the SQL lives in
-``persistence/reports.py``."""
+show and per day, and the screens they are measured against. Admin only; read-only; the SQL and the figures
+(revenue, occupancy) live in ``persistence/reports.py``, whose records the response models read as they are."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -69,14 +68,6 @@ class SalesDayOut(BaseModel):
     revenue: float
 
 
-def figures_out(figures: reports.ShowFigures | reports.ShowDayFigures | reports.SalesDayFigures) -> dict[str, object]:
-    """A figures row as its API model takes it: its own fields, revenue, and occupancy where it has seats."""
-    out: dict[str, object] = {**asdict(figures), "revenue": figures.revenue}
-    if not isinstance(figures, reports.SalesDayFigures):
-        out["occupancy"] = _share(figures.sold, figures.capacity)
-    return out
-
-
 class ScreenRowOut(BaseModel):
     row: str
     seats: int
@@ -99,10 +90,6 @@ class SalesReportOut(BaseModel):
     sales_days: list[SalesDayOut]
     screens: list[ScreenOut] = Field(description="the screens (of the theater, or all), with their layout")
     truncated: bool = Field(description="more shows matched than `shows` lists (the day sums cover all)")
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 @router.get("/sales", response_model=SalesReportOut)
@@ -130,21 +117,4 @@ async def sales_report(
         raise ApiProblem(422, f"a report covers at most {MAX_DAYS} days", "date-range-too-long")
     async with db.session() as session:
         report = await reports.sales_report(session, first, last, theater_id)
-    return SalesReportOut(
-        start=report.start,
-        end=report.end,
-        shows=[ShowFiguresOut.model_validate(figures_out(s)) for s in report.shows],
-        show_days=[ShowDayOut.model_validate(figures_out(d)) for d in report.show_days],
-        sales_days=[SalesDayOut.model_validate(figures_out(d)) for d in report.sales_days],
-        screens=[
-            ScreenOut(
-                id=s.id,
-                theater_id=s.theater_id,
-                name=s.name,
-                capacity=s.capacity,
-                rows=[ScreenRowOut(row=r.row, seats=r.seats, category=r.category) for r in s.rows],
-            )
-            for s in report.screens
-        ],
-        truncated=report.truncated,
-    )
+    return SalesReportOut.model_validate(report, from_attributes=True)

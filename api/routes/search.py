@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Db
 from api.problems import problem_responses
-from api.routes.catalog import movie_out, show_out
+from api.routes.catalog import show_out
 from api.schemas import EntityId, IsoDate, MovieOut, ShowOut
 from persistence import search
 
@@ -66,7 +67,7 @@ async def search_movies(
     async with db.session() as session:
         hits, total = await search.search_movies(session, q, city, language, genre, limit, offset)
     return MovieSearchPage(
-        items=[MovieHitOut(**movie_out(m).model_dump(), score=score) for m, score in hits],
+        items=[MovieHitOut.model_validate({**asdict(m), "score": score}) for m, score in hits],
         total=total,
         limit=limit,
         offset=offset,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import SeedCaller, seed_caller
 from api.deps import Bookings, Db, booking_of, seatmaps_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
-from api.routes.catalog import not_found
+from api.routes.catalog import found
 from api.schemas import (
     BOOKING_LINK,
     EntityId,
@@ -50,18 +50,14 @@ async def get_list_of_movie(db: Db) -> list[SeedMovieOut]:
 async def get_movie_detail(movie_id: EntityId, db: Db) -> SeedMovieOut:
     async with db.session() as session:
         movie = await catalog.get_movie(session, movie_id)
-    if movie is None:
-        raise not_found("movie", movie_id)
-    return seed_movie(movie)
+    return seed_movie(found(movie, "movie", movie_id))
 
 
 @router.get("/GetTheaterDetail/api/v0/{theater_id}", response_model=SeedTheaterOut)
 async def get_theater_detail(theater_id: EntityId, _: SeedCaller, db: Db) -> SeedTheaterOut:
     async with db.session() as session:
         theater = await catalog.get_theater(session, theater_id)
-    if theater is None:
-        raise not_found("theater", theater_id)
-    return SeedTheaterOut(name=theater.name, address=theater.address)
+    return SeedTheaterOut.model_validate(found(theater, "theater", theater_id), from_attributes=True)
 
 
 @router.get("/GetAvailableSeat/api/v0/{movie_id}/{theater_id}", response_model=SeedAvailableOut)
