@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,37 +35,22 @@ from api.routes.stream import SeatStreamSession
 from persistence.catalog import ShowInfo
 from seat_views.reader import SeatMapView, SeatView
 from seat_views.stream import Published, Subscription
+from tests.unit.fakes import FakeClock, Ids
 
 T0 = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def ids() -> Iterator[str]:
-    n = 0
-    while True:
-        n += 1
-        yield f"id-{n}"
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def seat_map(clock: Clock) -> SeatMap:
+def seat_map(clock: FakeClock) -> SeatMap:
     seats = [SeatSpec(f"A{n}", "A", 0, n, "standard", Decimal(100)) for n in range(1, 7)]
     rules = ShowRules("show-1", T0 + timedelta(hours=2), TTL, max_seats_per_user=6)
-    counter = ids()
-    return SeatMap(rules, seats, clock, id_factory=lambda: next(counter))
+    return SeatMap(rules, seats, clock, id_factory=Ids())
 
 
 def by_seat(events: list[Event]) -> dict[str, tuple[SeatStatus, str | None, str | None]]:
@@ -93,7 +78,9 @@ def test_each_event_becomes_the_seats_final_state(seat_map: SeatMap) -> None:
     assert by_seat(seat_map.drain_events()) == {"A5": (SeatStatus.AVAILABLE, None, None)}
 
 
-def test_a_batch_keeps_only_the_last_state_of_a_seat_and_each_holds_last_fate(seat_map: SeatMap, clock: Clock) -> None:
+def test_a_batch_keeps_only_the_last_state_of_a_seat_and_each_holds_last_fate(
+    seat_map: SeatMap, clock: FakeClock
+) -> None:
     first = seat_map.hold("alice", ["A3"])
     seat_map.drain_events()
     clock.now += TTL  # alice's hold lapses; bob's hold of the same seat removes it first
@@ -117,7 +104,7 @@ def test_a_confirmation_names_the_holds_and_keeps_seats_seen_earlier_in_the_batc
     assert holds == [HoldChange(hold.hold_id, "carol", ("A4", "A5"), "confirmed")]
 
 
-def test_release_expiry_and_closing_sales_free_the_seats(seat_map: SeatMap, clock: Clock) -> None:
+def test_release_expiry_and_closing_sales_free_the_seats(seat_map: SeatMap, clock: FakeClock) -> None:
     released = seat_map.hold("alice", ["A1"])
     seat_map.release("alice", released.hold_id)
     lapsing = seat_map.hold("bob", ["A2"])
