@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,28 @@ def gateway(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     # Pre-warming off in the shared service: it would wake the shows of every test in the shared database
     # (tests/integration/test_prewarm.py starts services of its own, with it on and off).
+    with serving(backing, tmp_path_factory, "service", {"BOOKING_PREWARM_LEAD_SECONDS": "0"}, gateway) as svc:
+        yield svc
+
+
+@contextmanager
+def serving(
+    backing: Backing,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    env: dict[str, str],
+    gateway: SimulatorProcess | None = None,
+) -> Iterator[Service]:
+    """A service on a free port with the settings ``env``, its log and data in a fresh temporary folder
+    ``name``, stopped when the block ends: the shared one, or one a test module starts with settings of its
+    own. It pays through ``gateway``, or without one through a simulated gateway of its own."""
     svc = Service(
         backing=backing,
         port=_free_port(),
-        payment_gateway_url=gateway.base_url,
-        extra_env={"BOOKING_PREWARM_LEAD_SECONDS": "0"},
+        payment_gateway_url=gateway.base_url if gateway is not None else None,
+        extra_env=env,
     )
-    with svc.serving(tmp_path_factory.mktemp("service")):
+    with svc.serving(tmp_path_factory.mktemp(name)):
         yield svc
 
 

@@ -17,20 +17,14 @@ import pytest
 
 from payments.simulator import SimulatorProcess
 from tests.api_client import admin_headers, create_show, hold_body, new_user, seed_headers
-from tests.conftest import Backing, Service, _free_port
+from tests.conftest import Backing, Service, serving
 
 
 @pytest.fixture(scope="module")
 def two_process_service(
     backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    svc = Service(
-        backing=backing,
-        port=_free_port(),
-        payment_gateway_url=gateway.base_url,
-        extra_env={"BOOKING_API_WORKERS": "2"},
-    )
-    with svc.serving(tmp_path_factory.mktemp("two-process-service")):
+    with serving(backing, tmp_path_factory, "two-process-service", {"BOOKING_API_WORKERS": "2"}, gateway) as svc:
         yield svc
 
 

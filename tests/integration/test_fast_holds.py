@@ -20,11 +20,10 @@ import httpx
 import psycopg
 import pytest
 
-from harness.service import free_port
 from payments.simulator import SimulatorProcess
 from settings import libpq_url
 from tests.api_client import ShowFixture, admin_headers, bulk_users, create_show, hold_body
-from tests.conftest import Backing, Service
+from tests.conftest import Backing, Service, serving
 
 HEADERS = ("content-type", "content-length", "location", "retry-after", "www-authenticate", "allow")
 VOLATILE = ("id", "hold_id", "created_at", "expires_at", "hold_end_time")
@@ -37,17 +36,12 @@ def routed(
 ) -> Iterator[Service]:
     """The shared service with the fast path off: another API process on the same show hosts (two sets of
     hosts for one show would fence each other's copies)."""
-    svc = Service(
-        backing=backing,
-        port=free_port(),
-        payment_gateway_url=gateway.base_url,
-        extra_env={
-            "BOOKING_FAST_HOLDS": "false",
-            "BOOKING_PREWARM_LEAD_SECONDS": "0",  # as the shared service: no waking every test's shows
-            "BOOKING_RAY_NAMESPACE": service.ray_namespace,  # the shared service's hosts
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("routed")):
+    settings = {
+        "BOOKING_FAST_HOLDS": "false",
+        "BOOKING_PREWARM_LEAD_SECONDS": "0",  # as the shared service: no waking every test's shows
+        "BOOKING_RAY_NAMESPACE": service.ray_namespace,  # the shared service's hosts
+    }
+    with serving(backing, tmp_path_factory, "routed", settings, gateway) as svc:
         yield svc
 
 
@@ -55,18 +49,13 @@ def routed(
 def limited(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The fast path on, under a rate limit of 30 requests a minute, logging JSON (so answers carry their
     request ids)."""
-    svc = Service(
-        backing=backing,
-        port=free_port(),
-        payment_gateway_url=gateway.base_url,
-        extra_env={
-            "BOOKING_RATE_LIMIT_PER_MINUTE": "30",
-            "BOOKING_LOG_FORMAT": "json",
-            "BOOKING_REDIS_PREFIX": backing.redis_prefix + "fast-limited:",
-            "BOOKING_PREWARM_LEAD_SECONDS": "0",
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("fast-limited")):
+    settings = {
+        "BOOKING_RATE_LIMIT_PER_MINUTE": "30",
+        "BOOKING_LOG_FORMAT": "json",
+        "BOOKING_REDIS_PREFIX": backing.redis_prefix + "fast-limited:",
+        "BOOKING_PREWARM_LEAD_SECONDS": "0",
+    }
+    with serving(backing, tmp_path_factory, "fast-limited", settings, gateway) as svc:
         yield svc
 
 

@@ -10,23 +10,19 @@ import httpx
 import pytest
 
 from tests.api_client import bulk_users, create_show
-from tests.conftest import Backing, Service, _free_port
+from tests.conftest import Backing, Service, serving
 
 TTL_SECONDS = 5.0
 
 
 @pytest.fixture(scope="module")
 def short_lived_keys(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = Service(
-        backing=backing,
-        port=_free_port(),
-        extra_env={
-            "BOOKING_IDEMPOTENCY_KEY_TTL_HOURS": str(TTL_SECONDS / 3600),
-            "BOOKING_RETENTION_INTERVAL_SECONDS": "0",  # the lookup alone must honour the lifetime
-            "BOOKING_PREWARM_LEAD_SECONDS": "0",
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("idempotency-ttl")):
+    settings = {
+        "BOOKING_IDEMPOTENCY_KEY_TTL_HOURS": str(TTL_SECONDS / 3600),
+        "BOOKING_RETENTION_INTERVAL_SECONDS": "0",  # the lookup alone must honour the lifetime
+        "BOOKING_PREWARM_LEAD_SECONDS": "0",
+    }
+    with serving(backing, tmp_path_factory, "idempotency-ttl", settings) as svc:
         yield svc
 
 

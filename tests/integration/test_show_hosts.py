@@ -32,7 +32,7 @@ from routing import show_router
 from routing.show_router import ShowActors
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show
-from tests.conftest import Backing, Service, ShowPlacement, _free_port, actor_config
+from tests.conftest import Backing, Service, ShowPlacement, actor_config, serving
 
 
 def host_for(backing: Backing, max_shows: int = 10, idle_seconds: float = 3600.0) -> Any:
@@ -177,17 +177,13 @@ def hosted_service(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -
     """The service with hosted placement and a one-second idle period. Pre-warming is off, so nothing
     wakes a passivated show: what readers see of it comes from the stored rows alone. Its settings give
     it a Ray namespace of its own (``Service.ray_namespace``), so its hosts have its idle period."""
-    svc = Service(
-        backing=backing,
-        port=_free_port(),
-        extra_env={
-            "BOOKING_SHOW_PLACEMENT": "hosted",
-            "BOOKING_SHOW_IDLE_SECONDS": "1",
-            "BOOKING_PREWARM_LEAD_SECONDS": "0",
-            "BOOKING_NOTIFICATION_SWEEP_INTERVAL_SECONDS": "0.5",
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("hosted")):
+    settings = {
+        "BOOKING_SHOW_PLACEMENT": "hosted",
+        "BOOKING_SHOW_IDLE_SECONDS": "1",
+        "BOOKING_PREWARM_LEAD_SECONDS": "0",
+        "BOOKING_NOTIFICATION_SWEEP_INTERVAL_SECONDS": "0.5",
+    }
+    with serving(backing, tmp_path_factory, "hosted", settings) as svc:
         yield svc
 
 
