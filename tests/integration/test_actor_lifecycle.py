@@ -25,7 +25,7 @@ from actors.seat_map_core import Hold, SeatsHeld
 from actors.show_actor import RemoteShowActor, actor_name
 from persistence.show_store import ShowStore
 from settings import libpq_url
-from tests.api_client import admin_headers, bulk_users, create_show, hold_body, seed_headers
+from tests.api_client import admin_headers, bulk_users, create_show, seed_hold
 from tests.conftest import Backing, Service, ShowPlacement, actor_config
 
 
@@ -66,19 +66,18 @@ def test_a_fenced_actor_steps_down_and_ray_brings_back_a_current_one(live_servic
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
         (_, token), (_, other) = bulk_users(backing.database_url, 2)
-        hold = f"/HoldSeat/api/v0/{show.movie_id}"
-        assert client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A1"])).status_code == 200
+        assert seed_hold(client, show, token, ["A1"]).status_code == 200
         before = placement.ping(show.show_id)
         fenced_before = host_figure(placement, show.show_id, "fenced")
         # Another activation happens behind this actor's back (as when Ray restarts a show elsewhere).
         with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
             conn.execute("UPDATE shows SET epoch = epoch + 1 WHERE id = %s", (show.show_id,))
-        refused = client.post(hold, headers=seed_headers(token), json=hold_body(show, ["A2"]))
+        refused = seed_hold(client, show, token, ["A2"])
         assert refused.status_code == 503
         assert refused.headers["Retry-After"]
         deadline = time.monotonic() + 30
         while True:
-            retry = client.post(hold, headers=seed_headers(other), json=hold_body(show, ["A2"]))
+            retry = seed_hold(client, show, other, ["A2"])
             if retry.status_code == 200 or time.monotonic() > deadline:
                 break
             assert retry.status_code == 503
@@ -133,12 +132,7 @@ def test_the_ledger_is_append_only(live_service: Service, backing: Backing) -> N
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(client)
         ((_, token),) = bulk_users(backing.database_url, 1)
-        assert (
-            client.post(
-                f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(token), json=hold_body(show, ["B3"])
-            ).status_code
-            == 200
-        )
+        assert seed_hold(client, show, token, ["B3"]).status_code == 200
         history = client.get(
             f"/api/v1/admin/shows/{show.show_id}/ledger", params={"seat": "B3"}, headers=admin_headers(client)
         )

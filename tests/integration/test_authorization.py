@@ -65,33 +65,26 @@ def snapshot(backing: Backing, gateway: SimulatorProcess, show: ShowFixture) -> 
 
 Attempt = Callable[[dict[str, Any]], httpx.Response]
 
+
+def as_b(world: dict[str, Any], method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """A request by account B, with its bearer token."""
+    client: httpx.Client = world["client"]
+    return client.request(method, path, headers={"Authorization": f"Bearer {world['b']}"}, **kwargs)
+
+
 ATTEMPTS: dict[str, tuple[Attempt, int]] = {
-    "view A's booking": (
-        lambda w: w["client"].get(f"/api/v1/bookings/{w['booking']}", headers={"Authorization": f"Bearer {w['b']}"}),
-        404,
-    ),
-    "cancel A's booking": (
-        lambda w: w["client"].post(
-            f"/api/v1/bookings/{w['booking']}/cancel", headers={"Authorization": f"Bearer {w['b']}"}
-        ),
-        404,
-    ),
+    "view A's booking": (lambda w: as_b(w, "GET", f"/api/v1/bookings/{w['booking']}"), 404),
+    "cancel A's booking": (lambda w: as_b(w, "POST", f"/api/v1/bookings/{w['booking']}/cancel"), 404),
     "extend A's hold": (
-        lambda w: w["client"].post(
-            f"/api/v1/shows/{w['show'].show_id}/holds/{w['hold']}/extend", headers={"Authorization": f"Bearer {w['b']}"}
-        ),
+        lambda w: as_b(w, "POST", f"/api/v1/shows/{w['show'].show_id}/holds/{w['hold']}/extend"),
         404,
     ),
-    "release A's hold": (
-        lambda w: w["client"].delete(
-            f"/api/v1/shows/{w['show'].show_id}/holds/{w['hold']}", headers={"Authorization": f"Bearer {w['b']}"}
-        ),
-        404,
-    ),
+    "release A's hold": (lambda w: as_b(w, "DELETE", f"/api/v1/shows/{w['show'].show_id}/holds/{w['hold']}"), 404),
     "pay on A's show (v1)": (
-        lambda w: w["client"].post(
+        lambda w: as_b(
+            w,
+            "POST",
             f"/api/v1/shows/{w['show'].show_id}/holds/pay",
-            headers={"Authorization": f"Bearer {w['b']}"},
             json={"payment_info": {"card_number": "4242424242424242"}},
         ),
         404,
@@ -104,12 +97,7 @@ ATTEMPTS: dict[str, tuple[Attempt, int]] = {
         ),
         404,
     ),
-    "read the show's ledger": (
-        lambda w: w["client"].get(
-            f"/api/v1/admin/shows/{w['show'].show_id}/ledger", headers={"Authorization": f"Bearer {w['b']}"}
-        ),
-        403,
-    ),
+    "read the show's ledger": (lambda w: as_b(w, "GET", f"/api/v1/admin/shows/{w['show'].show_id}/ledger"), 403),
 }
 
 

@@ -14,15 +14,7 @@ import redis
 
 from actors.redis_publisher import seatmap_key, seatmap_log
 from settings import libpq_url
-from tests.api_client import (
-    ShowFixture,
-    admin_headers,
-    create_show,
-    hold_body,
-    new_user,
-    pay_body,
-    seed_headers,
-)
+from tests.api_client import ShowFixture, admin_headers, create_show, new_user, seed_headers, seed_hold, seed_pay
 from tests.conftest import Backing, Service, ShowPlacement
 
 
@@ -59,9 +51,7 @@ def test_hold_then_pay_books_the_seats(client: httpx.Client, show: ShowFixture) 
     assert available.json()["event_id"] == show.show_id
     assert set(available.json()["available_seat"]) == set(show.seats)
 
-    held = client.post(
-        f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A1", "B2"])
-    )
+    held = seed_hold(client, show, user, ["A1", "B2"])
     assert held.status_code == 200, held.text
     body = held.json()
     assert body["event_id"] == show.show_id
@@ -70,14 +60,14 @@ def test_hold_then_pay_books_the_seats(client: httpx.Client, show: ShowFixture) 
     assert body["hold_end_time"].endswith(("Z", "+00:00"))
     wait_for_status(client, show, "A1", "held")
 
-    paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=seed_headers(user), json=pay_body(show))
+    paid = seed_pay(client, show, user)
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "confirmed"
     assert sorted(paid.json()["selected_seat"]) == ["A1", "B2"]
     assert paid.json()["amount"] == 650.0
     wait_for_status(client, show, "B2", "booked")
 
-    again = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=seed_headers(user), json=pay_body(show))
+    again = seed_pay(client, show, user)
     assert again.status_code == 404
     assert again.headers["content-type"].startswith("application/problem+json")
 
@@ -85,15 +75,8 @@ def test_hold_then_pay_books_the_seats(client: httpx.Client, show: ShowFixture) 
 def test_someone_elses_held_seat_is_a_409_and_nothing_is_held(client: httpx.Client, show: ShowFixture) -> None:
     _, alice = new_user(client, "alice")
     _, bob = new_user(client, "bob")
-    assert (
-        client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(alice), json=hold_body(show, ["A5"])
-        ).status_code
-        == 200
-    )
-    refused = client.post(
-        f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(bob), json=hold_body(show, ["A4", "A5"])
-    )
+    assert seed_hold(client, show, alice, ["A5"]).status_code == 200
+    refused = seed_hold(client, show, bob, ["A4", "A5"])
     assert refused.status_code == 409
     assert refused.json()["seats"] == ["A5"]
     assert seat_status(client, show)["A4"] == "available"
@@ -103,40 +86,28 @@ def test_declined_card_keeps_the_hold_and_idempotent_payment_charges_once(
     client: httpx.Client, show: ShowFixture
 ) -> None:
     _, user = new_user(client)
-    assert (
-        client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A7"])
-        ).status_code
-        == 200
-    )
-    declined = client.post(
-        f"/SubmitPayment/api/v0/{show.show_id}",
-        headers=seed_headers(user),
-        json=pay_body(show, "4000000000000002"),
-    )
+    assert seed_hold(client, show, user, ["A7"]).status_code == 200
+    declined = seed_pay(client, show, user, "4000000000000002")
     assert declined.status_code == 402
     assert seat_status(client, show)["A7"] == "held"
 
-    headers = {**seed_headers(user), "Idempotency-Key": "pay-once-1"}
-    first = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
-    second = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
+    first = seed_pay(client, show, user, key="pay-once-1")
+    second = seed_pay(client, show, user, key="pay-once-1")
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
-    mismatch = client.post(
-        f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show, "4000000000000002")
-    )
+    mismatch = seed_pay(client, show, user, "4000000000000002", key="pay-once-1")
     assert mismatch.status_code == 422
 
 
 def test_hold_expires_by_its_timer_and_payment_then_answers_410(client: httpx.Client, backing: Backing) -> None:
     show = create_show(client, hold_ttl_seconds=2)
     _, user = new_user(client)
-    held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A1"]))
+    held = seed_hold(client, show, user, ["A1"])
     assert held.status_code == 200
     wait_for_status(client, show, "A1", "held", within=1.5)
     # Expired by time (within 2 s) and released by the actor's timer, which the ledger records.
     wait_for_status(client, show, "A1", "available", within=4.0)
-    paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=seed_headers(user), json=pay_body(show))
+    paid = seed_pay(client, show, user)
     assert paid.status_code == 410, paid.text
     deadline = time.monotonic() + 5
     while True:
@@ -156,12 +127,7 @@ def test_hold_expires_by_its_timer_and_payment_then_answers_410(client: httpx.Cl
     assert hold_status == ("expired",)
     # The seat is free for someone else now.
     _, other = new_user(client)
-    assert (
-        client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(other), json=hold_body(show, ["A1"])
-        ).status_code
-        == 200
-    )
+    assert seed_hold(client, show, other, ["A1"]).status_code == 200
 
 
 def test_v1_holds_best_available_extend_release(client: httpx.Client, show: ShowFixture) -> None:
@@ -190,27 +156,13 @@ def test_v1_holds_best_available_extend_release(client: httpx.Client, show: Show
 
 def test_per_account_seat_cap_counts_holds_and_bookings(client: httpx.Client, show: ShowFixture) -> None:
     _, user = new_user(client)
-    auth = seed_headers(user)
-    first = client.post(
-        f"/HoldSeat/api/v0/{show.movie_id}",
-        headers=auth,
-        json=hold_body(show, [f"A{i}" for i in range(1, 7)]),
-    )
+    first = seed_hold(client, show, user, [f"A{i}" for i in range(1, 7)])
     assert first.status_code == 200
-    assert client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=auth, json=pay_body(show)).status_code == 200
-    over = client.post(
-        f"/HoldSeat/api/v0/{show.movie_id}",
-        headers=auth,
-        json=hold_body(show, ["B1", "B2", "B3", "B4", "B5"]),
-    )
+    assert seed_pay(client, show, user).status_code == 200
+    over = seed_hold(client, show, user, ["B1", "B2", "B3", "B4", "B5"])
     assert over.status_code == 409
     assert "at most 10" in over.json()["detail"]
-    assert (
-        client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=auth, json=hold_body(show, ["B1", "B2", "B3", "B4"])
-        ).status_code
-        == 200
-    )
+    assert seed_hold(client, show, user, ["B1", "B2", "B3", "B4"]).status_code == 200
 
 
 def test_show_start_retires_the_actor_and_closes_sales(
@@ -220,11 +172,11 @@ def test_show_start_retires_the_actor_and_closes_sales(
     a hosted show (the default) is gone from its host, which serves on."""
     show = create_show(client, starts_in=timedelta(seconds=4))
     _, user = new_user(client)
-    held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A3"]))
+    held = seed_hold(client, show, user, ["A3"])
     assert held.status_code == 200
     assert held.json()["hold_end_time"] <= show_starts_at(client, show)
     time.sleep(5.5)
-    late = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user), json=hold_body(show, ["A4"]))
+    late = seed_hold(client, show, user, ["A4"])
     assert late.status_code == 409
     deadline = time.monotonic() + 10
     while True:
