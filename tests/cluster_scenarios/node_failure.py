@@ -100,6 +100,18 @@ class Answer:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Call:
+    """A request a customer sends: ``op`` ("hold" | "pay") on ``seats``, by ``user`` with ``token``."""
+
+    op: str
+    user: str
+    token: str
+    path: str
+    body: dict[str, Any]
+    seats: list[str]
+
+
 @dataclass
 class Crowd:
     answers: list[Answer] = field(default_factory=list)
@@ -161,49 +173,28 @@ def ping(placement: ShowPlacement, show_id: str, timeout: float = 60) -> dict[st
 # -- clients ----------------------------------------------------------------------------------------------
 
 
-async def post(
-    client: httpx.AsyncClient,
-    clock: Clock,
-    crowd: Crowd,
-    op: str,
-    user: str,
-    token: str,
-    path: str,
-    body: dict[str, Any],
-    seats: list[str],
-    key: str,
-) -> Answer:
+async def post(client: httpx.AsyncClient, clock: Clock, crowd: Crowd, call: Call, key: str) -> Answer:
     sent = clock.now()
-    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    headers = {"Authorization": f"Bearer {call.token}", "Idempotency-Key": key}
     try:
-        r = await client.post(path, json=body, headers=headers)
+        r = await client.post(call.path, json=call.body, headers=headers)
         status, retry_after = r.status_code, r.headers.get("retry-after")
         payload = r.json() if r.headers.get("content-type", "").endswith("json") else {}
     except httpx.HTTPError as exc:  # the service itself never goes down here; record it as a failure
         status, retry_after, payload = 599, None, {"error": repr(exc)}
-    answer = Answer(user, op, seats, status, retry_after, sent, clock.now(), payload)
+    answer = Answer(call.user, call.op, call.seats, status, retry_after, sent, clock.now(), payload)
     crowd.answers.append(answer)
     return answer
 
 
 async def until_final(
-    client: httpx.AsyncClient,
-    clock: Clock,
-    crowd: Crowd,
-    op: str,
-    user: str,
-    token: str,
-    path: str,
-    body: dict[str, Any],
-    seats: list[str],
-    deadline: float,
-    pause: float | None = None,
+    client: httpx.AsyncClient, clock: Clock, crowd: Crowd, call: Call, deadline: float, pause: float | None = None
 ) -> Answer:
     """Send until the answer is not a 503, waiting ``Retry-After`` (or ``pause``) between tries, with the
     same ``Idempotency-Key`` every time: a retry of something that did happen gets the first answer."""
-    key = f"{op}-{user}-{secrets.token_hex(4)}"
+    key = f"{call.op}-{call.user}-{secrets.token_hex(4)}"
     while True:
-        answer = await post(client, clock, crowd, op, user, token, path, body, seats, key)
+        answer = await post(client, clock, crowd, call, key)
         if answer.status != 503 or clock.now() > deadline:
             return answer
         wait = pause if pause is not None else min(float(answer.retry_after or 1), 2.0)
@@ -224,32 +215,14 @@ async def customer(
     user_id, token = user
     await asyncio.sleep(random.uniform(0, RAMP_SECONDS))
     async with gate:
+        path = f"/api/v1/shows/{show.show_id}/holds"
         hold = await until_final(
-            client,
-            clock,
-            crowd,
-            "hold",
-            user_id,
-            token,
-            f"/api/v1/shows/{show.show_id}/holds",
-            {"seats": seats},
-            seats,
-            deadline,
+            client, clock, crowd, Call("hold", user_id, token, path, {"seats": seats}, seats), deadline
         )
         if hold.status != 201 or not pays:
             return
-        await until_final(
-            client,
-            clock,
-            crowd,
-            "pay",
-            user_id,
-            token,
-            f"/api/v1/shows/{show.show_id}/holds/pay",
-            {"payment_info": {"card_number": CARD}},
-            seats,
-            deadline,
-        )
+        pay = Call("pay", user_id, token, f"{path}/pay", {"payment_info": {"card_number": CARD}}, seats)
+        await until_final(client, clock, crowd, pay, deadline)
 
 
 # -- phase 1: kill the node hosting a show mid-load -------------------------------------------------------
@@ -266,11 +239,7 @@ async def warm_up(service: Service, shows: list[tuple[ShowFixture, str]]) -> lis
                     client,
                     clock,
                     crowd,
-                    "hold",
-                    *user,
-                    f"/api/v1/shows/{show.show_id}/holds",
-                    {"seats": [seat]},
-                    [seat],
+                    Call("hold", *user, f"/api/v1/shows/{show.show_id}/holds", {"seats": [seat]}, [seat]),
                     30,
                 )
                 for (show, seat), user in zip(shows, users, strict=True)
@@ -352,13 +321,8 @@ async def recovery(
     path = f"/api/v1/shows/{show.show_id}/holds"
     attempts: list[asyncio.Task[Answer]] = []
     for (user_id, token), seat in zip(users, seats, strict=True):
-        attempts.append(
-            asyncio.create_task(
-                post(
-                    client, clock, probe, "hold", user_id, token, path, {"seats": [seat]}, [seat], secrets.token_hex(8)
-                )
-            )
-        )
+        call = Call("hold", user_id, token, path, {"seats": [seat]}, [seat])
+        attempts.append(asyncio.create_task(post(client, clock, probe, call, secrets.token_hex(8))))
         await asyncio.sleep(PROBE_INTERVAL)
         if any(a.status == 201 for a in probe.answers if a.sent_at >= killed_at):
             break
@@ -383,7 +347,7 @@ async def stale_copy(
     answers = Crowd(answers=[warm])
     path = f"/api/v1/shows/{show.show_id}/holds"
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
-        held = await until_final(client, clock, answers, "hold", *first, path, {"seats": ["A1"]}, ["A1"], 30)
+        held = await until_final(client, clock, answers, Call("hold", *first, path, {"seats": ["A1"]}, ["A1"]), 30)
         assert held.status == 201, held
         before = ping(placement, show.show_id)
         node = {n.node_id: n for n in cluster.worker_nodes}[before["node_id"]]
@@ -393,9 +357,8 @@ async def stale_copy(
         signal_all(processes, signal.SIGSTOP)
         stopped_at = clock.now()
         # Ray declares the frozen node dead and restarts the show elsewhere; a customer gets through again.
-        again = await until_final(
-            client, clock, answers, "hold", *second, path, {"seats": ["A2"]}, ["A2"], clock.now() + 60, pause=0.2
-        )
+        retry = Call("hold", *second, path, {"seats": ["A2"]}, ["A2"])
+        again = await until_final(client, clock, answers, retry, clock.now() + 60, pause=0.2)
         back_at = clock.now()
     after = ping(placement, show.show_id)
     # Let the first hold run out (the new copy expires it), then wake only the stale actor process.
