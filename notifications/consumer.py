@@ -42,6 +42,7 @@ from notifications.retry import RetryPolicy
 from notifications.streams import StreamNames
 from notifications.webhooks import WebhookSender, WebhookStore
 from persistence.database import Database
+from persistence.periodic import StopFlag, repeat
 
 log = logging.getLogger("booking.notifications")
 
@@ -129,7 +130,7 @@ class Consumer:
         self._max_held = config.concurrency * HELD_PER_SLOT
         self._busy = 0  # entries in a round or about to start one (not waiting out a back-off)
         self._slot_freed = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._stopping = StopFlag()
         self._redis_outage = Outage(log, "notification stream (Redis)")
         self._db_outage = Outage(log, "notification delivery (PostgreSQL)")
 
@@ -155,7 +156,7 @@ class Consumer:
                 self._redis_outage.ok()
                 break
             except (RedisError, OSError) as exc:
-                await self._pause(self._redis_outage.failed(exc))
+                await self._stopping.pause(self._redis_outage.failed(exc))
         async with asyncio.TaskGroup() as group:
             group.create_task(self._read_loop())
             group.create_task(self._claim_loop())
@@ -163,16 +164,8 @@ class Consumer:
     def stop(self) -> None:
         """Ask every loop and delivery to end at its next step (entries not finished stay pending).
 
-        A flag, not cancellation: redis-py's asyncio client can swallow a cancellation that arrives while it
-        reads a reply, and the loop would then run on."""
+        A flag, not cancellation (``persistence.periodic.StopFlag``)."""
         self._stopping.set()
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep, or less if asked to stop; True if asked to stop."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        return self._stopping.is_set()
 
     async def close(self, grace_seconds: float = 2.0) -> None:
         """Stop; let in-flight deliveries finish for a moment; the rest stay pending for another consumer."""
@@ -218,52 +211,73 @@ class Consumer:
             log.error("delivery of stream entry %s failed unexpectedly", entry_id, exc_info=task.exception())
 
     async def _read_loop(self) -> None:
-        while not self._stopping.is_set():
-            self._slot_freed.clear()
-            if self._free() <= 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.5):
-                        await self._slot_freed.wait()
-                continue
-            try:
-                response = await self._redis.xreadgroup(
-                    self._names.group,
-                    self.config.name,
-                    {self._names.stream: ">"},
-                    count=self._free(),
-                    block=self.config.block_ms,
-                )
-                self._redis_outage.ok()
-            except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # Redis lost the stream (restarted empty): start again
-                    await self._recreate_group(exc)
-                    continue
+        await repeat(
+            self._read_round,
+            self._redis_outage.failed,
+            stop=self._stopping,
+            errors=(RedisError, OSError),
+            fatal=(ResponseError,),
+        )
+
+    async def _read_round(self) -> float:
+        """Read as many new entries as there are free slots (waiting a moment for one if there are none)."""
+        self._slot_freed.clear()
+        if self._free() <= 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self._slot_freed.wait()
+            return 0.0
+        try:
+            response = await self._redis.xreadgroup(
+                self._names.group,
+                self.config.name,
+                {self._names.stream: ">"},
+                count=self._free(),
+                block=self.config.block_ms,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
                 raise
-            except (RedisError, OSError) as exc:
-                await self._pause(self._redis_outage.failed(exc))
-                continue
-            for entry_id, fields in streams.read_entries(response):
-                self._spawn(entry_id, fields)
+            await self._recreate_group(exc)  # Redis lost the stream (restarted empty): start again
+            return 0.0
+        self._redis_outage.ok()
+        for entry_id, fields in streams.read_entries(response):
+            self._spawn(entry_id, fields)
+        return 0.0
 
     async def _recreate_group(self, exc: BaseException) -> None:
         try:
             await self.ensure_group()
         except (RedisError, OSError) as again:
-            await self._pause(self._redis_outage.failed(again))
+            await self._stopping.pause(self._redis_outage.failed(again))
         else:
             log.warning("notification consumer group was missing (%r); created it again", exc)
 
+    def _claim_interval(self) -> float:
+        return min(30.0, max(0.1, self.config.claim_idle_seconds / 4))
+
     async def _claim_loop(self) -> None:
-        interval = min(30.0, max(0.1, self.config.claim_idle_seconds / 4))
-        while not await self._pause(interval):
-            try:
-                await self.claim_abandoned()
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._recreate_group(exc)
-            except (RedisError, OSError) as exc:
-                await self._pause(self._redis_outage.failed(exc))
+        await repeat(
+            self._claim_round,
+            self._claim_failed,
+            stop=self._stopping,
+            errors=(RedisError, OSError),
+            fatal=(ResponseError,),
+            first_pause=self._claim_interval(),
+        )
+
+    async def _claim_round(self) -> float:
+        try:
+            await self.claim_abandoned()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._recreate_group(exc)
+        return self._claim_interval()
+
+    def _claim_failed(self, exc: Exception) -> float:
+        """Redis down: the back-off, then the usual interval."""
+        return self._redis_outage.failed(exc) + self._claim_interval()
 
     async def claim_abandoned(self) -> int:
         """Take over entries pending longer than the idle timeout at any consumer; returns how many."""
@@ -310,7 +324,7 @@ class Consumer:
             deadline = asyncio.get_running_loop().time() + seconds
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 await self._keep(entry_id)  # however long the back-off, nobody takes the entry over meanwhile
-                if await self._pause(min(left, self.config.claim_idle_seconds / 3)):
+                if await self._stopping.pause(min(left, self.config.claim_idle_seconds / 3)):
                     return False
             return not self._stopping.is_set()
         finally:

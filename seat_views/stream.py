@@ -22,10 +22,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from actors.redis_publisher import log_entry_id, seatmap_channel, seatmap_log
-from actors.seat_changes import Delta, Message, is_continuation, parse_message
+from actors.seat_changes import Delta, Message, follows_on, parse_message
 from persistence import catalog
 from persistence.catalog import OwnHold
 from persistence.database import Database
+from persistence.periodic import StopFlag, repeat
 from seat_views.reader import SeatMapReader, SeatMapView
 
 log = logging.getLogger("booking.seatmaps")
@@ -35,6 +36,8 @@ REPLAY_LIMIT = 500  # changes replayed to a reconnecting client; beyond that a s
 READY_TIMEOUT_SECONDS = 1.0  # how long a new client waits for the show's subscription before going on
 PUBSUB_READ_SECONDS = 1.0
 PUBSUB_SILENCE_SECONDS = 3.0  # no answer to a ping for this long: the connection is dead
+RECONNECT_FIRST_SECONDS = 0.2  # the pause before subscribing again, doubling while it keeps failing
+RECONNECT_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,8 @@ class SeatMapStream:
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._closing = StopFlag()
+        self._reconnect_pause = RECONNECT_FIRST_SECONDS
         self._last_error_log = 0.0
 
     # -- clients ------------------------------------------------------------------------------------------
@@ -155,7 +159,7 @@ class SeatMapStream:
         """A mailbox for the show's changes while the block runs. The show's channel is subscribed while
         it has clients in this process; on entry the subscription is established (``live``) unless Redis
         did not confirm it within ``READY_TIMEOUT_SECONDS``."""
-        if self._closed:
+        if self._closing.is_set():
             raise RuntimeError("the seat-map stream is closed")
         sub = Subscription(self._client_queue_limit)
         feed = self._feeds.get(show_id)
@@ -221,13 +225,8 @@ class SeatMapStream:
             if not messages or messages[0].seq != seq:
                 return None
             messages = messages[1:]
-        if len(messages) > REPLAY_LIMIT:
+        if len(messages) > REPLAY_LIMIT or not follows_on(messages, seq):
             return None
-        last = seq
-        for message in messages:
-            if not is_continuation(message, last):
-                return None
-            last = message.seq
         return messages
 
     async def own_holds(self, show_id: str, user_id: str, also: Iterable[str] = ()) -> list[OwnHold] | None:
@@ -269,36 +268,47 @@ class SeatMapStream:
                 await self._pubsub.unsubscribe(feed.channel)
 
     async def _run(self) -> None:
-        backoff = 0.2
-        while not self._closed:
-            if not self._feeds:
-                self._wanted.clear()
-                await self._wanted.wait()
-                continue
-            pubsub = self._pubsub_redis.pubsub()
-            try:
-                async with self._lock:
-                    await pubsub.subscribe(*self._channels)
-                    self._pubsub = pubsub
-                await self._read_messages(pubsub)
-                backoff = 0.2
-            except Exception as exc:
-                self._log_failure(exc)
-            finally:
-                self._pubsub = None
-                for feed in self._feeds.values():
-                    feed.set_live(False)
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            if self._feeds and not self._closed:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+        await repeat(self._listen, self._listen_failed, stop=self._closing)
+
+    async def _listen(self) -> float:
+        """One subscription to every watched show, until no show is watched any more or it fails (raises);
+        while no show is watched, waits for one. Returns the pause before the next."""
+        if not self._feeds:
+            self._wanted.clear()
+            await self._wanted.wait()
+            return 0.0
+        pubsub = self._pubsub_redis.pubsub()
+        try:
+            async with self._lock:
+                await pubsub.subscribe(*self._channels)
+                self._pubsub = pubsub
+            await self._read_messages(pubsub)
+        finally:
+            self._pubsub = None
+            for feed in self._feeds.values():
+                feed.set_live(False)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._reconnect_pause = RECONNECT_FIRST_SECONDS
+        return self._next_reconnect()
+
+    def _listen_failed(self, exc: Exception) -> float:
+        self._log_failure(exc)
+        return self._next_reconnect()
+
+    def _next_reconnect(self) -> float:
+        """The pause before subscribing again (none when no show is watched): doubles each time."""
+        if not self._feeds or self._closing.is_set():
+            return 0.0
+        pause = self._reconnect_pause
+        self._reconnect_pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+        return pause
 
     async def _read_messages(self, pubsub: PubSub) -> None:
         """Dispatch until no show is watched any more; raises when the connection fails or goes silent."""
         heard = time.monotonic()
         pinged = False
-        while self._feeds and not self._closed:
+        while self._feeds and not self._closing.is_set():
             message = await pubsub.get_message(timeout=PUBSUB_READ_SECONDS)
             now = time.monotonic()
             if message is not None:
@@ -336,7 +346,7 @@ class SeatMapStream:
             log.warning("seat-map stream: Redis subscription lost (%r); clients fall back to snapshots", exc)
 
     async def aclose(self) -> None:
-        self._closed = True
+        self._closing.set()
         self._wanted.set()
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
