@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -117,34 +117,26 @@ class Mailer(Protocol):
     async def send(self, message: EmailMessage) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
 class SmtpMailer:
-    """Sends through an SMTP server; every call opens its own connection (bounded by ``timeout``)."""
+    """Sends through an SMTP server; every call opens its own connection (bounded by ``timeout_seconds``)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        username: str | None,
-        password: str | None,
-        start_tls: bool,
-        timeout_seconds: float,
-    ) -> None:
-        self._host = host
-        self._port = port
-        self._username = username
-        self._password = password
-        self._start_tls = start_tls
-        self._timeout = timeout_seconds
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    start_tls: bool
+    timeout_seconds: float
 
     async def send(self, message: EmailMessage) -> None:
         await aiosmtplib.send(
             message,
-            hostname=self._host,
-            port=self._port,
-            username=self._username,
-            password=self._password,
-            start_tls=self._start_tls,
-            timeout=self._timeout,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.start_tls,
+            timeout=self.timeout_seconds,
         )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -61,29 +61,23 @@ class Report:
         self.errors.extend(other.errors)
 
 
+@dataclass(eq=False)
 class Reconciler:
-    def __init__(
-        self,
-        database: Database,
-        gateway: PaymentGateway,
-        submit: Submit,
-        *,
-        settle_after_seconds: float,
-        interval_seconds: float = 5.0,
-        orphan_lookback: timedelta = timedelta(days=2),
-        batch: int = 100,
-    ) -> None:
-        self.db = database
-        self.gateway = gateway
-        self.submit = submit
-        self.settle_after_seconds = settle_after_seconds
-        self.interval_seconds = interval_seconds
-        self.orphan_lookback = orphan_lookback
-        self.batch = batch
+    db: Database
+    gateway: PaymentGateway
+    submit: Submit
+    _: KW_ONLY
+    settle_after_seconds: float
+    interval_seconds: float = 5.0
+    orphan_lookback: timedelta = timedelta(days=2)
+    batch: int = 100
+    _periodic: Periodic = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
         # The first round comes one interval after start(); a failed one (PostgreSQL down, say) is tried again
         # next round.
         self._periodic = Periodic(
-            self.run_once, interval_seconds, log=log, what="reconciliation round", wait_first=True
+            self.run_once, self.interval_seconds, log=log, what="reconciliation round", wait_first=True
         )
 
     # -- running ----------------------------------------------------------------------------------------
