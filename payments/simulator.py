@@ -77,6 +77,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
+from cluster.embedded import terminate
 from payments.gateway import APPROVED_CARD, DECLINED_CARD
 from settings import libpq_url
 
@@ -548,14 +549,8 @@ class SimulatorProcess:
         raise RuntimeError(f"payment gateway not healthy after {timeout}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process is not None:
+            terminate(self.process, 10)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

@@ -51,8 +51,19 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def _run_and_abandon(code: str) -> str:
-    """Run ``code`` in a fresh interpreter that exits without cleanup; returns its stdout."""
+def _start_and_abandon(server: str, data_dir: Path, report: str) -> int:
+    """What a crashed ``python main.py`` leaves behind: a fresh interpreter starts the embedded ``server``
+    (a class of ``cluster.embedded``) on ``data_dir`` and exits without cleanup. Returns the server's
+    ``report`` attribute (its port or pid), which the interpreter printed."""
+    code = f"""
+        import os
+        from pathlib import Path
+        from cluster.embedded import {server}
+        server = {server}(Path({str(data_dir)!r}))
+        server.start()
+        print(server.{report}, flush=True)
+        os._exit(0)
+    """
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=REPO_ROOT,
@@ -61,7 +72,7 @@ def _run_and_abandon(code: str) -> str:
         timeout=60,
         check=True,
     )
-    return result.stdout.strip()
+    return int(result.stdout.strip())
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -156,17 +167,7 @@ def test_postgres_recovers_from_stale_postmaster_pid(tmp_path: Path) -> None:
 def test_postgres_reuses_server_left_running_by_previous_run(tmp_path: Path) -> None:
     data_dir = tmp_path / "pg"
     # A previous `python main.py` that crashed: started the server and exited without stop().
-    left_port = int(
-        _run_and_abandon(f"""
-            import os
-            from pathlib import Path
-            from cluster.embedded import EmbeddedPostgres
-            pg = EmbeddedPostgres(Path({str(data_dir)!r}))
-            pg.start()
-            print(pg.port, flush=True)
-            os._exit(0)
-        """)
-    )
+    left_port = _start_and_abandon("EmbeddedPostgres", data_dir, "port")
     pg = EmbeddedPostgres(data_dir)
     try:
         left_pid = _postmaster_pid(pg)
@@ -261,17 +262,7 @@ def test_redis_two_instances_and_context_manager(tmp_path: Path) -> None:
 
 def test_redis_orphan_of_crashed_run_is_replaced(tmp_path: Path) -> None:
     data_dir = tmp_path / "redis"
-    orphan_pid = int(
-        _run_and_abandon(f"""
-            import os
-            from pathlib import Path
-            from cluster.embedded import EmbeddedRedis
-            r = EmbeddedRedis(Path({str(data_dir)!r}))
-            r.start()
-            print(r.pid, flush=True)
-            os._exit(0)
-        """)
-    )
+    orphan_pid = _start_and_abandon("EmbeddedRedis", data_dir, "pid")
     assert psutil.pid_exists(orphan_pid)
     with EmbeddedRedis(data_dir) as fresh:
         assert _gone(orphan_pid)
