@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 import ray
@@ -64,28 +64,32 @@ class ServiceUrls:
     payment_gateway_url: str
 
 
+class _Server(Protocol):
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def _started(server: _Server, stack: ExitStack, what: str) -> str:
+    """Start ``server`` for ``stack`` to stop; its URL (logged without the credentials)."""
+    url = server.start()
+    stack.callback(server.stop)
+    log.info("%s at %s", what, url.split("@")[-1])
+    return url
+
+
 def start_services(settings: Settings, stack: ExitStack) -> ServiceUrls:
     """Use the configured PostgreSQL, Redis and payment gateway, or start embedded ones (the simulated
     gateway, with its ledger in the same database) that ``stack`` will stop."""
-    database_url = settings.database_url
-    redis_url = settings.redis_url
+    database_url, redis_url, gateway_url = settings.database_url, settings.redis_url, settings.payment_gateway_url
     if database_url is None:
-        postgres = EmbeddedPostgres(settings.data_dir / "postgres")
-        database_url = postgres.start()
-        stack.callback(postgres.stop)
-        log.info("embedded PostgreSQL at %s", database_url.split("@")[-1])
+        database_url = _started(EmbeddedPostgres(settings.data_dir / "postgres"), stack, "embedded PostgreSQL")
     if redis_url is None:
-        redis_server = EmbeddedRedis(settings.data_dir / "redis")
-        redis_url = redis_server.start()
-        stack.callback(redis_server.stop)
-        log.info("embedded Redis at %s", redis_url)
-    payment_gateway_url = settings.payment_gateway_url
-    if payment_gateway_url is None:
+        redis_url = _started(EmbeddedRedis(settings.data_dir / "redis"), stack, "embedded Redis")
+    if gateway_url is None:
         gateway = SimulatorProcess(database_url, settings.data_dir / "payment-gateway.log")
-        payment_gateway_url = gateway.start()
-        stack.callback(gateway.stop)
-        log.info("simulated payment gateway at %s", payment_gateway_url)
-    return ServiceUrls(database_url, redis_url, payment_gateway_url)
+        gateway_url = _started(gateway, stack, "simulated payment gateway")
+    return ServiceUrls(database_url, redis_url, gateway_url)
 
 
 async def prepare_database(settings: Settings, database_url: str) -> str:
@@ -249,6 +253,19 @@ def placement_line(settings: Settings) -> str:
     )
 
 
+def join_ray(settings: Settings, address: str | None, **init_kwargs: Any) -> Any:
+    """Start or join Ray as a driver (``ensure_ray``) in the service's namespace; Ray's context, or None if
+    this process is a driver already. With JSON logs stdout carries JSON only: the actors' own logs stay in
+    each node's Ray log files."""
+    return ensure_ray(
+        address,
+        settings.ray_namespace,
+        logging_level=logging.WARNING,
+        log_to_driver=settings.log_format != "json",
+        **init_kwargs,
+    )
+
+
 WORKER_CONFIG_ENV = "SEATWISE_WORKER_CONFIG"
 
 
@@ -262,12 +279,7 @@ def worker_app() -> FastAPI:
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
     settings = Settings()
     configure_logging(settings.log_format, config["log_level"])
-    ensure_ray(
-        config["ray_address"],
-        settings.ray_namespace,
-        logging_level=logging.WARNING,
-        log_to_driver=settings.log_format != "json",
-    )
+    join_ray(settings, config["ray_address"])
     return build_app(settings, ServiceUrls(**config["urls"]), config["secret"])
 
 
@@ -307,18 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray_init: dict[str, Any] = {"include_dashboard": True, "dashboard_host": "127.0.0.1"}
         if settings.ray_address:
             ray_init = {}
-        context = None
-        if not ray.is_initialized():
-            context = ray.init(
-                address=settings.ray_address,
-                namespace=settings.ray_namespace,
-                logging_level=logging.WARNING,
-                # JSON logs: stdout carries JSON only; actors' own logs stay in each node's Ray log files.
-                log_to_driver=settings.log_format != "json",
-                **ray_init,
-            )
-        else:
-            ensure_ray(settings.ray_address, settings.ray_namespace)
+        context = join_ray(settings, settings.ray_address, **ray_init)
         stack.callback(ray.shutdown)
         if not addresses_work_everywhere(settings, urls):
             return 2

@@ -302,8 +302,9 @@ class ShowActors:
             return result
 
 
-def ensure_ray(address: str | None, namespace: str, **init_kwargs: Any) -> None:
-    """Start a local Ray instance or join the one at ``address``; idempotent."""
+def ensure_ray(address: str | None, namespace: str, **init_kwargs: Any) -> Any:
+    """Start a local Ray instance or join the one at ``address``; idempotent. Returns Ray's context if this
+    call started or joined it, None if Ray was running already."""
     if ray.is_initialized():
-        return
-    ray.init(address=address, namespace=namespace, **init_kwargs)
+        return None
+    return ray.init(address=address, namespace=namespace, **init_kwargs)
