@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ import httpx
 import psycopg
 
 from settings import libpq_url
-from tests.api_client import ShowFixture, bulk_users, create_show, hold_body, pay_body, seed_headers
+from tests.api_client import ShowFixture, bulk_users, create_show, hold_body, pay_body, seed_headers, seed_hold
 from tests.conftest import Backing, Service, ShowPlacement
 
 USERS = 110  # two seats each out of 240; the last seat is the activation hold's
@@ -119,24 +120,8 @@ def check_invariants(backing: Backing, show: ShowFixture, ack: Acknowledged) -> 
 
 
 def test_killing_the_show_actor_mid_load_loses_nothing(live_service: Service, backing: Backing) -> None:
-    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
-        show = create_show(
-            client,
-            rows=[{"row": r, "seats": 20, "category": "standard"} for r in "ABCDEFGHIJKL"],
-            prices={"standard": 200.0},
-        )
-    users = bulk_users(backing.database_url, USERS)
-    before = wait_for_actor_after_first_call(live_service, show)
-    ack = Acknowledged()
-
-    async def load_and_kill() -> None:
-        load = asyncio.create_task(crowd(live_service.base_url, show, users, ack))
-        await until_acknowledged(ack, holds=20)
-        assert not load.done(), "the kill must land mid-load"
-        os.kill(int(before["pid"]), signal.SIGKILL)
-        await load
-
-    asyncio.run(load_and_kill())
+    show, before = activated_show(live_service)
+    ack = load_until(live_service, show, "kill", lambda: os.kill(int(before["pid"]), signal.SIGKILL))
     after = wait_for_actor(live_service, show)
     assert after["pid"] != before["pid"]
     assert int(after["epoch"]) > int(before["epoch"])
@@ -144,40 +129,50 @@ def test_killing_the_show_actor_mid_load_loses_nothing(live_service: Service, ba
     check_invariants(backing, show, ack)
 
 
-def wait_for_actor_after_first_call(service: Service, show: ShowFixture) -> dict[str, Any]:
-    """Activate the show's actor through the API (a read of its seat map does not) and return its ping."""
+def load_until(
+    service: Service, show: ShowFixture, what: str, disaster: Callable[[], None], requests_may_fail: bool = False
+) -> Acknowledged:
+    """``USERS`` customers hold and pay on ``show``; once 20 holds are acknowledged, with the load still
+    running, ``disaster`` strikes (``what``: its name in a failure). What the service acknowledged, once
+    the load is over (its requests failing with the disaster only if ``requests_may_fail``)."""
+    users = bulk_users(service.backing.database_url, USERS)
+    ack = Acknowledged()
+
+    async def load_and_strike() -> None:
+        load = asyncio.create_task(crowd(service.base_url, show, users, ack))
+        await until_acknowledged(ack, holds=20)
+        assert not load.done(), f"the {what} must land mid-load"
+        disaster()
+        await asyncio.gather(load, return_exceptions=requests_may_fail)
+
+    asyncio.run(load_and_strike())
+    return ack
+
+
+def activated_show(service: Service) -> tuple[ShowFixture, dict[str, Any]]:
+    """A new show of 240 seats (12 rows of 20) with its actor activated through the API (a read of its
+    seat map does not) by a hold on its last seat; the show and the actor's ping."""
     ((_, token),) = bulk_users(service.backing.database_url, 1)
     with httpx.Client(base_url=service.base_url, timeout=30) as client:
-        r = client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}",
-            headers=seed_headers(token),
-            json=hold_body(show, [show.seats[-1]]),
-        )
-        assert r.status_code == 200, r.text
-    return wait_for_actor(service, show)
-
-
-def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service, backing: Backing) -> None:
-    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
         show = create_show(
             client,
             rows=[{"row": r, "seats": 20, "category": "standard"} for r in "ABCDEFGHIJKL"],
             prices={"standard": 200.0},
         )
-    users = bulk_users(backing.database_url, USERS)
-    wait_for_actor_after_first_call(live_service, show)
-    ack = Acknowledged()
+        r = seed_hold(client, show, token, [show.seats[-1]])
+        assert r.status_code == 200, r.text
+    return show, wait_for_actor(service, show)
 
-    async def load_and_crash() -> None:
-        load = asyncio.create_task(crowd(live_service.base_url, show, users, ack))
-        await until_acknowledged(ack, holds=20)
-        assert not load.done(), "the crash must land mid-load"
+
+def test_killing_the_whole_service_mid_load_loses_nothing(live_service: Service, backing: Backing) -> None:
+    show, _ = activated_show(live_service)
+
+    def crash() -> None:
         live_service.kill()
         # The whole system goes down: the service process and every show actor with it.
         ShowPlacement.of(live_service).kill(show.show_id, restart=False)
-        await asyncio.gather(load, return_exceptions=True)
 
-    asyncio.run(load_and_crash())
+    ack = load_until(live_service, show, "crash", crash, requests_may_fail=True)
     live_service.start()
     assert ack.holds
     check_invariants(backing, show, ack)

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -145,8 +146,7 @@ async def test_a_transient_failure_succeeds_through_retries(
     assert [c["charge_id"] for c in await charges_of(operator, key)] == [result.charge_id]
 
     # With too few attempts the outcome is unknown; lookup says nothing was charged; a later retry works.
-    impatient = connect(gateway, attempts=2)
-    try:
+    async with aclosing(connect(gateway, attempts=2)) as impatient:
         key = new_key("transient-impatient")
         with pytest.raises(GatewayUnavailable):
             await impatient.charge(key, Decimal(75), TRANSIENT_CARD)
@@ -154,8 +154,6 @@ async def test_a_transient_failure_succeeds_through_retries(
         assert await charges_of(operator, key) == []
         assert (await impatient.charge(key, Decimal(75), TRANSIENT_CARD)).approved
         assert len(await charges_of(operator, key)) == 1
-    finally:
-        await impatient.aclose()
 
 
 async def test_a_slow_card_is_approved_after_a_wait(payments: PaymentGateway) -> None:
@@ -168,8 +166,7 @@ async def test_a_slow_card_is_approved_after_a_wait(payments: PaymentGateway) ->
 async def test_charged_then_timed_out_is_unavailable_and_lookup_finds_the_charge(
     gateway: SimulatorProcess, operator: httpx.AsyncClient
 ) -> None:
-    once = connect(gateway, timeout_seconds=1.0, attempts=1)
-    try:
+    async with aclosing(connect(gateway, timeout_seconds=1.0, attempts=1)) as once:
         key = new_key("timeout")
         started = time.monotonic()
         with pytest.raises(GatewayUnavailable):
@@ -183,21 +180,16 @@ async def test_charged_then_timed_out_is_unavailable_and_lookup_finds_the_charge
         assert await once.charge(key, Decimal(300), TIMEOUT_CARD) == found  # the second answer: same charge
         assert time.monotonic() - started < 1.0
         assert [c["charge_id"] for c in await charges_of(operator, key)] == [found.charge_id]
-    finally:
-        await once.aclose()
 
 
 async def test_a_retry_after_a_timeout_gets_the_same_charge(
     gateway: SimulatorProcess, operator: httpx.AsyncClient
 ) -> None:
-    patient = connect(gateway, timeout_seconds=1.0, attempts=3)
-    try:
+    async with aclosing(connect(gateway, timeout_seconds=1.0, attempts=3)) as patient:
         key = new_key("timeout-retry")
         result = await patient.charge(key, Decimal(40), TIMEOUT_CARD)
         assert result.approved
         assert [c["charge_id"] for c in await charges_of(operator, key)] == [result.charge_id]
-    finally:
-        await patient.aclose()
 
 
 # -- idempotency ---------------------------------------------------------------------------------------------
@@ -298,14 +290,23 @@ async def test_captured_charges_since(payments: PaymentGateway) -> None:
 # -- faults --------------------------------------------------------------------------------------------------
 
 
-async def test_failing_before_charging_charges_nothing(
-    gateway: SimulatorProcess, operator: httpx.AsyncClient, payments: PaymentGateway
-) -> None:
-    (await operator.put("/v1/faults", json={"fail_before_rate": 1.0})).raise_for_status()
-    key = new_key("fail-before")
+async def unknown_under(
+    operator: httpx.AsyncClient, payments: PaymentGateway, faults: dict[str, float], label: str
+) -> str:
+    """Charge 20 with ``faults`` injected, which leave its outcome unknown (``GatewayUnavailable``), then clear
+    them; the charge's idempotency key."""
+    (await operator.put("/v1/faults", json=faults)).raise_for_status()
+    key = new_key(label)
     with pytest.raises(GatewayUnavailable):
         await payments.charge(key, Decimal(20), APPROVED_CARD)
     (await operator.delete("/v1/faults")).raise_for_status()
+    return key
+
+
+async def test_failing_before_charging_charges_nothing(
+    gateway: SimulatorProcess, operator: httpx.AsyncClient, payments: PaymentGateway
+) -> None:
+    key = await unknown_under(operator, payments, {"fail_before_rate": 1.0}, "fail-before")
     assert await payments.lookup(key) is None
     assert await charges_of(operator, key) == []
 
@@ -314,11 +315,7 @@ async def test_a_gateway_that_answers_twice_charges_once_and_lookup_resolves_it(
     operator: httpx.AsyncClient, payments: PaymentGateway
 ) -> None:
     # Every answer is lost after the work is done: each of the 3 attempts reaches the same charge.
-    (await operator.put("/v1/faults", json={"fail_after_rate": 1.0})).raise_for_status()
-    key = new_key("fail-after")
-    with pytest.raises(GatewayUnavailable):
-        await payments.charge(key, Decimal(20), APPROVED_CARD)
-    (await operator.delete("/v1/faults")).raise_for_status()
+    key = await unknown_under(operator, payments, {"fail_after_rate": 1.0}, "fail-after")
     found = await payments.lookup(key)
     assert found is not None
     assert found.approved
