@@ -79,7 +79,7 @@ import redis
 from hdrh.histogram import HdrHistogram
 
 from bench import pg_design, redis_design
-from bench.harness import ROOT, Rig, require_wrk, running_service
+from bench.harness import ROOT, Rig, require_wrk, running_service, seed_hold, wrk_command
 from settings import libpq_url
 
 DESIGNS = ("service", "hosted", "bare", "redis", "pg")
@@ -356,20 +356,7 @@ def run_wrk(
     url: str, script: Path, out: Path, seconds: int, connections: int, threads: int
 ) -> tuple[dict[str, Any], HdrHistogram, list[str]]:
     done = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
+        wrk_command(url, script, seconds, connections, threads, "--timeout", "10s"),
         capture_output=True,
         text=True,
         check=False,
@@ -543,19 +530,6 @@ class Catalog:
         return Target(show_id, self.movie, self.theater, usable[:take] if take else usable, warm)
 
 
-def hold_once(client: httpx.Client, base: str, target: Target, token: str, seats: list[str]) -> httpx.Response:
-    return client.post(
-        f"{base}/HoldSeat/api/v0/{target.movie_id}",
-        headers={"AuthorizationToken": token},
-        json={
-            "movie_id": target.movie_id,
-            "theater_id": target.theater_id,
-            "event_id": target.show_id,
-            "selected_seat": seats,
-        },
-    )
-
-
 def check_placement(design: str, targets: Sequence[Target]) -> None:
     """Each service design runs its shows where it says, seen in Ray just after they were warmed: the
     dedicated service as actors of their own (``show:<id>``), the hosted one in host actors
@@ -614,7 +588,7 @@ class Bench:
             unknown): try again; after a 503 a 409 means the first attempt did hold the warm seat."""
             assert t.warm_seat is not None
             for attempt in range(10):
-                response = hold_once(self.client, url, t, self.tokens[0], [t.warm_seat])
+                response = seed_hold(self.client, t, self.tokens[0], [t.warm_seat], base=url)
                 if response.status_code == 200 or (attempt and response.status_code == 409):
                     return
                 assert response.status_code == 503, response.text
@@ -1028,7 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 pair = read_seats[2 * index : 2 * index + 2]
                 for d, t in (*holder, ("redis", synthetic_read), ("pg", synthetic_read)):
                     if d in designs:
-                        response = hold_once(client, urls[d], t, tokens[index % len(tokens)], pair)
+                        response = seed_hold(client, t, tokens[index % len(tokens)], pair, base=urls[d])
                         assert response.status_code == 200, response.text
             time.sleep(1.5)  # let the actor publish its snapshot
             payload = client.get(f"{rig.base_url}/api/v1/shows/{read_show}/seats").content
@@ -1049,7 +1023,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if d in designs:  # first request of each baseline (pool, scripts) outside the measurement
                 warm = synthetic_target(codes, 1)
                 bench.load_synthetic(d, [warm])
-                assert hold_once(client, urls[d], warm, tokens[0], warm.seats).status_code == 200
+                assert seed_hold(client, warm, tokens[0], warm.seats, base=urls[d]).status_code == 200
 
         runs_per_round = len(designs) * len(workloads)
         bench.steps = args.rounds * runs_per_round + (args.open_rounds * len(designs) if "hot" in workloads else 0)

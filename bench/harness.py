@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
@@ -180,21 +180,15 @@ def running_service(namespace: str, extra_env: dict[str, str] | None = None) -> 
         yield Rig(base_url, database_url, namespace, tmp, service, stack, env)
 
 
+def wrk_command(url: str, script: Path, seconds: int, connections: int, threads: int, *options: str) -> list[str]:
+    """The wrk command line: ``threads`` threads keeping ``connections`` open for ``seconds``, running the
+    Lua ``script`` against ``url``, with any further wrk ``options``."""
+    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", *options, "-s", str(script), url]
+
+
 def wrk(base_url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
     out = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            base_url,
-        ],
+        wrk_command(base_url, script, seconds, connections, threads, "--latency"),
         capture_output=True,
         text=True,
         check=True,
@@ -209,6 +203,32 @@ def wrk(base_url: str, script: Path, seconds: int, connections: int, threads: in
         "p50": lat.get("50", "?"),
         "p99": lat.get("99", "?"),
     }
+
+
+class SeedShow(Protocol):
+    """A show as the seed's HoldSeat request names it."""
+
+    @property
+    def show_id(self) -> str: ...
+    @property
+    def movie_id(self) -> str: ...
+    @property
+    def theater_id(self) -> str: ...
+
+
+def seed_hold(client: httpx.Client, show: SeedShow, token: str, seats: list[str], base: str = "") -> httpx.Response:
+    """``POST /HoldSeat/api/v0/{movie}`` (the seed's contract, on ``base`` or the client's own base URL): hold
+    ``seats`` of ``show`` for the user of ``token``."""
+    return client.post(
+        f"{base}/HoldSeat/api/v0/{show.movie_id}",
+        headers={"AuthorizationToken": token},
+        json={
+            "movie_id": show.movie_id,
+            "theater_id": show.theater_id,
+            "event_id": show.show_id,
+            "selected_seat": seats,
+        },
+    )
 
 
 def print_table(results: dict[str, dict[str, Any]], unit: str) -> None:

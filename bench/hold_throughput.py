@@ -28,7 +28,7 @@ import httpx
 import psutil
 import psycopg
 
-from bench.harness import print_table, require_wrk, running_service, wrk
+from bench.harness import SeedShow, print_table, require_wrk, running_service, seed_hold, wrk
 from harness.placement import ShowPlacement
 from settings import libpq_url
 
@@ -57,17 +57,8 @@ end
 """
 
 
-def hold(client: httpx.Client, show: Any, token: str, seat: str) -> httpx.Response:
-    return client.post(
-        f"/HoldSeat/api/v0/{show.movie_id}",
-        headers={"AuthorizationToken": token},
-        json={
-            "movie_id": show.movie_id,
-            "theater_id": show.theater_id,
-            "event_id": show.show_id,
-            "selected_seat": [seat],
-        },
-    )
+def hold(client: httpx.Client, show: SeedShow, token: str, seat: str) -> httpx.Response:
+    return seed_hold(client, show, token, [seat])
 
 
 def main() -> None:

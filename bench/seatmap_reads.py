@@ -14,7 +14,7 @@ import json
 
 import httpx
 
-from bench.harness import print_table, require_wrk, running_service, wrk
+from bench.harness import print_table, require_wrk, running_service, seed_hold, wrk
 
 
 def main() -> None:
@@ -34,16 +34,7 @@ def main() -> None:
             admin_headers(client)
             show = create_show(client, rows=rows, prices={"standard": 250.0})
             for index, (_, token) in enumerate(bulk_users(rig.database_url, 60)):
-                client.post(
-                    f"/HoldSeat/api/v0/{show.movie_id}",
-                    headers={"AuthorizationToken": token},
-                    json={
-                        "movie_id": show.movie_id,
-                        "theater_id": show.theater_id,
-                        "event_id": show.show_id,
-                        "selected_seat": show.seats[2 * index : 2 * index + 2],
-                    },
-                )
+                seed_hold(client, show, token, show.seats[2 * index : 2 * index + 2])
             payload = client.get(f"/api/v1/shows/{show.show_id}/seats").content
         payload_file = rig.tmp / "payload.json"
         payload_file.write_bytes(payload)  # the service's own bytes
