@@ -351,6 +351,11 @@ def links(status: int, **targets: tuple[str, dict[str, str]]) -> dict[int | str,
 SHOW_LINK = {"show_id": "$response.body#/id"}
 HOLD_LINK = {"show_id": "$request.path.show_id", "hold_id": "$response.body#/id"}
 BOOKING_LINK = {"booking_id": "$response.body#/booking_id"}
+# Every answer that makes a booking (pay holds, a box-office sale, the seed SubmitPayment) links to it so.
+BOOKING_LINKS = {
+    "Booking": ("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
+    "CancelBooking": ("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
+}
 
 
 class LoginForm(BaseModel):

@@ -16,7 +16,7 @@ from api.auth import BoxOfficeCaller
 from api.deps import Bookings
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
-    BOOKING_LINK,
+    BOOKING_LINKS,
     IdempotencyKey,
     PaymentInfo,
     SeatList,
@@ -48,11 +48,7 @@ class SaleOut(BaseModel):
     "/shows/{show_id}/sales",
     status_code=201,
     response_model=SaleOut,
-    responses=links(
-        201,
-        Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
-        CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
-    ),
+    responses=links(201, **BOOKING_LINKS),
 )
 async def sell(
     show_id: ShowId, body: SaleIn, seller: BoxOfficeCaller, booking: Bookings, idempotency_key: IdempotencyKey = None

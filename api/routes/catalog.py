@@ -5,13 +5,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AdminCaller
@@ -39,6 +41,8 @@ from api.schemas import (
 from booking.scheduling import check_prices, sales_close
 from persistence import catalog
 from persistence.catalog import RowSpec, ShowInfo
+from persistence.database import Database
+from seat_views.reader import SeatMapView
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=problem_responses(404))
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=problem_responses(*AUTHENTICATED, 404, 409))
@@ -58,6 +62,13 @@ def found(record: T | None, what: str, ident: str) -> T:
     return record
 
 
+async def fetch(db: Database, get: Callable[[AsyncSession, str], Awaitable[T | None]], what: str, ident: str) -> T:
+    """The ``what`` with id ``ident`` as ``get`` reads it in a session of its own, or a 404."""
+    async with db.session() as session:
+        record = await get(session, ident)
+    return found(record, what, ident)
+
+
 # -- reads ----------------------------------------------------------------------------------------------
 
 
@@ -73,9 +84,7 @@ async def list_movies(
 
 @router.get("/movies/{movie_id}", response_model=MovieOut)
 async def get_movie(movie_id: EntityId, db: Db) -> MovieOut:
-    async with db.session() as session:
-        movie = await catalog.get_movie(session, movie_id)
-    return MovieOut.model_validate(found(movie, "movie", movie_id), from_attributes=True)
+    return MovieOut.model_validate(await fetch(db, catalog.get_movie, "movie", movie_id), from_attributes=True)
 
 
 @router.get("/theaters", response_model=list[TheaterOut])
@@ -93,9 +102,8 @@ async def list_theaters(
 
 @router.get("/theaters/{theater_id}", response_model=TheaterOut)
 async def get_theater(theater_id: EntityId, db: Db) -> TheaterOut:
-    async with db.session() as session:
-        theater = await catalog.get_theater(session, theater_id)
-    return TheaterOut.model_validate(found(theater, "theater", theater_id), from_attributes=True)
+    theater = await fetch(db, catalog.get_theater, "theater", theater_id)
+    return TheaterOut.model_validate(theater, from_attributes=True)
 
 
 @router.get("/shows", response_model=list[ShowOut])
@@ -121,9 +129,7 @@ async def list_shows(
 
 @router.get("/shows/{show_id}", response_model=ShowOut)
 async def get_show(show_id: EntityId, db: Db) -> ShowOut:
-    async with db.session() as session:
-        show = await catalog.get_show(session, show_id)
-    return show_out(found(show, "show", show_id))
+    return show_out(await fetch(db, catalog.get_show, "show", show_id))
 
 
 # Rendered seat maps, reused for a moment: a crowd refreshing one show's map costs one Redis read and
@@ -166,6 +172,32 @@ class RenderedSeatMaps:
 _SEATS_PREFIX, _SEATS_SUFFIX = "/api/v1/shows/", "/seats"
 
 
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def seat_map_fields(show_id: str, view: SeatMapView, versions: bool = False) -> dict[str, Any]:
+    """A seat map as ``GET /shows/{show_id}/seats`` answers it (``SeatMapOut``), ready for ``json.dumps``
+    (the hot path encodes it without pydantic); with ``versions``, each seat also carries its version
+    (the live stream's snapshot)."""
+    counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
+    seats = []
+    for s in view.seats:
+        counts[s.status] += 1
+        seat: dict[str, Any] = {
+            "id": s.id,
+            "row": s.row,
+            "number": s.number,
+            "status": s.status,
+            "category": s.category,
+            "price": float(s.price),
+        }
+        if versions:
+            seat["version"] = s.version
+        seats.append(seat)
+    return {"show_id": show_id, "seats": seats, "counts": counts, "as_of": iso(view.as_of), "source": view.source}
+
+
 @router.get("/shows/{show_id}/seats", response_model=SeatMapOut)
 async def seat_map(show_id: EntityId, request: Request) -> Response:
     """The seat map; at most 2 seconds behind the show's actor, never waiting on it."""
@@ -175,30 +207,7 @@ async def seat_map(show_id: EntityId, request: Request) -> Response:
     if rendered is not None:
         return Response(rendered, media_type="application/json")
     view = await seatmaps.read(show_id)
-    counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
-    seats = []
-    for s in view.seats:
-        counts[s.status] += 1
-        seats.append(
-            {
-                "id": s.id,
-                "row": s.row,
-                "number": s.number,
-                "status": s.status,
-                "category": s.category,
-                "price": float(s.price),
-            }
-        )
-    body = json.dumps(
-        {
-            "show_id": show_id,
-            "seats": seats,
-            "counts": counts,
-            "as_of": datetime.fromtimestamp(view.as_of, UTC).isoformat().replace("+00:00", "Z"),
-            "source": view.source,
-        },
-        separators=(",", ":"),
-    ).encode()
+    body = json.dumps(seat_map_fields(show_id, view), separators=(",", ":")).encode()
     if len(_rendered) > 10_000:
         _rendered.clear()
     _rendered[show_id] = (now, body)

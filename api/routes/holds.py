@@ -17,7 +17,7 @@ from api.auth import CurrentCaller
 from api.deps import Bookings, booking_of
 from api.problems import BOOKING, problem_responses, replayed_problem
 from api.schemas import (
-    BOOKING_LINK,
+    BOOKING_LINKS,
     HOLD_LINK,
     MAX_SEATS_PER_REQUEST,
     PER_REQUEST_CAP,
@@ -155,11 +155,7 @@ async def my_holds(show_id: ShowId, caller: CurrentCaller, booking: Bookings) ->
     "/pay",
     responses={
         402: {"description": "declined; your holds stay yours until they expire"},
-        **links(
-            200,
-            Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
-            CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
-        ),
+        **links(200, **BOOKING_LINKS),
     },
 )
 async def pay_holds(

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import SeedCaller, seed_caller
 from api.deps import Bookings, Db, booking_of, seatmaps_of
 from api.problems import BOOKING, ApiProblem, problem_responses, replayed_problem
-from api.routes.catalog import found
+from api.routes.catalog import fetch
 from api.schemas import (
-    BOOKING_LINK,
+    BOOKING_LINKS,
     EntityId,
     IdempotencyKey,
     SeedAvailableOut,
@@ -48,16 +48,13 @@ async def get_list_of_movie(db: Db) -> list[SeedMovieOut]:
 
 @router.get("/GetMovieDetail/api/v0/{movie_id}", response_model=SeedMovieOut)
 async def get_movie_detail(movie_id: EntityId, db: Db) -> SeedMovieOut:
-    async with db.session() as session:
-        movie = await catalog.get_movie(session, movie_id)
-    return seed_movie(found(movie, "movie", movie_id))
+    return seed_movie(await fetch(db, catalog.get_movie, "movie", movie_id))
 
 
 @router.get("/GetTheaterDetail/api/v0/{theater_id}", response_model=SeedTheaterOut)
 async def get_theater_detail(theater_id: EntityId, _: SeedCaller, db: Db) -> SeedTheaterOut:
-    async with db.session() as session:
-        theater = await catalog.get_theater(session, theater_id)
-    return SeedTheaterOut.model_validate(found(theater, "theater", theater_id), from_attributes=True)
+    theater = await fetch(db, catalog.get_theater, "theater", theater_id)
+    return SeedTheaterOut.model_validate(theater, from_attributes=True)
 
 
 @router.get("/GetAvailableSeat/api/v0/{movie_id}/{theater_id}", response_model=SeedAvailableOut)
@@ -112,11 +109,7 @@ async def seed_hold_answer(
     response_model=SeedPaymentOut,
     responses={
         402: {"description": "declined; the hold stays yours until it expires"},
-        **links(
-            200,
-            Booking=("get_booking_api_v1_bookings__booking_id__get", BOOKING_LINK),
-            CancelBooking=("cancel_booking_api_v1_bookings__booking_id__cancel_post", BOOKING_LINK),
-        ),
+        **links(200, **BOOKING_LINKS),
     },
 )
 async def submit_payment(

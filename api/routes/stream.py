@@ -39,7 +39,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -50,6 +49,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from actors.seat_changes import Delta, HoldChange, Message, countdown_seconds, next_countdown
 from api.auth import Caller, TokenService
 from api.problems import problem_responses
+from api.routes.catalog import iso, seat_map_fields
 from api.schemas import ShowId
 from persistence.catalog import OwnHold
 from seat_views.reader import SeatMapView
@@ -69,41 +69,15 @@ MAX_WAIT_SECONDS = 30.0
 SHUTDOWN_GRACE_SECONDS = 1.0
 
 
-def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
-
-
 def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
 def snapshot_data(show_id: str, view: SeatMapView, reason: str) -> str:
-    counts = {"available": 0, "held": 0, "booked": 0, "blocked": 0}
-    for seat in view.seats:
-        counts[seat.status] += 1
-    return dumps(
-        {
-            "show_id": show_id,
-            "seq": view.seq,
-            "epoch": view.epoch,
-            "reason": reason,
-            "source": view.source,
-            "as_of": iso(view.as_of),
-            "counts": counts,
-            "seats": [
-                {
-                    "id": s.id,
-                    "row": s.row,
-                    "number": s.number,
-                    "status": s.status,
-                    "category": s.category,
-                    "price": float(s.price),
-                    "version": s.version,
-                }
-                for s in view.seats
-            ],
-        }
-    )
+    """The ``snapshot`` event: the seat map as ``GET /seats`` answers it, with ``seq``, ``epoch``, the
+    seats' versions and the ``reason``."""
+    fields = seat_map_fields(show_id, view, versions=True)
+    return dumps({**fields, "seq": view.seq, "epoch": view.epoch, "reason": reason})
 
 
 def parse_event_id(value: str | None) -> int | None:
