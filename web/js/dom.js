@@ -140,6 +140,11 @@ export function onSubmit(messages, work) {
   };
 }
 
+/** A panel: a <section> named by its <h2> title (which gets the id `titleId`), then `children`. */
+export function panel(titleId, title, ...children) {
+  return h("section", { class: "panel", "aria-labelledby": titleId }, h("h2", { id: titleId }, title), children);
+}
+
 /** A labelled form field. */
 export function field(label, input, hint) {
   const id = input.id || `f-${Math.random().toString(36).slice(2, 9)}`;

@@ -366,6 +366,11 @@ export function seatMapLayout({
   );
 }
 
+/** The ids of the chosen `seats`, or the words `none` while there are none. */
+export function selectedList(seats, none) {
+  return h("p", { class: "selected-list" }, seats.length ? seats.map((s) => s.id).join(", ") : none);
+}
+
 export const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export const SEATMAP_HELP =

@@ -2,10 +2,10 @@
 
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
-import { busy, formatDateTime, formatMoney, h, messageArea, mount, notice, plural } from "../dom.js";
+import { busy, formatDateTime, formatMoney, h, messageArea, mount, notice, panel, plural } from "../dom.js";
 import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
-import { SeatMap, seatLegend, seatMapLayout } from "../seatmap.js";
+import { SeatMap, seatLegend, seatMapLayout, selectedList } from "../seatmap.js";
 import { cancelShow, report, statusWords } from "./admin-catalog.js";
 import { salesState, seatList } from "./show.js";
 
@@ -76,16 +76,15 @@ export async function render(main, { id }) {
     });
     mount(
       side,
-      h(
-        "section",
-        { class: "panel", "aria-labelledby": "block-title" },
-        h("h2", { id: "block-title" }, "Block seats"),
+      panel(
+        "block-title",
+        "Block seats",
         h(
           "p",
           { class: "muted" },
           "Select free seats to take them off sale (a broken seat, a camera position), or blocked seats to put them back.",
         ),
-        h("p", { class: "selected-list" }, chosen.length ? chosen.map((s) => s.id).join(", ") : "No seats selected."),
+        selectedList(chosen, "No seats selected."),
         h("div", { class: "row-buttons" }, block, unblock),
       ),
       show.status === "on_sale"

@@ -15,11 +15,12 @@ import {
   mount,
   newKey,
   notice,
+  panel,
   plural,
 } from "../dom.js";
 import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
-import { SeatMap, seatLegend, seatMapLayout } from "../seatmap.js";
+import { SeatMap, seatLegend, seatMapLayout, selectedList } from "../seatmap.js";
 import { ticketCard } from "../ticket.js";
 import { seatList } from "./show.js";
 
@@ -194,15 +195,10 @@ export async function render(main, _params, query) {
       );
       mount(
         side,
-        h(
-          "section",
-          { class: "panel", "aria-labelledby": "sale-title" },
-          h("h2", { id: "sale-title" }, "Sale"),
-          h(
-            "p",
-            { class: "selected-list" },
-            chosen.length ? chosen.map((s) => s.id).join(", ") : "Click seats on the map.",
-          ),
+        panel(
+          "sale-title",
+          "Sale",
+          selectedList(chosen, "Click seats on the map."),
           h(
             "form",
             {
@@ -305,10 +301,9 @@ export async function render(main, _params, query) {
       );
       mount(
         side,
-        h(
-          "section",
-          { class: "panel", "aria-labelledby": "sold-title" },
-          h("h2", { id: "sold-title" }, "Ticket"),
+        panel(
+          "sold-title",
+          "Ticket",
           ticketCard({ booking, show, movie, theater, customerName: sale.customer_name }),
           h(
             "div",

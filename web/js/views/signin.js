@@ -11,6 +11,14 @@ export function authForms(onDone) {
   const area = messageArea("form-message");
   const message = area.el;
 
+  // A form of `fields` and a submit button; on submit the button says `busyText` while `send()` runs, and
+  // the account it resolves to goes to onDone.
+  function accountForm(label, fields, submitText, busyText, send) {
+    const submit = h("button", { type: "submit", class: "primary" }, submitText);
+    const onsubmit = onSubmit(area, async () => onDone(await busy(submit, busyText, send)));
+    return h("form", { class: "stack", "aria-label": label, onsubmit }, fields, submit);
+  }
+
   function signInForm() {
     const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
     const password = h("input", {
@@ -19,20 +27,8 @@ export function authForms(onDone) {
       autocomplete: "current-password",
       required: true,
     });
-    const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
-    return h(
-      "form",
-      {
-        class: "stack",
-        "aria-label": "Sign in",
-        onsubmit: onSubmit(area, async () => {
-          const account = await busy(submit, "Signing in…", () => signIn(email.value.trim(), password.value));
-          onDone(account);
-        }),
-      },
-      field("E-mail", email),
-      field("Password", password),
-      submit,
+    return accountForm("Sign in", [field("E-mail", email), field("Password", password)], "Sign in", "Signing in…", () =>
+      signIn(email.value.trim(), password.value),
     );
   }
 
@@ -46,23 +42,13 @@ export function authForms(onDone) {
       minlength: 8,
       required: true,
     });
-    const submit = h("button", { type: "submit", class: "primary" }, "Create account");
-    return h(
-      "form",
-      {
-        class: "stack",
-        "aria-label": "Create an account",
-        onsubmit: onSubmit(area, async () => {
-          const account = await busy(submit, "Creating your account…", () =>
-            register(email.value.trim(), password.value, name.value.trim()),
-          );
-          onDone(account);
-        }),
-      },
+    const fields = [
       field("Your name", name),
       field("E-mail", email),
       field("Password", password, "At least 8 characters."),
-      submit,
+    ];
+    return accountForm("Create an account", fields, "Create account", "Creating your account…", () =>
+      register(email.value.trim(), password.value, name.value.trim()),
     );
   }
 

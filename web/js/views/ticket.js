@@ -2,7 +2,7 @@
 
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
-import { busy, confirmDialog, formatMoney, h, messageArea, mount } from "../dom.js";
+import { busy, confirmDialog, formatMoney, h, messageArea, mount, panel } from "../dom.js";
 import { navigate } from "../router.js";
 import { ticketCard } from "../ticket.js";
 
@@ -61,10 +61,9 @@ export async function render(main, { id }, query) {
     mount(
       body,
       h("div", { class: "ticket-wrap" }, ticketCard({ booking: b, ...details })),
-      h(
-        "section",
-        { class: "panel", "aria-labelledby": "price-title" },
-        h("h2", { id: "price-title" }, "Price"),
+      panel(
+        "price-title",
+        "Price",
         h(
           "dl",
           { class: "price-lines" },
