@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api_client import admin_headers, create_show, new_user
+from tests.api_client import ShowFixture, admin_headers, create_show, new_user
 from tests.conftest import ROOT, Service
 
 WEB = ROOT / "web"
@@ -91,12 +91,16 @@ def _same_depth(file: str, pattern: str) -> bool:
     return len(Path(file).parts) == len(Path(pattern).parts)
 
 
+def show_admin_and_customer(client: httpx.Client) -> tuple[ShowFixture, dict[str, str], dict[str, str]]:
+    """A new show, the admin's headers and a new customer's."""
+    show, admin = create_show(client), admin_headers(client)
+    _, customer = new_user(client)
+    return show, admin, {"Authorization": f"Bearer {customer}"}
+
+
 def test_the_sales_report_counts_seats_money_and_capacity(live_service: Service) -> None:
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
-        show = create_show(client)
-        admin = admin_headers(client)
-        _, customer = new_user(client)
-        bearer = {"Authorization": f"Bearer {customer}"}
+        show, admin, bearer = show_admin_and_customer(client)
         held = client.post(f"/api/v1/shows/{show.show_id}/holds", headers=bearer, json={"seats": ["B1", "B2"]})
         assert held.status_code == 201, held.text
         paid = client.post(
@@ -148,10 +152,7 @@ def test_the_sales_report_counts_seats_money_and_capacity(live_service: Service)
 
 def test_admins_block_and_unblock_seats(live_service: Service) -> None:
     with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
-        show = create_show(client)
-        admin = admin_headers(client)
-        _, customer = new_user(client)
-        bearer = {"Authorization": f"Bearer {customer}"}
+        show, admin, bearer = show_admin_and_customer(client)
         url = f"/api/v1/admin/shows/{show.show_id}/seats"
 
         assert client.post(f"{url}/block", headers=bearer, json={"seats": ["A1"]}).status_code == 403
