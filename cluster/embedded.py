@@ -256,10 +256,16 @@ def _prepare_binaries_for(user: _SystemUser) -> None:
 
 
 class _EmbeddedServer(abc.ABC):
-    """What the two servers share: ``start()`` returns the URL, ``stop()`` is idempotent, the port is known
-    once started, and a ``with`` block starts and stops the server."""
+    """What the two servers share: their files under ``data_dir`` (``<role>.log``, the ``.<role>.lock``
+    that serialises start and stop across processes), ``start()`` returning the URL, an idempotent
+    ``stop()``, the port once started, and a ``with`` block that starts and stops the server."""
 
-    _port: int | None
+    def __init__(self, role: str, data_dir: Path, port: int | None) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.log_path = self.data_dir / f"{role}.log"
+        self._lock_path = self.data_dir / f".{role}.lock"
+        self._requested_port = port
+        self._port: int | None = None
 
     @abc.abstractmethod
     def start(self) -> str: ...
@@ -297,12 +303,8 @@ class EmbeddedPostgres(_EmbeddedServer):
     """
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = Path(data_dir).absolute()
+        super().__init__("postgres", data_dir, port)
         self.pgdata = self.data_dir / "pgdata"
-        self.log_path = self.data_dir / "postgres.log"
-        self._lock_path = self.data_dir / ".postgres.lock"
-        self._requested_port = port
-        self._port: int | None = None
         self._user: _SystemUser | None = None
 
     # ---- public API
@@ -635,12 +637,8 @@ class EmbeddedRedis(_EmbeddedServer):
     """
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = Path(data_dir).absolute()
-        self.log_path = self.data_dir / "redis.log"
+        super().__init__("redis", data_dir, port)
         self.pid_path = self.data_dir / "redis.pid"
-        self._lock_path = self.data_dir / ".redis.lock"
-        self._requested_port = port
-        self._port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -98,36 +98,29 @@ class ConsumerConfig:
     block_ms: int = 1000
 
 
+@dataclass(eq=False)
 class Consumer:
-    def __init__(
-        self,
-        redis: aioredis.Redis,
-        database: Database,
-        names: StreamNames,
-        config: ConsumerConfig,
-        policy: RetryPolicy,
-        webhooks: WebhookStore,
-        sender: WebhookSender,
-        mailer: Mailer,
-        on_stream_lost: Callable[[], None] | None = None,
-    ) -> None:
-        self._on_stream_lost = on_stream_lost
-        self._redis = redis
-        self._db = database
-        self._names = names
-        self.config = config
-        self._policy = policy
-        self._webhooks = webhooks
-        self._sender = sender
-        self._mailer = mailer
-        self._ledger = DeliveryLedger(database)
-        self._dead = DeadLetters(redis, self._ledger, names)
+    """One member of the group: reads new entries, delivers them, takes over abandoned ones."""
+
+    redis: aioredis.Redis
+    database: Database
+    names: StreamNames
+    config: ConsumerConfig
+    policy: RetryPolicy
+    webhooks: WebhookStore
+    sender: WebhookSender
+    mailer: Mailer
+    on_stream_lost: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._ledger = DeliveryLedger(self.database)
+        self._dead = DeadLetters(self.redis, self._ledger, self.names)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Rounds in flight are bounded by ``concurrency``; an entry waiting out its back-off holds no slot,
         # so a webhook that keeps failing does not hold up everyone else's e-mail. The entries one consumer
         # holds (in rounds or waiting) are bounded too, leaving the rest of the stream to other consumers.
-        self._rounds = asyncio.Semaphore(config.concurrency)
-        self._max_held = config.concurrency * HELD_PER_SLOT
+        self._rounds = asyncio.Semaphore(self.config.concurrency)
+        self._max_held = self.config.concurrency * HELD_PER_SLOT
         self._busy = 0  # entries in a round or about to start one (not waiting out a back-off)
         self._slot_freed = asyncio.Event()
         self._stopping = StopFlag()
@@ -139,13 +132,13 @@ class Consumer:
     async def ensure_group(self) -> bool:
         """Create the consumer group if it is missing; True if it was (a new or an emptied Redis)."""
         try:
-            await self._redis.xgroup_create(self._names.stream, self._names.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(self.names.stream, self.names.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
             return False
-        if self._on_stream_lost is not None:
-            self._on_stream_lost()
+        if self.on_stream_lost is not None:
+            self.on_stream_lost()
         return True
 
     async def run(self) -> None:
@@ -180,11 +173,11 @@ class Consumer:
                 if stuck:
                     log.error("%d notification deliveries did not stop", len(stuck))
         try:
-            pending = await self._redis.xpending_range(
-                self._names.stream, self._names.group, "-", "+", 1, consumername=self.config.name
+            pending = await self.redis.xpending_range(
+                self.names.stream, self.names.group, "-", "+", 1, consumername=self.config.name
             )
             if not pending:
-                await self._redis.xgroup_delconsumer(self._names.stream, self._names.group, self.config.name)
+                await self.redis.xgroup_delconsumer(self.names.stream, self.names.group, self.config.name)
         except (RedisError, OSError) as exc:
             log.debug("could not retire consumer %s: %r", self.config.name, exc)
 
@@ -228,10 +221,10 @@ class Consumer:
                     await self._slot_freed.wait()
             return 0.0
         try:
-            response = await self._redis.xreadgroup(
-                self._names.group,
+            response = await self.redis.xreadgroup(
+                self.names.group,
                 self.config.name,
-                {self._names.stream: ">"},
+                {self.names.stream: ">"},
                 count=self._free(),
                 block=self.config.block_ms,
             )
@@ -283,9 +276,9 @@ class Consumer:
         """Take over entries pending longer than the idle timeout at any consumer; returns how many."""
         start, claimed = "0-0", 0
         while self._free() > 0 and not self._stopping.is_set():
-            reply = await self._redis.xautoclaim(
-                self._names.stream,
-                self._names.group,
+            reply = await self.redis.xautoclaim(
+                self.names.stream,
+                self.names.group,
                 self.config.name,
                 int(self.config.claim_idle_seconds * 1000),
                 start,
@@ -294,7 +287,7 @@ class Consumer:
             next_start = streams.ids(reply[:1])[0]
             deleted = streams.ids(reply[2]) if len(reply) > 2 else []
             if deleted:  # trimmed away before anyone finished them: nothing left to deliver
-                await self._redis.xack(self._names.stream, self._names.group, *deleted)
+                await self.redis.xack(self.names.stream, self.names.group, *deleted)
             for entry_id, fields in streams.entries(reply[1]):
                 if fields:
                     claimed += entry_id not in self._tasks
@@ -307,9 +300,7 @@ class Consumer:
     async def _keep(self, entry_id: str) -> None:
         """Reset the entry's idle time, so that nobody takes over an entry this consumer is working on."""
         try:
-            await self._redis.xclaim(
-                self._names.stream, self._names.group, self.config.name, 0, [entry_id], justid=True
-            )
+            await self.redis.xclaim(self.names.stream, self.names.group, self.config.name, 0, [entry_id], justid=True)
         except (RedisError, OSError) as exc:
             log.debug("could not refresh stream entry %s: %r", entry_id, exc)
 
@@ -349,7 +340,7 @@ class Consumer:
                     return
                 continue
             failed = [r for r in results if r.outcome is Outcome.FAILED]
-            retrying = [r for r in failed if not self._policy.exhausted(r.attempts)]
+            retrying = [r for r in failed if not self.policy.exhausted(r.attempts)]
             waiting = any(r.outcome is Outcome.PENDING for r in results)
             if not retrying and not waiting:
                 if failed:
@@ -360,7 +351,7 @@ class Consumer:
                     await self._ack(entry_id, notification.outbox_id)
                 return
             attempts = max((r.attempts for r in retrying), default=1)
-            if not await self._back_off(entry_id, self._policy.delay(attempts)):
+            if not await self._back_off(entry_id, self.policy.delay(attempts)):
                 return
 
     async def _settle(self, outbox_id: int | None, outcome: str) -> None:
@@ -374,9 +365,9 @@ class Consumer:
     async def _ack(self, entry_id: str, outbox_id: int) -> None:
         await self._settle(outbox_id, "delivered")
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xack(self._names.stream, self._names.group, entry_id)
-                pipe.xdel(self._names.stream, entry_id)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self.names.stream, self.names.group, entry_id)
+                pipe.xdel(self.names.stream, entry_id)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # Still pending: whoever takes it over finds every target delivered and acknowledges it.
@@ -409,7 +400,7 @@ class Consumer:
             return targets
         user_id = notification.recipient_id()
         if user_id is not None:
-            async with self._db.engine.begin() as conn:
+            async with self.database.engine.begin() as conn:
                 row = (
                     await conn.execute(RECIPIENT, {"user_id": user_id, "show_id": notification.about_show() or ""})
                 ).first()
@@ -418,10 +409,10 @@ class Consumer:
                 recipient = Recipient(user_id, row.email, row.name)
                 show = ShowDetails(row.title, row.theater, row.city, row.starts_at) if row.title is not None else None
                 message = render_email(notification, recipient, show, self.config.mail_from)
-                send_mail = partial(self._mailer.send, message)
+                send_mail = partial(self.mailer.send, message)
                 targets.append(Target("email", user_id, send_mail, self.config.mail_timeout_seconds))
-        for hook in await self._webhooks.matching(notification.kind):
-            post = partial(self._sender.send, hook, notification)
+        for hook in await self.webhooks.matching(notification.kind):
+            post = partial(self.sender.send, hook, notification)
             targets.append(Target("webhook", hook.id, post, self.config.webhook_timeout_seconds))
         return targets
 
@@ -429,7 +420,7 @@ class Consumer:
         lease = target.timeout_seconds + self.config.lease_margin_seconds
         try:
             claim = await self._ledger.claim(
-                notification.outbox_id, target.channel, target.key, lease, self._policy.max_attempts
+                notification.outbox_id, target.channel, target.key, lease, self.policy.max_attempts
             )
         except IntegrityError:
             raise
