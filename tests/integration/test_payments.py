@@ -183,11 +183,17 @@ def test_the_audit_catches_a_double_charge_and_a_charge_without_booking() -> Non
 # -- scenarios ---------------------------------------------------------------------------------------------
 
 
-def hold_and_pay(client: httpx.Client, show: ShowFixture, user_token: str, seat: str, card: str) -> int:
-    """Hold one seat and pay, retrying a 503 a few times with the same Idempotency-Key like a client would."""
+def seed_hold(client: httpx.Client, show: ShowFixture, user_token: str, seat: str) -> tuple[dict[str, str], Any]:
+    """Hold one seat with the seed HoldSeat route: the user's seed headers, and the hold as answered."""
     headers = seed_headers(user_token)
     held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, [seat]))
     assert held.status_code == 200, held.text
+    return headers, held.json()
+
+
+def hold_and_pay(client: httpx.Client, show: ShowFixture, user_token: str, seat: str, card: str) -> int:
+    """Hold one seat and pay, retrying a 503 a few times with the same Idempotency-Key like a client would."""
+    headers, _ = seed_hold(client, show, user_token, seat)
     key = secrets.token_hex(8)
     status = 0
     for _ in range(4):
@@ -241,10 +247,7 @@ def test_a_charge_whose_answer_is_lost_is_booked_by_the_reconciler(
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
         show = create_show(client)
         _, user_token = new_user(client, "lost-answer")
-        headers = seed_headers(user_token)
-        assert client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, ["A1"])
-        ).is_success
+        headers, _ = seed_hold(client, show, user_token, "A1")
         faults(fail_after_rate=1.0)  # every charge is made, and every answer is lost
         keyed = {**headers, "Idempotency-Key": "lost-answer-pay"}
         paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=keyed, json=pay_body(show))
@@ -275,10 +278,7 @@ def test_a_gateway_that_is_down_answers_503_and_keeps_the_hold_then_a_retry_pays
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
         show = create_show(client)
         _, user_token = new_user(client, "gateway-down")
-        headers = seed_headers(user_token)
-        assert client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, ["A2"])
-        ).is_success
+        headers, _ = seed_hold(client, show, user_token, "A2")
         faults(fail_before_rate=1.0)
         headers = {**headers, "Idempotency-Key": "pay-once"}
         down = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
@@ -311,8 +311,7 @@ def test_a_declined_card_gives_the_hold_back_untouched(paying_service: Service, 
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
         show = create_show(client)
         _, user_token = new_user(client, "declined")
-        headers = seed_headers(user_token)
-        held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, ["A4"])).json()
+        headers, held = seed_hold(client, show, user_token, "A4")
         declined = client.post(
             f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show, DECLINED_CARD)
         )
