@@ -32,6 +32,11 @@ function formMessage() {
   };
 }
 
+/** Create something: POST `json` to the admin API's `path` while `submit` says `busyText`; the answer. */
+export function create(submit, busyText, path, json) {
+  return busy(submit, busyText, () => api(path, { method: "POST", json }));
+}
+
 export function report(query = {}) {
   return api("admin/reports/sales", { query });
 }
@@ -56,21 +61,16 @@ export async function moviesPanel(panel) {
         class: "panel form-grid",
         "aria-label": "New movie",
         onsubmit: onSubmit(message, async (e) => {
-          const movie = await busy(submit, "Adding…", () =>
-            api("admin/movies", {
-              method: "POST",
-              json: {
-                title: title.value.trim(),
-                duration_minutes: Number(duration.value),
-                language: language.value.trim() || null,
-                genres: genres.value
-                  .split(",")
-                  .map((g) => g.trim())
-                  .filter(Boolean),
-                description: description.value.trim(),
-              },
-            }),
-          );
+          const movie = await create(submit, "Adding…", "admin/movies", {
+            title: title.value.trim(),
+            duration_minutes: Number(duration.value),
+            language: language.value.trim() || null,
+            genres: genres.value
+              .split(",")
+              .map((g) => g.trim())
+              .filter(Boolean),
+            description: description.value.trim(),
+          });
           catalog.forget();
           e.target.reset();
           await drawList();
@@ -147,12 +147,11 @@ export async function theatersPanel(panel, query) {
         class: "panel form-grid",
         "aria-label": "New theater",
         onsubmit: onSubmit(message, async (e) => {
-          const theater = await busy(submit, "Adding…", () =>
-            api("admin/theaters", {
-              method: "POST",
-              json: { name: name.value.trim(), city: city.value.trim(), address: address.value.trim() },
-            }),
-          );
+          const theater = await create(submit, "Adding…", "admin/theaters", {
+            name: name.value.trim(),
+            city: city.value.trim(),
+            address: address.value.trim(),
+          });
           catalog.forget();
           e.target.reset();
           selected = theater.id;
@@ -433,15 +432,10 @@ export function screenEditor(theaterId, onCreated) {
       onsubmit: onSubmit(message, async () => {
         const bad = rows.find((r) => !CATEGORY_PATTERN.test(r.category));
         if (bad) throw new Error(`“${bad.category}” is not a category name: use lower-case letters, digits, - or _.`);
-        const screen = await busy(submit, "Creating…", () =>
-          api(`admin/theaters/${theaterId}/screens`, {
-            method: "POST",
-            json: {
-              name: name.value.trim(),
-              rows: rows.map((r, i) => ({ row: rowLabel(i), seats: r.seats, category: r.category })),
-            },
-          }),
-        );
+        const screen = await create(submit, "Creating…", `admin/theaters/${theaterId}/screens`, {
+          name: name.value.trim(),
+          rows: rows.map((r, i) => ({ row: rowLabel(i), seats: r.seats, category: r.category })),
+        });
         await onCreated(screen);
       }),
     },
@@ -555,7 +549,7 @@ export async function showsPanel(panel) {
           if (holdTtl.value) body.hold_ttl_seconds = Number(holdTtl.value);
           if (salesOpen.value) body.sales_open_at = new Date(salesOpen.value).toISOString();
           if (salesClose.value) body.sales_close_at = new Date(salesClose.value).toISOString();
-          const show = await busy(submit, "Creating…", () => api("admin/shows", { method: "POST", json: body }));
+          const show = await create(submit, "Creating…", "admin/shows", body);
           catalog.forget();
           const movie = movies.find((m) => m.id === show.movie_id);
           message.ok(

@@ -2,6 +2,7 @@
 
 import { api } from "../api.js";
 import { busy, field, formatDateTime, h, messageArea, mount, notice, onSubmit, plural, spinner } from "../dom.js";
+import { create } from "./admin-catalog.js";
 
 export async function deadLettersPanel(panel) {
   const list = h("div", {}, spinner("Loading dead letters…"));
@@ -126,17 +127,12 @@ export async function staffPanel(panel) {
         class: "panel form-grid",
         "aria-label": "New staff account",
         onsubmit: onSubmit(staffArea, async (e) => {
-          const account = await busy(submit, "Creating…", () =>
-            api("admin/users", {
-              method: "POST",
-              json: {
-                email: email.value.trim(),
-                name: name.value.trim() || null,
-                password: password.value,
-                role: role.value,
-              },
-            }),
-          );
+          const account = await create(submit, "Creating…", "admin/users", {
+            email: email.value.trim(),
+            name: name.value.trim() || null,
+            password: password.value,
+            role: role.value,
+          });
           staffArea.say(
             `${account.email} can now sign in as ${role.selectedOptions[0].textContent.toLowerCase()}.`,
             "success",

@@ -55,30 +55,14 @@ export function authForms(onDone) {
   let mode = "signin";
   const tabs = h("div", { class: "tabs", role: "group", "aria-label": "Sign in or register" });
   const panel = h("div", {});
-  function draw() {
-    mount(
-      tabs,
-      h(
-        "button",
-        {
-          type: "button",
-          class: "tab",
-          "aria-pressed": String(mode === "signin"),
-          onclick: () => ((mode = "signin"), draw()),
-        },
-        "I have an account",
-      ),
-      h(
-        "button",
-        {
-          type: "button",
-          class: "tab",
-          "aria-pressed": String(mode === "register"),
-          onclick: () => ((mode = "register"), draw()),
-        },
-        "I'm new here",
-      ),
+  const tab = (key, label) =>
+    h(
+      "button",
+      { type: "button", class: "tab", "aria-pressed": String(mode === key), onclick: () => ((mode = key), draw()) },
+      label,
     );
+  function draw() {
+    mount(tabs, tab("signin", "I have an account"), tab("register", "I'm new here"));
     mount(panel, mode === "signin" ? signInForm() : registerForm());
     area.clear();
   }
