@@ -53,6 +53,8 @@ from routing.show_router import ShowActors, ensure_ray
 from seat_views.reader import SeatMapReader
 from seat_views.stream import SeatMapStream
 from settings import Settings
+from waiting_room.rounds import Admitter, RoundRules
+from waiting_room.service import WaitingRooms
 
 log = logging.getLogger("booking")
 
@@ -162,6 +164,15 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         settle_after_seconds=settings.payment_settle_after_seconds,
         interval_seconds=settings.reconcile_interval_seconds,
     )
+    waiting_rooms = WaitingRooms(database, refresh_seconds=settings.queue_round_seconds)
+    admitter = Admitter(
+        database,
+        RoundRules(
+            admission_window_seconds=settings.queue_admission_window_seconds,
+            admit_per_second=settings.queue_admit_per_second,
+            interval_seconds=settings.queue_round_seconds,
+        ),
+    )
     booking = BookingService(
         SqlRecords(database),
         actors,
@@ -170,6 +181,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         reconciler,
         status_of,
         idempotency_key_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+        admission=waiting_rooms,
     )
     tokens = TokenService(secret, settings.token_ttl_seconds)
     limiter = RateLimiter(
@@ -200,8 +212,10 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         await notifications.start()
         prewarmer.start()
         pruner.start()
+        admitter.start()
 
     async def shutdown() -> None:
+        await admitter.aclose()
         await pruner.aclose()
         await prewarmer.aclose()
         await notifications.stop()
@@ -223,6 +237,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         on_startup=startup,
     )
     app.state.seat_stream = seat_stream
+    app.state.waiting_rooms = waiting_rooms
     app.state.notifications = notifications
     return app
 

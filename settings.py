@@ -184,6 +184,16 @@ class Settings(BaseSettings):
     prewarm_interval_seconds: float = Field(
         default=10.0, gt=0, description="how often each API process looks for shows about to go on sale"
     )
+    # Waiting rooms (waiting_room/, docs/waiting-room.md).
+    queue_admission_window_seconds: int = Field(
+        default=600, ge=10, description="how long an admitted account has to hold seats before its pass lapses"
+    )
+    queue_admit_per_second: float = Field(
+        default=20.0, gt=0, description="the most accounts a waiting room admits per second (the actor's pace)"
+    )
+    queue_round_seconds: float = Field(
+        default=1.0, gt=0, le=2.0, description="how often each API process runs the admission rounds it can lock"
+    )
     # Where shows live (actors/show_host.py, docs/architecture.md).
     show_placement: Literal["dedicated", "hosted"] = Field(
         default="hosted",

@@ -23,6 +23,7 @@ from api.routes import (
     catalog,
     holds,
     notifications,
+    queue,
     reports,
     search,
     seat_blocks,
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(bookings.router)
     app.include_router(box_office.router)
     app.include_router(stream.router)
+    app.include_router(queue.router)
     app.include_router(search.router)
     app.include_router(notifications.admin)
     app.include_router(reports.router)

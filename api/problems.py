@@ -1,7 +1,7 @@
 """Every error answer, in one place: RFC 9457 problem details (``application/problem+json``).
 
-Domain refusals (``actors.errors``, ``booking.errors``) are mapped to HTTP here and nowhere else.
-Validation failures are 422 (body) or 400 (malformed JSON or parameters); a path whose id is not even
+Domain refusals (``actors.errors``, ``booking.errors``, ``waiting_room.errors``) are mapped to HTTP here
+and nowhere else. Validation failures are 422 (body) or 400 (malformed JSON or parameters); a path whose id is not even
 shaped like one names nothing, so it is 404 like an unknown id; 405 always says what is allowed
 (``Allow``, RFC 9110); a dependency that is down is 503 with ``Retry-After``; an unexpected failure is
 a bare 500 whose body never carries a traceback (Ray puts remote tracebacks into exception messages, so
@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors import errors as e
 from booking import errors as b
+from waiting_room import errors as w
 
 log = logging.getLogger("booking.api")
 
@@ -49,6 +50,9 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     b.RequestInProgress: 409,
     b.IdempotencyKeyReused: 422,
     b.InvalidSchedule: 422,
+    w.NoWaitingRoom: 409,
+    w.NotInQueue: 404,
+    w.NotAdmitted: 403,
 }
 
 TITLES = {

@@ -1,6 +1,7 @@
 """What the booking service needs from the world, as protocols: the production adapters are
 ``routing.show_router.ShowActors``, ``seat_views.reader.SeatMapReader``, ``booking.records.SqlRecords`` and
-``payments.reconciler.Reconciler``; unit tests pass fakes (``tests/unit/booking_fakes.py``)."""
+``payments.reconciler.Reconciler`` and ``waiting_room.service.WaitingRooms``; unit tests pass fakes
+(``tests/unit/booking_fakes.py``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ class SeatMaps(Protocol):
     def forget(self, show_id: str) -> None:
         """Drop what is cached about the show (its status changed)."""
         ...
+
+
+class Admission(Protocol):
+    async def check_admitted(self, show_id: str, user_id: str) -> None:
+        """Nothing if the account may hold seats of the show now (it has no waiting room, or its room has
+        admitted the account); ``NotAdmitted`` otherwise."""
+        ...
+
+
+class NoWaitingRooms:
+    """Every account may hold: the admission of a service without waiting rooms (and of unit tests)."""
+
+    async def check_admitted(self, show_id: str, user_id: str) -> None:
+        return None
 
 
 class RefundReport(Protocol):

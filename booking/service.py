@@ -49,7 +49,7 @@ from actors.errors import (
 )
 from actors.seat_map_core import Booking, BookingCancelled, Hold, Payment
 from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
-from booking.ports import Records, Refunds, SeatMaps, ShowActors
+from booking.ports import Admission, NoWaitingRooms, Records, Refunds, SeatMaps, ShowActors
 from payments.gateway import GatewayRejected, GatewayUnavailable, PaymentGateway
 from persistence import idempotency
 from persistence.catalog import BookingInfo, ShowInfo
@@ -105,8 +105,10 @@ class BookingService:
         reconciler: Refunds,
         status_of: Callable[[BookingError], int],
         idempotency_key_ttl: timedelta = idempotency.DEFAULT_TTL,
+        admission: Admission | None = None,
     ) -> None:
         self.records = records
+        self.admission: Admission = admission or NoWaitingRooms()
         self.status_of = status_of  # the HTTP status a refusal is answered with, stored with its key
         self.idempotency_key_ttl = idempotency_key_ttl  # a key older than this is treated as never used
         self.actors = actors
@@ -194,7 +196,10 @@ class BookingService:
             raise
 
     async def hold_request(self, show_id: str, user_id: str, spec: HoldSpec, key: str | None) -> Answer:
-        """Create a hold (named seats or best available), idempotently when ``key`` is given."""
+        """Create a hold (named seats or best available), idempotently when ``key`` is given. On a show with a
+        waiting room, only an admitted account may: the refusal comes first, before any key is claimed,
+        so a retry with the same key once admitted is a new request, not a replay of the refusal."""
+        await self.admission.check_admitted(show_id, user_id)
         # Only a request with a key is ever compared with another: hashing it otherwise is wasted work.
         fingerprint = "" if key is None else idempotency.request_hash({"op": "hold", "show": show_id, **asdict(spec)})
 

@@ -52,6 +52,7 @@ def create_show(
     prices: dict[str, float] | None = None,
     hold_ttl_seconds: int | None = None,
     sales_open_at: datetime | None = None,
+    waiting_room: bool = False,
 ) -> ShowFixture:
     headers = admin_headers(client)
     rows = rows or [
@@ -87,6 +88,8 @@ def create_show(
         body["hold_ttl_seconds"] = hold_ttl_seconds
     if sales_open_at is not None:
         body["sales_open_at"] = sales_open_at.isoformat()
+    if waiting_room:
+        body["waiting_room"] = True
     show = client.post("/api/v1/admin/shows", headers=headers, json=body)
     assert show.status_code == 201, show.text
     return ShowFixture(

@@ -18,6 +18,7 @@ from booking.service import BookingService
 from payments.gateway import ChargeRecord, ChargeResult
 from persistence.catalog import BookingInfo, ScreenInfo, ShowInfo
 from persistence.idempotency import Claimed, ClaimResult, InProgress, Mismatch, Replay
+from waiting_room.errors import NotAdmitted
 
 NOW = datetime.now(UTC)
 C = TypeVar("C")
@@ -206,6 +207,19 @@ def fake_status(error: BookingError) -> int:
 
 
 @dataclass
+class FakeAdmission:
+    """A waiting room that has admitted exactly the accounts in ``admitted`` (for every show)."""
+
+    admitted: set[str] = field(default_factory=set)
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+    async def check_admitted(self, show_id: str, user_id: str) -> None:
+        self.asked.append((show_id, user_id))
+        if user_id not in self.admitted:
+            raise NotAdmitted()
+
+
+@dataclass
 class World:
     actors: FakeActors
     seatmaps: FakeSeatMaps
@@ -213,11 +227,17 @@ class World:
     gateway: FakeGateway
     refunds: FakeRefunds
     service: BookingService
+    admission: FakeAdmission | None = None
 
 
-def world(*shows: ShowInfo, gateway: FakeGateway | None = None, refundable: Sequence[str] = ()) -> World:
+def world(
+    *shows: ShowInfo,
+    gateway: FakeGateway | None = None,
+    refundable: Sequence[str] = (),
+    admission: FakeAdmission | None = None,
+) -> World:
     actors, seatmaps, records = FakeActors(), FakeSeatMaps(*(shows or (a_show(),))), FakeRecords()
     gateway = gateway or FakeGateway()
     refunds = FakeRefunds(records, refundable)
-    service = BookingService(records, actors, seatmaps, gateway, refunds, fake_status)
-    return World(actors, seatmaps, records, gateway, refunds, service)
+    service = BookingService(records, actors, seatmaps, gateway, refunds, fake_status, admission=admission)
+    return World(actors, seatmaps, records, gateway, refunds, service, admission)

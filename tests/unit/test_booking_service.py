@@ -39,6 +39,7 @@ from booking.errors import IdempotencyKeyReused, NoShowOnSale, RequestInProgress
 from booking.service import HoldSpec, PaymentRequest
 from payments.gateway import ChargeResult, GatewayRejected, GatewayUnavailable
 from tests.unit.booking_fakes import (
+    FakeAdmission,
     FakeGateway,
     StoredKey,
     a_booking,
@@ -48,6 +49,7 @@ from tests.unit.booking_fakes import (
     booking_info,
     world,
 )
+from waiting_room.errors import NotAdmitted
 
 USER = "user-1"
 SEATS = HoldSpec(seat_ids=("A1", "A2"))
@@ -90,6 +92,19 @@ async def test_an_unknown_show_is_refused() -> None:
     w = world()
     with pytest.raises(UnknownShow):
         await w.service.hold_request("show-2", USER, SEATS, None)
+
+
+async def test_a_waiting_room_refuses_the_non_admitted_before_any_key_or_actor() -> None:
+    admission = FakeAdmission(admitted={"admitted-user"})
+    w = world(admission=admission)
+    with pytest.raises(NotAdmitted):
+        await w.service.hold_request("show-1", USER, SEATS, "key-1")
+    assert w.actors.sent == []
+    assert w.records.keys == {}  # the key is not spent: a retry once admitted is a new request
+    w.actors.answer(HoldSeats, a_hold())
+    await w.service.hold_request("show-1", "admitted-user", SEATS, "key-1")
+    assert admission.asked == [("show-1", USER), ("show-1", "admitted-user")]
+    assert len(w.actors.commands(HoldSeats)) == 1
 
 
 async def test_a_refusal_from_the_actor_is_raised() -> None:
