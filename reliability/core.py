@@ -124,8 +124,8 @@ def _stderr(message: str) -> None:
 
 def run_scenario(scenario: Scenario, full: bool, progress: Progress = _stderr) -> ScenarioResult:
     """Run one scenario in a fresh ``Env``, then reconcile; an exception becomes a failed figure."""
-    result = ScenarioResult(scenario.number, scenario.title)
     started = time.monotonic()
+    result = ScenarioResult(scenario.number, scenario.title)
     try:
         with Env(
             scenario.number,
@@ -133,13 +133,7 @@ def run_scenario(scenario: Scenario, full: bool, progress: Progress = _stderr) -
             own_redis=bool(getattr(scenario, "own_redis", False)),
             progress=progress,
         ) as env:
-            try:
-                result.figures.extend(scenario.run(env, full))
-            except Exception:
-                progress(traceback.format_exc())
-                result.figures.append(Figure(scenario.number, "scenario completes", "exception", "no exception", False))
-            if not env.reconciled:
-                result.figures.extend(env.reconcile())
+            result = _run_in(env, scenario, full, progress)
     except Exception:
         progress(traceback.format_exc())
         result.figures.append(Figure(scenario.number, "environment starts and stops", "exception", "clean", False))
@@ -148,7 +142,8 @@ def run_scenario(scenario: Scenario, full: bool, progress: Progress = _stderr) -
 
 
 def _run_in(env: Env, scenario: Scenario, full: bool, progress: Progress) -> ScenarioResult:
-    """One scenario in an env shared with others: its figures, then a reconciliation under its number."""
+    """One scenario in ``env`` (its own, or one shared with others): its figures, then a reconciliation
+    under its number unless the scenario made its own."""
     result = ScenarioResult(scenario.number, scenario.title)
     started = time.monotonic()
     env.number, env.reconciled = scenario.number, False
