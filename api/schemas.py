@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import email_validator
 from fastapi import Header, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic import Strict as StrictTypes
 from pydantic.json_schema import SkipJsonSchema
+
+from api.problems import replayed_problem
+
+if TYPE_CHECKING:
+    from booking.service import Answer
 
 # The hard ceiling of a seat list in one request; the deployment's own cap (BOOKING_MAX_SEATS_PER_REQUEST,
 # at most this) is what the OpenAPI document publishes (``per_request_cap``).
@@ -330,6 +335,14 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
     ``response_model`` before serialising; the hot routes (holds) return this instead and keep
     ``response_model`` for the OpenAPI document. The model was validated when it was built."""
     return Response(model.model_dump_json(), status_code, media_type="application/json")
+
+
+def answered(answer: Answer) -> Any:
+    """What a route returns for a booking use case's idempotent ``Answer``: a stored refusal replayed as
+    the problem it was, else the body (which FastAPI validates against the route's ``response_model``)."""
+    if answer.problem_status is not None:
+        return replayed_problem(answer.problem_status, answer.body)
+    return answer.body
 
 
 def links(status: int, **targets: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from api.auth import BoxOfficeCaller
 from api.deps import Bookings
-from api.problems import BOOKING, problem_responses, replayed_problem
+from api.problems import BOOKING, problem_responses
 from api.schemas import (
     BOOKING_LINKS,
     IdempotencyKey,
@@ -22,6 +22,7 @@ from api.schemas import (
     SeatList,
     ShowId,
     Strict,
+    answered,
     links,
     text,
 )
@@ -58,6 +59,4 @@ async def sell(
     answer = await booking.box_office_sale(
         seller.user_id, show_id, tuple(body.seats), body.customer_name, body.payment_info.digits, idempotency_key
     )
-    if answer.problem_status is not None:
-        return replayed_problem(answer.problem_status, answer.body)
-    return answer.body
+    return answered(answer)

@@ -29,6 +29,7 @@ from api.schemas import (
     SeatList,
     ShowId,
     Strict,
+    answered,
     links,
     model_response,
 )
@@ -172,9 +173,7 @@ async def pay_holds(
     If the payment service cannot be reached the answer is 503 with `Retry-After` and the holds stay
     yours: retry (the same `Idempotency-Key` is safe), and the gateway is never charged twice for them."""
     answer = await booking.pay(caller.user_id, PaymentRequest.of(show_id, body.payment_info.digits, idempotency_key))
-    if answer.problem_status is not None:
-        return replayed_problem(answer.problem_status, answer.body)
-    return answer.body
+    return answered(answer)
 
 
 @router.post("/{hold_id}/extend", response_model=HoldOut)

@@ -26,6 +26,7 @@ from api.schemas import (
     SeedPaymentOut,
     SeedTheaterOut,
     ShowId,
+    answered,
     links,
     model_response,
 )
@@ -123,6 +124,4 @@ async def submit_payment(
     if body.event_id != event_id:
         raise ApiProblem(400, "event_id in the path and the body differ", "event-mismatch")
     answer = await booking.pay(caller.user_id, PaymentRequest.of(event_id, body.paymentInfo.digits, idempotency_key))
-    if answer.problem_status is not None:
-        return replayed_problem(answer.problem_status, answer.body)
-    return answer.body
+    return answered(answer)
