@@ -1,4 +1,4 @@
-"""The code base stays ruff- and mypy-clean: part of the one test command, so CI enforces it."""
+"""The code base stays ruff- and mypy-clean and keeps its layers: part of the one test command, so CI enforces it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ def test_ruff_is_clean() -> None:
 
 def test_ruff_format_is_clean() -> None:
     result = run("ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_layers_hold_and_no_package_imports_its_way_back() -> None:
+    """import-linter's layers contract (pyproject.toml): also rules out every circle between packages."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
