@@ -36,7 +36,7 @@ async def register(body: RegisterIn, db: Db) -> AccountOut:
             account = await catalog.create_account(session, body.email, password_hash, body.name)
     except IntegrityError as exc:
         raise ApiProblem(409, "an account with this e-mail exists", "email-taken") from exc
-    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+    return AccountOut.model_validate(account, from_attributes=True)
 
 
 @router.post("/token", response_model=TokenOut)
@@ -65,7 +65,7 @@ async def me(caller: CurrentCaller, db: Db) -> AccountOut:
         account = await catalog.get_account(session, caller.user_id)
     if account is None:
         raise unauthorized("the account behind this token no longer exists")
-    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+    return AccountOut.model_validate(account, from_attributes=True)
 
 
 class StaffIn(Strict):
@@ -93,7 +93,7 @@ async def create_account(body: StaffIn, _: AdminCaller, db: Db) -> AccountOut:
             account = await catalog.create_account(session, body.email, password_hash, body.name, body.role)
     except IntegrityError as exc:
         raise ApiProblem(409, "an account with this e-mail exists", "email-taken") from exc
-    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+    return AccountOut.model_validate(account, from_attributes=True)
 
 
 @admin.put("/{user_id}/role", response_model=AccountOut)
@@ -103,4 +103,4 @@ async def set_role(user_id: EntityId, body: RoleIn, _: AdminCaller, db: Db) -> A
         account = await catalog.set_role(session, user_id, body.role)
     if account is None:
         raise ApiProblem(404, f"account {user_id} does not exist", "unknown-account")
-    return AccountOut(id=account.id, email=account.email, name=account.name, role=account.role)
+    return AccountOut.model_validate(account, from_attributes=True)

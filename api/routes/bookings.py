@@ -3,6 +3,7 @@ exactly like an unknown one; admins see and cancel any."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -40,16 +41,10 @@ class BookingPage(BaseModel):
 
 
 def booking_out(b: BookingInfo) -> BookingOut:
-    return BookingOut(
-        id=b.id,
-        show_id=b.show_id,
-        seats=list(b.seat_ids),
-        amount=float(b.total),
-        price_breakdown=price_breakdown(b.amount, b.fee),
-        status=b.status,
-        created_at=b.created_at,
-        cancel_reason=b.cancel_reason,
-        refund_amount=None if b.refund_amount is None else float(b.refund_amount),
+    """A booking as the API tells it: its record, with ``seats`` its seat ids and ``amount`` what was paid
+    (seats and fee, broken down in ``price_breakdown``)."""
+    return BookingOut.model_validate(
+        {**asdict(b), "seats": b.seat_ids, "amount": b.total, "price_breakdown": price_breakdown(b.amount, b.fee)}
     )
 
 
