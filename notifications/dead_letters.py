@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +73,7 @@ def dead_letter_fields(
     fields = {k: original[k] for k in ORIGINAL_FIELDS if k in original}
     fields.update(
         reason=reason,
-        failures=json.dumps([{"target": f.target, "attempts": f.attempts, "error": f.error} for f in failures]),
+        failures=json.dumps([asdict(f) for f in failures]),
         failed_at=datetime.now(UTC).isoformat(),
         source_id=source_id,
     )
