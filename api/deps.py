@@ -15,6 +15,7 @@ from booking.service import BookingService
 from persistence.database import Database
 from seat_views.reader import SeatMapReader
 from settings import Settings
+from waiting_room.service import WaitingRooms
 
 
 async def _db(request: Request) -> Database:
@@ -50,7 +51,18 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
+def rooms_of(request: Request) -> WaitingRooms:
+    """The waiting rooms, for the queue's routes that take ``Request`` (see ``booking_of``)."""
+    rooms: WaitingRooms = request.app.state.waiting_rooms
+    return rooms
+
+
+async def _rooms(request: Request) -> WaitingRooms:
+    return rooms_of(request)
+
+
 Db = Annotated[Database, Depends(_db)]
+Rooms = Annotated[WaitingRooms, Depends(_rooms)]
 Bookings = Annotated[BookingService, Depends(_booking)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 AppSettings = Annotated[Settings, Depends(_settings)]

@@ -219,6 +219,10 @@ class ShowIn(Strict):
     sales_close_at: UtcDatetime | None = Field(
         default=None, description="sales stop at (default: `BOOKING_SALES_CUTOFF_MINUTES` before the start)"
     )
+    waiting_room: bool = Field(
+        default=False,
+        description="sell only to accounts a waiting room admits, in a provably fair order (docs/waiting-room.md)",
+    )
 
 
 class ShowOut(BaseModel):
@@ -233,6 +237,7 @@ class ShowOut(BaseModel):
     on_sale: bool
     sales_open_at: datetime | None = None
     sales_close_at: datetime | None = None
+    waiting_room: bool = Field(default=False, description="holds need the waiting room's admission")
 
 
 class SeatOut(BaseModel):

@@ -267,6 +267,7 @@ class ShowInfo:
     status: str
     sales_open_at: datetime | None = None
     sales_close_at: datetime | None = None
+    waiting_room: bool = False
 
     @property
     def sales_end(self) -> datetime:
@@ -293,6 +294,7 @@ async def create_show(
     hold_ttl_seconds: int,
     sales_open_at: datetime | None = None,
     sales_close_at: datetime | None = None,
+    waiting_room: bool = False,
 ) -> ShowInfo:
     row = Show(
         id=new_id(),
@@ -305,6 +307,7 @@ async def create_show(
         status="on_sale",
         sales_open_at=sales_open_at,
         sales_close_at=sales_close_at,
+        waiting_room=waiting_room,
     )
     session.add(row)
     await session.flush()

@@ -146,6 +146,8 @@ class Show(SQLModel, table=True):
     sales_close_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Under hosted placement: the show runs in a Ray actor of its own (promoted for its crowd), not a host.
     own_actor: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    # Sells only to accounts its waiting room (``waiting_rooms``, ``waiting_room/``) has admitted.
+    waiting_room: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
 
 
 class BlockedSeat(SQLModel, table=True):

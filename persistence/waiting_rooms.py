@@ -302,17 +302,16 @@ async def stock(session: AsyncSession, show_id: str) -> StockRow:
     return StockRow(int(row.total), int(row.booked), int(row.blocked), int(row.held))
 
 
-_CLAIMANTS = "SELECT user_id FROM seat_claims WHERE show_id = :show AND (booking_id IS NOT NULL OR expires_at > now())"
-
-
 async def open_passes(session: AsyncSession, show_id: str, window_seconds: int) -> int:
-    """Admitted accounts whose window is open and who hold and own nothing of the show yet."""
+    """Admitted accounts whose window is open and who have not held anything of the show yet. A pass is
+    spent by the first hold: if that hold is released or expires, its seats go to the next in line (the
+    account may still hold again while its window lasts, but is no longer counted on)."""
     row = (
         await session.execute(
             text(
-                "SELECT count(*) FROM queue_entries WHERE show_id = :show AND admitted_at IS NOT NULL "  # noqa: S608
-                "AND admitted_at > now() - make_interval(secs => :window) "
-                f"AND user_id NOT IN ({_CLAIMANTS})"
+                "SELECT count(*) FROM queue_entries q WHERE q.show_id = :show AND q.admitted_at IS NOT NULL "
+                "AND q.admitted_at > now() - make_interval(secs => :window) "
+                "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.user_id = q.user_id AND h.show_id = q.show_id)"
             ),
             {"show": show_id, "window": window_seconds},
         )

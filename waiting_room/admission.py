@@ -1,6 +1,6 @@
 """How many of the next waiting entries may be admitted now, and when a show is sold out.
 
-Admission is stock-aware: each admitted account that has not bought yet (an *open pass*) is expected to
+Admission is stock-aware: each admitted account that has not held yet (an *open pass*) is expected to
 take ``seats_per_buyer`` seats, so the room admits only as many as the free seats can still serve after
 the open passes, never beyond the rate the show can take (``admit_per_second``), and never while nothing is
 free. Held seats are not free: when their holds expire or are released they come back, and the next round

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from cachetools import LRUCache
+from pydantic import Field
 
 from actors.errors import UnknownShow
 from persistence import catalog
@@ -37,25 +38,33 @@ _STOCK_KEYS: tuple[str, ...] = ("total", "free", "held", "booked", "blocked", "o
 NO_ROOM_SECONDS = 5.0  # how long "this show has no room" is believed
 
 
+def _doc(text: str) -> Any:
+    """A field's description in the OpenAPI document (FastAPI answers with these dataclasses as they are)."""
+    return Field(description=text)
+
+
 @dataclass(frozen=True, slots=True)
 class EntryView:
     """What a waiting account is told; ``number`` and ``ahead`` are None until sales open."""
 
     entry_id: str
     show_id: str
-    state: str  # waiting | admitted | sold_out | closed
-    number: int | None
-    ahead: int | None
+    state: Annotated[str, _doc("`waiting`, `admitted`, `sold_out` or `closed`")]
+    number: Annotated[int | None, _doc("place in the queue order, 1 first; null until sales open")]
+    ahead: Annotated[int | None, _doc("entries before this one still waiting; null until sales open")]
     joined_at: datetime
-    pre_queue: bool
+    pre_queue: Annotated[bool, _doc("joined before sales opened: ordered by the seed at the opening")]
     opens_at: datetime
     admitted_at: datetime | None
-    admission_expires_at: datetime | None
-    closed_reason: str | None
+    admission_expires_at: Annotated[datetime | None, _doc("hold seats before this, or the pass lapses")]
+    closed_reason: Annotated[str | None, _doc("`admission-lapsed` or `sales-over` when `closed`")]
     admissions_per_minute: float
-    estimated_wait_seconds: float | None
-    chance_of_ticket: float | None
+    estimated_wait_seconds: Annotated[float | None, _doc("null while the queue does not move")]
+    chance_of_ticket: Annotated[float | None, _doc("0 to 1, for waiting entries; see docs/waiting-room.md")]
     updated_at: datetime
+
+
+ORDER = "pre-queue by sha256(seed + ':' + entry_id) ascending (lowercase hex), then later joiners in join order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +73,15 @@ class FairnessRecord:
     from the opening on."""
 
     show_id: str
-    commitment: str
+    commitment: Annotated[str, _doc("sha256(seed), lowercase hex, published before sales open")]
     opens_at: datetime
     opened_at: datetime | None
-    seed: str | None
-    merkle_root: str | None
+    seed: Annotated[str | None, _doc("revealed at the opening")]
+    merkle_root: Annotated[
+        str | None, _doc("of the pre-queue's entry ids (docs/waiting-room.md), fixed at the opening")
+    ]
     pre_queue_size: int | None
+    order: str = ORDER
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AdminCaller
-from api.deps import AppSettings, Bookings, Db, seatmaps_of
+from api.deps import AppSettings, Bookings, Db, Rooms, seatmaps_of
 from api.problems import AUTHENTICATED, ApiProblem, problem_responses
 from api.schemas import (
     PRINTABLE,
@@ -319,7 +319,7 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
         ),
     ),
 )
-async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings) -> ShowOut:
+async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSettings, rooms: Rooms) -> ShowOut:
     cutoff = timedelta(minutes=settings.sales_cutoff_minutes)
     sales_close_at = sales_close(body.starts_at, body.sales_open_at, body.sales_close_at, cutoff, datetime.now(UTC))
     async with db.session() as session:
@@ -335,7 +335,12 @@ async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSetting
             body.hold_ttl_seconds or settings.hold_ttl_seconds,
             body.sales_open_at,
             sales_close_at,
+            waiting_room=body.waiting_room,
         )
+        if body.waiting_room:
+            await rooms.create(
+                session, show.id, body.sales_open_at or datetime.now(UTC), settings.queue_admission_window_seconds
+            )
     return show_out(show)
 
 

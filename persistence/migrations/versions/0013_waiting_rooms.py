@@ -4,6 +4,7 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07 21:00:00.000000
 
+* ``shows.waiting_room``: the show sells only to accounts its room admits.
 * ``waiting_rooms``: one per show that sells only to admitted accounts. ``seed`` is secret until the
   opening (only ``commitment`` = sha256(seed) is published before); ``opened_at`` / ``merkle_root`` /
   ``pre_queue_size`` are set when the pre-queue is ordered; ``next_number`` numbers later joiners in
@@ -23,6 +24,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE shows ADD COLUMN waiting_room boolean NOT NULL DEFAULT false")
     op.execute(
         """
         CREATE TABLE waiting_rooms (
@@ -65,3 +67,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE queue_entries")
     op.execute("DROP TABLE waiting_rooms")
+    op.execute("ALTER TABLE shows DROP COLUMN waiting_room")
