@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,10 @@ from sqlalchemy import create_engine
 from persistence.urls import sqlalchemy_url
 
 log = logging.getLogger("booking.migrate")
+
+# Alembic's ``context`` is a module global it installs and removes around each run, so two runs in threads
+# of one process break each other (the reliability suite starts envs in parallel): one run at a time.
+_ONE_AT_A_TIME = threading.Lock()
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,4 +43,5 @@ def upgrade(database_url: str) -> None:
         engine.dispose()
     if current != head:
         log.info("database schema: migrating from %s to %s", current or "empty", head)
-    command.upgrade(config, "head")
+    with _ONE_AT_A_TIME:
+        command.upgrade(config, "head")
