@@ -1,7 +1,8 @@
 """Fixtures for the integration tests: real PostgreSQL, Redis and Ray, and the real service over HTTP.
 
 PostgreSQL and Redis are those named by ``DATABASE_URL`` / ``REDIS_URL`` (a fresh database and a unique
-key prefix per run), or throwaway embedded ones. Ray is a local instance started by this test process,
+key prefix per run), or throwaway embedded ones, which are then named in those variables for the rest of
+the session. Ray is a local instance started by this test process,
 which the service under test joins through ``RAY_ADDRESS``; so tests can reach and kill show actors
 (``ShowPlacement.of(service)``: which Ray actor runs a show, its own or its host, ``harness/placement.py``).
 The service itself runs as ``python main.py`` in a subprocess, exactly as users start it (``Service``,
@@ -13,6 +14,7 @@ against the same database, so tests can read its ledger and inject faults on the
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,15 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
     root = tmp_path_factory.mktemp("services")
     database_url, drop_database = provision_postgres(root)
     redis_url, stop_redis = provision_redis(root)
+    # Servers this session started itself are named to everything the tests run from here on (the
+    # reliability suite's envs, the load harness), which then make databases and key prefixes of their own
+    # on them instead of starting servers of their own: one initdb per session, not one per env.
+    exported = {
+        name: url
+        for name, url in (("DATABASE_URL", database_url), ("REDIS_URL", redis_url))
+        if not os.environ.get(name)
+    }
+    os.environ.update(exported)
     migrate.upgrade(database_url)
     namespace = f"booking-test-{secrets.token_hex(4)}"
     ray.init(num_cpus=2, namespace=namespace, include_dashboard=False, logging_level=logging.WARNING)
@@ -59,6 +70,8 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
         )
     finally:
         ray.shutdown()
+        for name in exported:
+            os.environ.pop(name, None)
         stop_redis()
         drop_database()
 
