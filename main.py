@@ -233,11 +233,11 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         limiter,
         seatmaps=seatmaps,
         reconciler=reconciler,
+        waiting_rooms=waiting_rooms,
         on_shutdown=shutdown,
         on_startup=startup,
     )
     app.state.seat_stream = seat_stream
-    app.state.waiting_rooms = waiting_rooms
     app.state.notifications = notifications
     return app
 

@@ -14,6 +14,7 @@ from api import health, problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.fast_holds import FastHolds
+from api.fast_queue import FastQueuePolls
 from api.observability import RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -37,6 +38,7 @@ from payments.reconciler import Reconciler
 from persistence.database import Database
 from seat_views.reader import SeatMapReader
 from settings import Settings
+from waiting_room.service import WaitingRooms
 
 DESCRIPTION = """
 Ticket booking with per-show actors: browse movies and shows, read live seat maps, hold seats for a
@@ -56,6 +58,7 @@ def create_app(
     limiter: RateLimiter,
     seatmaps: SeatMapReader,
     reconciler: Reconciler,
+    waiting_rooms: WaitingRooms | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     on_startup: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
@@ -87,6 +90,7 @@ def create_app(
     app.state.db = database
     app.state.booking = booking
     app.state.seatmaps = seatmaps
+    app.state.waiting_rooms = waiting_rooms
     app.state.tokens = tokens
     app.state.limiter = limiter
     app.state.ready = False
@@ -105,6 +109,8 @@ def create_app(
     app.add_middleware(catalog.RenderedSeatMaps)
     if settings.fast_holds:  # holds answered before routing, by the routes' own code (api/fast_holds.py)
         app.add_middleware(FastHolds, booking=booking)
+        if waiting_rooms is not None:  # and the waiting room's polls (api/fast_queue.py)
+            app.add_middleware(FastQueuePolls, rooms=waiting_rooms)
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     # Added last, so it runs first: a blocked network is refused before it counts against any limit.
