@@ -29,6 +29,7 @@ from notifications.secret_box import KEY_FILE_NAME, SecretBox, load_or_create_ke
 from notifications.streams import StreamNames
 from notifications.webhooks import SealReport, WebhookSender, WebhookStore
 from persistence.database import Database
+from persistence.periodic import StopFlag, repeat
 from settings import Settings
 
 log = logging.getLogger("booking.notifications")
@@ -144,7 +145,7 @@ class NotificationService:
         self.config = replace(config, consumer_name=config.consumer_name or consumer_name())
         self._tasks: list[asyncio.Task[None]] = []
         self._relay_wakeup = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._stopping = StopFlag()
         self._requeue_due = False
         self.database = database
         self._owns_database = owns_database
@@ -245,43 +246,38 @@ class NotificationService:
             log.warning("Redis had no notification stream: relaying %d unfinished events again", requeued)
         return requeued
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-
     async def _sweep_loop(self) -> None:
         outage = Outage(log, "hold-reminder sweep")
-        while not self._stopping.is_set():
-            try:
-                written = await self.sweep.run_once()
-                outage.ok()
-            except Exception as exc:
-                await self._pause(outage.failed(exc))
-                continue
+
+        async def sweep() -> float:
+            written = await self.sweep.run_once()
+            outage.ok()
             if written:
                 self.wake_relay()
-            await self._pause(self.config.sweep_interval_seconds)
+            return self.config.sweep_interval_seconds
+
+        await repeat(sweep, outage.failed, stop=self._stopping)
 
     async def _relay_loop(self) -> None:
-        outage = Outage(log, "notification relay")
+        outage = Outage(log, "notification relay")  # Redis or PostgreSQL down: the rows wait in the outbox
         group_checked = False
-        while not self._stopping.is_set():
-            try:
-                if not group_checked:
-                    # Before the first batch: if Redis lost the stream, requeue before relaying anything new.
-                    await self.consumer.ensure_group()
-                    group_checked = True
-                if self._requeue_due:
-                    await self.requeue_unfinished()
-                    self._requeue_due = False
-                moved = await self.relay.run_once()
-                outage.ok()
-            except Exception as exc:  # Redis or PostgreSQL down: the rows wait in the outbox
-                await self._pause(outage.failed(exc))
-                continue
+
+        async def relay() -> float:
+            nonlocal group_checked
+            if not group_checked:
+                # Before the first batch: if Redis lost the stream, requeue before relaying anything new.
+                await self.consumer.ensure_group()
+                group_checked = True
+            if self._requeue_due:
+                await self.requeue_unfinished()
+                self._requeue_due = False
+            moved = await self.relay.run_once()
+            outage.ok()
             if moved < self.relay.batch_size:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.relay_interval_seconds):
                         await self._relay_wakeup.wait()
                 self._relay_wakeup.clear()
+            return 0.0
+
+        await repeat(relay, outage.failed, stop=self._stopping)

@@ -4,11 +4,12 @@ its own, one round every ``interval`` seconds from ``start()`` until ``aclose()`
 
 The API process runs several such loops: the pre-warmer (``routing.prewarm``), the payment reconciler
 (``payments.reconciler``) and the retention pruner (``persistence.retention``) as ``Periodic`` jobs; the
-notification consumer's read and claim loops (``notifications.consumer``) and the seat-map stream's
-pub/sub reader (``seat_views.stream``) through ``repeat``. Each owns its round and what a failure costs
-(the back-off, the log line); this module owns the loop around it: keep going when a round fails, pause,
-stop. A failed round is not fatal because these rounds fail when PostgreSQL, Redis or the gateway is down,
-and the next round is the retry; nothing is lost by waiting for it.
+notification consumer's read and claim loops (``notifications.consumer``), the hold-reminder sweep and the
+outbox relay (``notifications.service``) and the seat-map stream's pub/sub reader (``seat_views.stream``)
+through ``repeat``. Each owns its round and what a failure costs (the back-off, the log line); this module
+owns the loop around it: keep going when a round fails, pause, stop. A failed round is not fatal because
+these rounds fail when PostgreSQL, Redis or the gateway is down, and the next round is the retry; nothing
+is lost by waiting for it.
 
 Loops that talk to Redis stop on a ``StopFlag`` rather than by cancellation: redis-py's asyncio client can
 swallow a cancellation that arrives while it reads a reply, and the loop would then run on.
