@@ -120,21 +120,10 @@ async def prepare_database(settings: Settings, database_url: str) -> str:
 def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     database = Database(urls.database_url, settings.db_timeout_seconds)
     redis = aioredis.Redis.from_url(urls.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    actor_config = ActorConfig(
+    actor_config = ActorConfig.from_settings(
+        settings,
         journals=PostgresJournals(urls.database_url, settings.db_timeout_seconds),
         redis_url=urls.redis_url,
-        redis_prefix=settings.redis_prefix,
-        max_seats_per_user=settings.max_seats_per_user,
-        max_seats_per_request=settings.max_seats_per_request,
-        max_extensions=settings.max_hold_extensions,
-        db_timeout_seconds=settings.db_timeout_seconds,
-        publish_interval_seconds=settings.seatmap_publish_interval_seconds,
-        payment_window_seconds=settings.payment_window_seconds,
-        convenience_fee=settings.convenience_fee_per_ticket,
-        cancel_cutoff_seconds=settings.cancellation_cutoff_minutes * 60,
-        cancellation_fee_rate=settings.cancellation_fee_percent / 100,
-        niceness=settings.show_actor_niceness,
-        idempotency_key_ttl_seconds=settings.idempotency_key_ttl_hours * 3600,
     )
     host_config = show_host_config(settings)
     actors = ShowActors(

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from actors.commands import (
     AbortPayment,
@@ -71,6 +71,9 @@ from actors.metrics import ShowMetrics
 from actors.redis_publisher import SeatMapPublisher
 from actors.seat_map_core import Event, SeatMap, ShowRules
 
+if TYPE_CHECKING:
+    from settings import Settings
+
 log = logging.getLogger("booking.show_actor")
 
 Gone = Literal["retired", "fenced", "moved"]
@@ -97,6 +100,29 @@ class ActorConfig:
     cancellation_fee_rate: Decimal = Decimal(0)
     niceness: int | None = 0
     idempotency_key_ttl_seconds: float = 86_400.0  # a keyed answer is replayed only while its key lives
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, journals: Journals, redis_url: str, redis_prefix: str | None = None
+    ) -> ActorConfig:
+        """The service's show actors as the settings configure them, on ``journals`` and the Redis at
+        ``redis_url``, publishing under ``redis_prefix`` (the settings' own unless given)."""
+        return cls(
+            journals=journals,
+            redis_url=redis_url,
+            redis_prefix=settings.redis_prefix if redis_prefix is None else redis_prefix,
+            max_seats_per_user=settings.max_seats_per_user,
+            max_seats_per_request=settings.max_seats_per_request,
+            max_extensions=settings.max_hold_extensions,
+            db_timeout_seconds=settings.db_timeout_seconds,
+            publish_interval_seconds=settings.seatmap_publish_interval_seconds,
+            payment_window_seconds=settings.payment_window_seconds,
+            convenience_fee=settings.convenience_fee_per_ticket,
+            cancel_cutoff_seconds=settings.cancellation_cutoff_minutes * 60,
+            cancellation_fee_rate=settings.cancellation_fee_percent / 100,
+            niceness=settings.show_actor_niceness,
+            idempotency_key_ttl_seconds=settings.idempotency_key_ttl_hours * 3600,
+        )
 
 
 MAX_REMEMBERED_ANSWERS = 10_000  # keyed answers an entity replays from memory (the oldest go first)
