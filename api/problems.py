@@ -157,7 +157,7 @@ def booking_problem(error: e.BookingError, instance: str | None = None) -> JSONR
     extra: dict[str, Any] = {}
     if isinstance(error, e.Unavailable):
         headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, e.SeatsUnavailable | e.UnknownSeats):
+    if isinstance(error, e.SeatsError):
         extra["seats"] = list(error.seat_ids)
     return problem(status, error.detail, error.code, headers, extra, instance)
 
