@@ -80,6 +80,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench import pg_design, redis_design
 from bench.harness import ROOT, Rig, require_wrk, running_service, seed_hold, wrk_command
+from harness.backing import query_int
 from settings import libpq_url
 
 DESIGNS = ("service", "hosted", "bare", "redis", "pg")
@@ -290,12 +291,13 @@ def service_held(database_url: str, targets: Sequence[Target]) -> tuple[set[str]
             "AND (booking_id IS NOT NULL OR expires_at > now())",
             (shows,),
         ).fetchall()
-        twice = conn.execute(
+        twice = query_int(
+            conn,
             "SELECT count(*) FROM (SELECT show_id, seat_id FROM seat_ledger WHERE event = 'held' "
             "AND show_id = ANY(%s) GROUP BY show_id, seat_id HAVING count(*) > 1) d",
             (shows,),
-        ).fetchone()
-    return {f"{r[0]}|{r[1]}" for r in rows} & universe(targets), int(twice[0]) if twice else 0
+        )
+    return {f"{r[0]}|{r[1]}" for r in rows} & universe(targets), twice
 
 
 def redis_held(client: redis.Redis, prefix: str, targets: Sequence[Target]) -> set[str]:

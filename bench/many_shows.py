@@ -61,6 +61,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.compare import Target, audit, service_held
 from bench.harness import ROOT, Rig, running_service
+from harness.backing import query_int
 from settings import libpq_url
 
 ROW_NAMES = "ABCD"
@@ -301,11 +302,11 @@ def connect(rig: Rig) -> psycopg.Connection[Any]:
 
 def pg_connections(conn: psycopg.Connection[Any]) -> int:
     """Client connections to the run's database, the benchmark's own left out."""
-    row = conn.execute(
+    return query_int(
+        conn,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name <> %s",
         (APP_NAME,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    )
 
 
 # -- the run ----------------------------------------------------------------------------------------------

@@ -5,15 +5,17 @@ With ``DATABASE_URL`` set (any PostgreSQL URL, with or without a ``+driver`` suf
 fresh, uniquely named database on that server and its cleanup drops it; without it, a throwaway
 ``EmbeddedPostgres`` runs in the given temp dir.  With ``REDIS_URL`` set it is used as is (callers isolate
 by key prefix); without it, a throwaway ``EmbeddedRedis`` runs.  Both return ``(url, cleanup)``; cleanups
-are idempotent.
+are idempotent. ``query_int`` is the one query helper their callers share: the audits of the reliability suite
+and the benchmarks read counts back from the database they provisioned.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -26,6 +28,7 @@ __all__ = [
     "libpq_url",
     "provision_postgres",
     "provision_redis",
+    "query_int",
     "sqlalchemy_url",
 ]
 
@@ -47,6 +50,13 @@ def libpq_url(url: str) -> str:
 def sqlalchemy_url(url: str) -> str:
     """The same URL in the ``postgresql+psycopg://`` form SQLAlchemy uses with psycopg 3."""
     return _parse_postgres_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def query_int(conn: psycopg.Connection[Any], query: LiteralString, params: Sequence[Any] = ()) -> int:
+    """The first column of ``query``'s first row as an int, 0 when it returns no row (``SELECT count(*)``,
+    ``coalesce(sum(…), 0)``)."""
+    row = conn.execute(query, params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _drop_database(admin_url: str, name: str) -> None:

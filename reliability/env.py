@@ -55,6 +55,7 @@ import psycopg
 from psycopg import sql
 
 from cluster.embedded import EmbeddedPostgres, EmbeddedRedis
+from harness.backing import query_int
 from harness.placement import ShowPlacement
 from harness.service import GATEWAY_HANG_SECONDS, GATEWAY_SLOW_SECONDS, Backing, Service
 from payments.simulator import SimulatorProcess
@@ -442,10 +443,9 @@ class Env:
             open_payments = 0
             for url in self.databases:
                 with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-                    row = conn.execute(
-                        "SELECT count(*) FROM payments WHERE status IN ('pending', 'refund_pending')"
-                    ).fetchone()
-                open_payments += int(row[0]) if row else 0
+                    open_payments += query_int(
+                        conn, "SELECT count(*) FROM payments WHERE status IN ('pending', 'refund_pending')"
+                    )
             running = any(s.running for s in self.services)
             if open_payments == 0 or not running or time.monotonic() >= deadline:
                 return open_payments

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
+from harness.backing import query_int
 from harness.client import ShowFixture, bulk_users, create_show
 from settings import libpq_url
 
@@ -304,59 +305,52 @@ async def purchase(
     """Hold ``buyer.seats`` then (if ``pay``) pay, each step retried with its own key until it has a
     definite answer or ``give_up_after`` seconds pass."""
     deadline = time.monotonic() + give_up_after
-    while True:
-        r = await call(
-            client,
-            calls,
-            "hold",
-            "POST",
-            f"/api/v1/shows/{show_id}/holds",
-            json={"seats": buyer.seats},
-            headers={**buyer.headers, "Idempotency-Key": buyer.hold_key},
-        )
-        if r is not None and r.status_code == 201:
-            body = r.json()
-            buyer.hold_id = body["id"]
-            buyer.hold_answers.add(body["id"])
-            buyer.hold_expires_at = datetime.fromisoformat(body["expires_at"])
-            buyer.outcome = "held"
-            break
-        if r is not None and r.status_code not in RETRY_STATUSES and not _in_progress(r):
-            buyer.outcome = f"refused:hold:{r.status_code}"
-            return buyer
-        if time.monotonic() > deadline:
-            buyer.outcome = "gave up:hold"
-            return buyer
-        await asyncio.sleep(_retry_after(r, retry_cap))
+
+    async def until_definite(
+        op: str, path: str, body: dict[str, Any], key: str, definite: tuple[int, ...]
+    ) -> httpx.Response | None:
+        """POST ``body`` to ``path`` under the ``Idempotency-Key`` ``key`` until an answer whose status is
+        ``definite``, which it returns; ``None`` when the step ends otherwise, with ``buyer.outcome`` saying
+        how: ``refused:<op>:<status>`` (an answer retrying will not change) or ``gave up:<op>`` (out of time)."""
+        while True:
+            r = await call(
+                client, calls, op, "POST", path, json=body, headers={**buyer.headers, "Idempotency-Key": key}
+            )
+            if r is not None and r.status_code in definite:
+                return r
+            if r is not None and r.status_code not in RETRY_STATUSES and not _in_progress(r):
+                buyer.outcome = f"refused:{op}:{r.status_code}"
+                return None
+            if time.monotonic() > deadline:
+                buyer.outcome = f"gave up:{op}"
+                return None
+            await asyncio.sleep(_retry_after(r, retry_cap))
+
+    held = await until_definite(
+        "hold", f"/api/v1/shows/{show_id}/holds", {"seats": buyer.seats}, buyer.hold_key, (201,)
+    )
+    if held is None:
+        return buyer
+    body = held.json()
+    buyer.hold_id = body["id"]
+    buyer.hold_answers.add(body["id"])
+    buyer.hold_expires_at = datetime.fromisoformat(body["expires_at"])
+    buyer.outcome = "held"
     if not pay:
         return buyer
-    while True:
-        r = await call(
-            client,
-            calls,
-            "pay",
-            "POST",
-            f"/api/v1/shows/{show_id}/holds/pay",
-            json={"payment_info": {"card_number": card}},
-            headers={**buyer.headers, "Idempotency-Key": buyer.pay_key},
-        )
-        if r is not None and r.status_code == 200:
-            body = r.json()
-            buyer.booking_id = body["booking_id"]
-            buyer.booking_answers.add(body["booking_id"])
-            buyer.booked_seats = list(body["selected_seat"])
-            buyer.outcome = "booked"
-            return buyer
-        if r is not None and r.status_code == 402:
-            buyer.outcome = "declined"
-            return buyer
-        if r is not None and r.status_code not in RETRY_STATUSES and not _in_progress(r):
-            buyer.outcome = f"refused:pay:{r.status_code}"
-            return buyer
-        if time.monotonic() > deadline:
-            buyer.outcome = "gave up:pay"
-            return buyer
-        await asyncio.sleep(_retry_after(r, retry_cap))
+    payment = {"payment_info": {"card_number": card}}
+    paid = await until_definite("pay", f"/api/v1/shows/{show_id}/holds/pay", payment, buyer.pay_key, (200, 402))
+    if paid is None:
+        return buyer
+    if paid.status_code == 402:
+        buyer.outcome = "declined"
+        return buyer
+    body = paid.json()
+    buyer.booking_id = body["booking_id"]
+    buyer.booking_answers.add(body["booking_id"])
+    buyer.booked_seats = list(body["selected_seat"])
+    buyer.outcome = "booked"
+    return buyer
 
 
 async def crowd(
@@ -480,24 +474,25 @@ def duplicate_bookings(database_url: str, show_id: str, one_per_customer: bool =
     """Seats in more than one confirmed booking, plus (``one_per_customer``: every customer of the run
     buys once) extra confirmed bookings of one customer, plus extra bookings of one payment."""
     with _connect(database_url) as conn:
-        seats_twice = conn.execute(
+        total = query_int(
+            conn,
             "SELECT count(*) FROM (SELECT seat FROM bookings, unnest(seat_ids) AS seat "
             "WHERE show_id = %s AND status = 'confirmed' GROUP BY seat HAVING count(*) > 1) t",
             (show_id,),
-        ).fetchone()
-        customers_twice = conn.execute(
-            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM bookings "
-            "WHERE show_id = %s AND status = 'confirmed' GROUP BY user_id) t",
-            (show_id,),
-        ).fetchone()
-        holds_twice = conn.execute(
+        )
+        total += query_int(
+            conn,
             "SELECT count(*) FROM (SELECT h FROM bookings, unnest(hold_ids) AS h "
             "WHERE show_id = %s GROUP BY h HAVING count(*) > 1) t",
             (show_id,),
-        ).fetchone()
-    total = int(seats_twice[0] if seats_twice else 0) + int(holds_twice[0] if holds_twice else 0)
-    if one_per_customer:
-        total += int(customers_twice[0] if customers_twice else 0)
+        )
+        if one_per_customer:
+            total += query_int(
+                conn,
+                "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM bookings "
+                "WHERE show_id = %s AND status = 'confirmed' GROUP BY user_id) t",
+                (show_id,),
+            )
     return total
 
 
@@ -552,31 +547,33 @@ def stuck_seats(database_url: str, show_id: str, grace_seconds: float = 5.0) -> 
     holds past their expiry by more than ``grace_seconds`` with no payment under way, and seats of holds
     left in payment-pending whose payment is not pending (so nothing will ever settle them)."""
     with _connect(database_url) as conn:
-        row = conn.execute(
+        claimed = query_int(
+            conn,
             "SELECT count(*) FROM seat_claims c LEFT JOIN holds h ON h.id = c.hold_id "
             "WHERE c.show_id = %s AND c.booking_id IS NULL AND (h.id IS NULL OR h.status <> 'active' "
             "OR (h.payment_key IS NULL AND h.expires_at < now() - make_interval(secs => %s)))",
             (show_id, grace_seconds),
-        ).fetchone()
-        pending = conn.execute(
+        )
+        pending = query_int(
+            conn,
             "SELECT coalesce(sum(cardinality(h.seat_ids)), 0) FROM holds h "
             "LEFT JOIN payments p ON p.id = h.payment_key "
             "WHERE h.show_id = %s AND h.status = 'active' AND h.payment_key IS NOT NULL "
             "AND (p.id IS NULL OR p.status <> 'pending')",
             (show_id,),
-        ).fetchone()
-    return int(row[0] if row else 0) + int(pending[0] if pending else 0)
+        )
+    return claimed + pending
 
 
 def early_releases(database_url: str, show_id: str, tolerance_seconds: float = 0.0) -> int:
     """Holds that ended as ``expired`` before their ``expires_at`` (by more than ``tolerance_seconds``)."""
     with _connect(database_url) as conn:
-        row = conn.execute(
+        return query_int(
+            conn,
             "SELECT count(*) FROM holds WHERE show_id = %s AND status = 'expired' "
             "AND ended_at < expires_at - make_interval(secs => %s)",
             (show_id, tolerance_seconds),
-        ).fetchone()
-    return int(row[0] if row else 0)
+        )
 
 
 def release_lags(database_url: str, show_id: str) -> list[float]:
@@ -594,10 +591,7 @@ def release_lags(database_url: str, show_id: str) -> list[float]:
 
 def ledger_rows_of_epoch(database_url: str, show_id: str, epoch: int) -> int:
     with _connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM seat_ledger WHERE show_id = %s AND epoch = %s", (show_id, epoch)
-        ).fetchone()
-    return int(row[0] if row else 0)
+        return query_int(conn, "SELECT count(*) FROM seat_ledger WHERE show_id = %s AND epoch = %s", (show_id, epoch))
 
 
 def stale_epoch_writes(database_url: str, show_id: str, stale_epoch: int, rows_at_takeover: int) -> int:

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from harness.backing import query_int
 from reliability import faults
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
@@ -150,8 +151,7 @@ def wait_settled(database_url: str, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
         with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM payments WHERE status IN ('pending', 'refund_pending')").fetchone()
-        left = int(row[0]) if row else 0
+            left = query_int(conn, "SELECT count(*) FROM payments WHERE status IN ('pending', 'refund_pending')")
         if left == 0 or time.monotonic() > deadline:
             return left
         time.sleep(0.5)
@@ -159,10 +159,11 @@ def wait_settled(database_url: str, timeout: float) -> int:
 
 def declined_cards_charged(database_url: str) -> int:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM gateway.charges WHERE status = 'captured' AND card_last4 = %s", (DECLINED_CARD[-4:],)
-        ).fetchone()
-    return int(row[0]) if row else 0
+        return query_int(
+            conn,
+            "SELECT count(*) FROM gateway.charges WHERE status = 'captured' AND card_last4 = %s",
+            (DECLINED_CARD[-4:],),
+        )
 
 
 async def late_retries(
@@ -199,10 +200,11 @@ def booked_silently(env: Env, done: list[Purchase]) -> int:
     if not silent:
         return 0
     with psycopg.connect(libpq_url(env.database_url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(DISTINCT user_id) FROM bookings WHERE status = 'confirmed' AND user_id = ANY(%s)", (silent,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+        return query_int(
+            conn,
+            "SELECT count(DISTINCT user_id) FROM bookings WHERE status = 'confirmed' AND user_id = ANY(%s)",
+            (silent,),
+        )
 
 
 SCENARIO = GatewayFaults()

@@ -43,6 +43,7 @@ import httpx
 import psycopg
 
 from actors.show_host import host_name
+from harness.backing import query_int
 from harness.client import ShowFixture
 from reliability import faults
 from reliability.env import Env
@@ -115,8 +116,7 @@ def wait_host(env: Env, name: str, not_pid: int, timeout: float = 60.0) -> dict[
 
 def epochs(database_url: str, show_ids: Sequence[str]) -> int:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        row = conn.execute("SELECT coalesce(sum(epoch), 0) FROM shows WHERE id = ANY(%s)", (list(show_ids),)).fetchone()
-    return int(row[0] if row else 0)
+        return query_int(conn, "SELECT coalesce(sum(epoch), 0) FROM shows WHERE id = ANY(%s)", (list(show_ids),))
 
 
 class ManyShows:
