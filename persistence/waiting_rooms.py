@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,61 +153,78 @@ async def entry_of(session: AsyncSession, show_id: str, user_id: str) -> Entry |
 
 @dataclass(frozen=True, slots=True)
 class JoinOutcome:
-    """``entry`` None: the show has no waiting room; ``must_open``: sales have opened but the pre-queue has
-    not been ordered yet, so open the room (``open_room``) and join again."""
+    """``entries`` by account; empty with ``no_room``: the show has no waiting room; with ``must_open``:
+    sales have opened but the pre-queue has not been ordered yet, so open the room (``open_room``) and
+    join again."""
 
-    entry: Entry | None
+    entries: dict[str, Entry]
+    no_room: bool = False
     must_open: bool = False
 
 
-async def join(database: Database, show_id: str, user_id: str) -> JoinOutcome:
-    """The caller's entry, created if it is the first join of this account for this show (idempotent)."""
+async def join(database: Database, show_id: str, user_ids: Sequence[str]) -> JoinOutcome:
+    """The entries of ``user_ids`` (distinct), created for those joining for the first time (idempotent):
+    one transaction for the whole batch, whatever its size."""
     async with database.session() as session:
-        existing = await entry_of(session, show_id, user_id)
-        if existing is not None:
-            return JoinOutcome(existing)
         current = await room(session, show_id)
         if current is None:
-            return JoinOutcome(None)
+            return JoinOutcome({}, no_room=True)
         if current.opened_at is None:
-            # Before the opening: a share lock, so the opening (exclusive) sees this entry or comes first.
+            # Before the opening: a share lock, so the opening (exclusive) sees these entries or comes first.
             locked = await room(session, show_id, "FOR SHARE")
             assert locked is not None
             if locked.opened_at is None:
                 if locked.now >= locked.opens_at:
-                    return JoinOutcome(None, must_open=True)
-                return JoinOutcome(await _insert(session, show_id, user_id, pre_queue=True, number=None))
+                    return JoinOutcome({}, must_open=True)
+                await _insert(session, show_id, [(u, None) for u in user_ids], pre_queue=True)
+                return JoinOutcome(await _entries_of(session, show_id, user_ids))
     async with database.session() as session:
-        # After the opening: the room's counter, one row lock, numbers later joiners in join order. A lost
-        # race (the same account joining twice at once) rolls back, so no number is skipped.
-        counter = (
-            await session.execute(
+        # After the opening: the room's counter (one row lock per batch) numbers the newcomers in the order
+        # they came; those who had joined already keep their entries and take no number.
+        await room(session, show_id, "FOR UPDATE")
+        known = await _entries_of(session, show_id, user_ids)
+        newcomers = [u for u in user_ids if u not in known]
+        if newcomers:
+            counter = await session.execute(
                 text(
-                    "UPDATE waiting_rooms SET next_number = next_number + 1 WHERE show_id = :show "
-                    "RETURNING next_number - 1 AS number"
+                    "UPDATE waiting_rooms SET next_number = next_number + :n WHERE show_id = :show "
+                    "RETURNING next_number - :n AS first"
                 ),
-                {"show": show_id},
+                {"show": show_id, "n": len(newcomers)},
             )
-        ).one()
-        existing = await entry_of(session, show_id, user_id)
-        if existing is not None:
-            await session.rollback()
-            return JoinOutcome(existing)
-        return JoinOutcome(await _insert(session, show_id, user_id, pre_queue=False, number=int(counter.number)))
+            first = int(counter.one().first)
+            await _insert(session, show_id, [(u, first + i) for i, u in enumerate(newcomers)], pre_queue=False)
+            known = await _entries_of(session, show_id, user_ids)
+        return JoinOutcome(known)
 
 
-async def _insert(session: AsyncSession, show_id: str, user_id: str, *, pre_queue: bool, number: int | None) -> Entry:
-    row = (
-        await session.execute(
-            text(
-                "INSERT INTO queue_entries (id, show_id, user_id, joined_at, pre_queue, number) "  # noqa: S608
-                "VALUES (:id, :show, :user, clock_timestamp(), :pre, :number) "
-                f"ON CONFLICT (show_id, user_id) DO UPDATE SET id = queue_entries.id RETURNING {_ENTRY_COLUMNS}"
-            ),
-            {"id": str(uuid.uuid4()), "show": show_id, "user": user_id, "pre": pre_queue, "number": number},
-        )
-    ).one()
-    return _entry(row)
+async def _entries_of(session: AsyncSession, show_id: str, user_ids: Sequence[str]) -> dict[str, Entry]:
+    rows = await session.execute(
+        text(f"SELECT {_ENTRY_COLUMNS} FROM queue_entries WHERE show_id = :show AND user_id = ANY(:users)"),  # noqa: S608
+        {"show": show_id, "users": list(user_ids)},
+    )
+    return {e.user_id: e for e in map(_entry, rows)}
+
+
+async def _insert(
+    session: AsyncSession, show_id: str, accounts: Sequence[tuple[str, int | None]], *, pre_queue: bool
+) -> None:
+    """New entries, ``(user_id, number)`` each, in one statement; an account that has one keeps it."""
+    await session.execute(
+        text(
+            "INSERT INTO queue_entries (id, show_id, user_id, joined_at, pre_queue, number) "
+            "SELECT e.id, :show, e.user_id, clock_timestamp(), :pre, e.number "
+            "FROM unnest(CAST(:ids AS varchar[]), CAST(:users AS varchar[]), CAST(:numbers AS bigint[])) "
+            "AS e(id, user_id, number) ON CONFLICT (show_id, user_id) DO NOTHING"
+        ),
+        {
+            "show": show_id,
+            "pre": pre_queue,
+            "ids": [str(uuid.uuid4()) for _ in accounts],
+            "users": [u for u, _ in accounts],
+            "numbers": [n for _, n in accounts],
+        },
+    )
 
 
 async def open_room(database: Database, show_id: str, order: Callable[[str, list[str]], tuple[list[str], str]]) -> bool:

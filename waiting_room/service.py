@@ -111,6 +111,8 @@ class WaitingRooms:
         self._rooms: dict[str, tuple[Room | None, float]] = {}
         self._reading: dict[str, asyncio.Task[Room | None]] = {}
         self._entries: LRUCache[tuple[str, str], Entry] = LRUCache(ENTRY_CACHE_SIZE)
+        self._joining: dict[str, list[tuple[str, asyncio.Future[Entry | None]]]] = {}
+        self._flushing: dict[str, asyncio.Task[None]] = {}
 
     # -- rooms ---------------------------------------------------------------------------------------
 
@@ -137,21 +139,50 @@ class WaitingRooms:
     # -- entries -------------------------------------------------------------------------------------
 
     async def join(self, show_id: str, user_id: str) -> EntryView:
-        """The caller's entry; joining again returns the same one. ``NoWaitingRoom`` if the show sells
-        without one (the caller checks that the show exists)."""
-        outcome = await store.join(self._database, show_id, user_id)
-        if outcome.must_open:
-            await store.open_room(self._database, show_id, order_pre_queue)
-            outcome = await store.join(self._database, show_id, user_id)
-        if outcome.entry is None:
-            async with self._database.session() as session:
-                if await catalog.get_show(session, show_id) is None:
-                    raise UnknownShow(show_id)
+        """The caller's entry; joining again returns the same one. ``UnknownShow`` / ``NoWaitingRoom``.
+
+        Joins of one show in this process travel together: while one batch is being written, the next
+        gathers, and each batch is one transaction whatever its size (``persistence.waiting_rooms.join``)."""
+        entry = self._entries.get((show_id, user_id))
+        if entry is None:
+            entry = await self._join_batched(show_id, user_id)
+        room = await self._existing(show_id)  # UnknownShow / NoWaitingRoom if the batch found no room
+        if entry is None:
             raise NoWaitingRoom()
-        self._remember(outcome.entry)
-        room = await self.room(show_id, fresh=outcome.entry.number is not None and not outcome.entry.pre_queue)
-        assert room is not None
-        return self._view(room, outcome.entry)
+        if entry.number is None and room.opened_at is not None:  # numbered at the opening since
+            entry = await self._entry(room, show_id, user_id, fresh=True) or entry
+        return self._view(room, entry)
+
+    async def _join_batched(self, show_id: str, user_id: str) -> Entry | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Entry | None] = loop.create_future()
+        self._joining.setdefault(show_id, []).append((user_id, future))
+        if show_id not in self._flushing:
+            self._flushing[show_id] = loop.create_task(self._flush_joins(show_id))
+        return await future
+
+    async def _flush_joins(self, show_id: str) -> None:
+        try:
+            while batch := self._joining.pop(show_id, None):
+                users = list(dict.fromkeys(user for user, _ in batch))
+                try:
+                    outcome = await store.join(self._database, show_id, users)
+                    if outcome.must_open:
+                        await store.open_room(self._database, show_id, order_pre_queue)
+                        self._rooms.pop(show_id, None)  # what this process knows of the room changed
+                        outcome = await store.join(self._database, show_id, users)
+                except Exception as exc:  # PostgreSQL down: every join of the batch fails alike (503)
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for entry in outcome.entries.values():
+                    self._remember(entry)
+                for user, future in batch:
+                    if not future.done():
+                        future.set_result(outcome.entries.get(user))
+        finally:
+            self._flushing.pop(show_id, None)
 
     async def entry(self, show_id: str, user_id: str) -> EntryView:
         """The caller's entry as of now. ``NoWaitingRoom`` / ``NotInQueue``."""
@@ -260,6 +291,8 @@ class WaitingRooms:
 
     async def fairness(self, show_id: str) -> FairnessRecord:
         room = await self._existing(show_id)
+        if room.opened_at is None and datetime.now(UTC) >= room.opens_at:
+            room = await self._existing(show_id, fresh=True)  # opened since it was read, perhaps
         if room.opened_at is None and room.now >= room.opens_at:
             await store.open_room(self._database, show_id, order_pre_queue)
             room = await self._existing(show_id, fresh=True)

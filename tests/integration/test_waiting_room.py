@@ -4,9 +4,13 @@ non-admitted, admission that follows the stock, sold out within 5 s, and places 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -224,3 +228,60 @@ def test_the_entry_is_pushed_over_sse(client: httpx.Client, backing: Backing) ->
                     break
         assert time.monotonic() - started < 5
     assert events == 2
+
+
+def duplicated(values: list[int]) -> int:
+    """How many values stand more than once."""
+    return len(values) - len(set(values))
+
+
+def test_a_crowd_joining_at_once_gets_one_place_each_numbered_without_gap_or_repeat(
+    live_service: Service, backing: Backing
+) -> None:
+    users = bulk_users(backing.database_url, 40)
+    with httpx.Client(base_url=live_service.base_url, timeout=30) as client:
+        show = room_show(client, seats=10)  # on sale now: every join is numbered at once
+
+    def join_twice(token: str) -> list[dict[str, Any]]:
+        with httpx.Client(base_url=live_service.base_url, timeout=30) as c:
+            return [join(c, show, token), join(c, show, token)]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(join_twice, [t for _, t in users]))
+    assert all(first["entry_id"] == again["entry_id"] for first, again in answers)
+    numbers = [first["number"] for first, _ in answers]
+    assert duplicated(numbers) == 0
+    assert sorted(numbers) == list(range(1, 41))
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        rows = conn.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM queue_entries WHERE show_id = %s", (show.show_id,)
+        ).fetchone()
+    assert rows == (40, 40)
+
+
+def test_the_repeat_detector_sees_numbers_handed_out_without_the_rooms_lock(backing: Backing) -> None:
+    """Negative control: 40 joins numbering themselves as max + 1 with no lock do repeat numbers, and
+    ``duplicated`` sees it."""
+    table = f"racy_numbers_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (n bigint)")
+    barrier = threading.Barrier(20)
+
+    def racy_join(_: int) -> None:
+        with psycopg.connect(libpq_url(backing.database_url)) as conn:
+            (n,) = conn.execute(f"SELECT coalesce(max(n), 0) + 1 FROM {table}").fetchone() or (1,)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=2)
+            conn.execute(f"INSERT INTO {table} VALUES (%s)", (n,))
+            conn.commit()
+
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            list(pool.map(racy_join, range(40)))
+        with psycopg.connect(libpq_url(backing.database_url)) as conn:
+            numbers = [int(r[0]) for r in conn.execute(f"SELECT n FROM {table}")]
+        assert len(numbers) == 40
+        assert duplicated(numbers) > 0
+    finally:
+        with psycopg.connect(libpq_url(backing.database_url), autocommit=True) as conn:
+            conn.execute(f"DROP TABLE {table}")
