@@ -1,12 +1,18 @@
 """FastAPI dependency aliases for the objects ``main.py`` wires into ``app.state``.
 
-They are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool, a thread hop per
-request that the hot path cannot afford.
+Each object is read by one ``state_reader``. The hot routes call the readers themselves (``booking_of``,
+``seatmaps_of``, ``rooms_of``) with the ``Request`` they take, instead of declaring a dependency: each
+dependency level costs FastAPI a full parameter-solving pass per request (about a fifth of a hold's CPU in
+the API process, measured with ``bench.front_cost``). The others go through the aliases at the bottom.
+
+The dependencies are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool, a
+thread hop per request that the hot path cannot afford.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -17,52 +23,32 @@ from seat_views.reader import SeatMapReader
 from settings import Settings
 from waiting_room.service import WaitingRooms
 
-
-async def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+T = TypeVar("T")
 
 
-def booking_of(request: Request) -> BookingService:
-    """The booking service, for the hot routes that take ``Request`` instead of the ``Bookings``
-    dependency: each dependency level costs FastAPI a full parameter-solving pass per request (about a
-    fifth of a hold's CPU in the API process, measured with ``bench.front_cost``)."""
-    service: BookingService = request.app.state.booking
-    return service
+def state_reader(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """Reads ``app.state.<name>``, which ``main.py`` set to a ``kind``."""
+
+    def read(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
+
+    return read
 
 
-def seatmaps_of(request: Request) -> SeatMapReader:
-    """The seat-map reader, for routes that take ``Request`` (see ``booking_of``)."""
-    seatmaps: SeatMapReader = request.app.state.seatmaps
-    return seatmaps
+def _dependency(read: Callable[[Request], T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    async def dependency(request: Request) -> T:
+        return read(request)
+
+    return dependency
 
 
-async def _booking(request: Request) -> BookingService:
-    return booking_of(request)
+booking_of = state_reader("booking", BookingService)
+seatmaps_of = state_reader("seatmaps", SeatMapReader)
+rooms_of = state_reader("waiting_rooms", WaitingRooms)  # the queue's routes
 
-
-async def _tokens(request: Request) -> TokenService:
-    tokens: TokenService = request.app.state.tokens
-    return tokens
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def rooms_of(request: Request) -> WaitingRooms:
-    """The waiting rooms, for the queue's routes that take ``Request`` (see ``booking_of``)."""
-    rooms: WaitingRooms = request.app.state.waiting_rooms
-    return rooms
-
-
-async def _rooms(request: Request) -> WaitingRooms:
-    return rooms_of(request)
-
-
-Db = Annotated[Database, Depends(_db)]
-Rooms = Annotated[WaitingRooms, Depends(_rooms)]
-Bookings = Annotated[BookingService, Depends(_booking)]
-Tokens = Annotated[TokenService, Depends(_tokens)]
-AppSettings = Annotated[Settings, Depends(_settings)]
+Db = Annotated[Database, Depends(_dependency(state_reader("db", Database)))]
+Rooms = Annotated[WaitingRooms, Depends(_dependency(rooms_of))]
+Bookings = Annotated[BookingService, Depends(_dependency(booking_of))]
+Tokens = Annotated[TokenService, Depends(_dependency(state_reader("tokens", TokenService)))]
+AppSettings = Annotated[Settings, Depends(_dependency(state_reader("settings", Settings)))]
