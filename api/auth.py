@@ -2,7 +2,8 @@
 the FastAPI dependencies that turn a request's token into the calling account.
 
 Two token carriers are accepted, as the contract pins: ``Authorization: Bearer <token>`` everywhere, and
-the seed API's bare ``AuthorizationToken: <token>`` header.
+the seed API's bare ``AuthorizationToken: <token>`` header. The event streams, which browsers open with
+``EventSource`` (it cannot set headers), also take the token as ``?access_token=`` (``StreamToken``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import jwt
 from cachetools import TLRUCache
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pwdlib import PasswordHash
 
@@ -105,6 +106,17 @@ def unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
+StreamToken = Annotated[
+    str | None, Query(max_length=4096, description="the token, for EventSource (it cannot set headers)")
+]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if it has one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value if scheme.lower() == "bearer" and value else None
+
+
 def _tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
@@ -120,12 +132,7 @@ async def bearer_caller(
 
 async def seed_caller(request: Request) -> Caller:
     """The seed (v0) API's token header, falling back to a Bearer token."""
-    token = request.headers.get("AuthorizationToken")
-    if not token:
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value:
-            token = value
+    token = request.headers.get("AuthorizationToken") or bearer_token(request)
     if not token:
         raise unauthorized("send the `AuthorizationToken: <token>` header")
     return _tokens(request).verify(token.strip())

@@ -43,11 +43,11 @@ from typing import Annotated, Any
 
 import anyio
 import jwt
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from actors.seat_changes import Delta, HoldChange, Message, countdown_seconds, next_countdown
-from api.auth import Caller, TokenService
+from api.auth import Caller, StreamToken, TokenService, bearer_token
 from api.problems import problem_responses
 from api.routes.catalog import iso, seat_map_fields
 from api.schemas import ShowId
@@ -389,9 +389,7 @@ class SeatStreamSession:
 async def seat_stream(
     show_id: ShowId,
     request: Request,
-    access_token: Annotated[
-        str | None, Query(max_length=4096, description="the token, for EventSource (it cannot set headers)")
-    ] = None,
+    access_token: StreamToken = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> EventSourceResponse:
     """Live seat map: a `snapshot`, then a `seats` event per committed change (resumable with
@@ -401,8 +399,7 @@ async def seat_stream(
     await stream.reader.layout(show_id)  # 404 for an unknown show, before the stream starts
     caller: Caller | None = None
     expires: float | None = None
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    token = credentials if scheme.lower() == "bearer" and credentials else access_token
+    token = bearer_token(request) or access_token
     if token:
         tokens: TokenService = request.app.state.tokens
         caller = tokens.verify(token.strip())
