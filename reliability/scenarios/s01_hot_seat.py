@@ -19,24 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import psycopg
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from harness.client import bulk_users, create_show
-from reliability.env import Env, free_port
+from harness.stand_in import serve_in_thread
+from reliability.env import Env
 from reliability.figures import Figure, informational, zero
 from settings import libpq_url
 
@@ -133,20 +131,9 @@ def racy_app() -> FastAPI:
     return app
 
 
-@contextmanager
-def racy_server() -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(racy_app(), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+def racy_server() -> AbstractContextManager[str]:
+    """The racy app served in a thread: its base URL for the length of a ``with`` block."""
+    return serve_in_thread(racy_app())
 
 
 def negative_control_http(clients: int = 100) -> int:

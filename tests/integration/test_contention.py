@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -19,10 +16,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from harness.stand_in import serve_in_thread
 from settings import libpq_url
 from tests.api_client import ShowFixture, bulk_users, create_show, hold_body, seed_headers
 from tests.conftest import Backing, Service
@@ -80,18 +77,8 @@ def racy_app() -> FastAPI:
 
 @pytest.fixture
 def racy_server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(racy_app(), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(racy_app()) as url:
+        yield url
 
 
 def test_negative_control_checker_catches_a_racy_design(racy_server: str) -> None:

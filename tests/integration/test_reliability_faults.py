@@ -13,11 +13,9 @@ resets (the row is there / is not, and the client cannot tell), and SIGSTOP free
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,13 +26,13 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from harness.stand_in import serve_in_thread
 from payments.simulator import _SCHEMA as GATEWAY_SCHEMA
 from reliability import faults
 from reliability.core import ScenarioResult, format_table, run_suite
-from reliability.env import Env, free_port
+from reliability.env import Env
 from reliability.faults import Call, Calls, Purchase
 from reliability.proxy import CommitFault, FaultProxy
 from reliability.scenarios import s01_hot_seat, s07_redis_outage, s08_gateway_faults, s09_hold_expiry
@@ -372,22 +370,6 @@ def test_early_release_probe_flags_a_server_that_gives_held_seats_away() -> None
     assert (early, sent) == (2, 2)
 
 
-@contextlib.contextmanager
-def _server(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def test_rate_limit_figures_flag_a_server_without_limits() -> None:
     """Scenario 7's flood counter against a server with no rate limit: everything is admitted."""
     app = FastAPI()
@@ -396,7 +378,7 @@ def test_rate_limit_figures_flag_a_server_without_limits() -> None:
     async def movies() -> list[str]:
         return []
 
-    with _server(app) as url:
+    with serve_in_thread(app, host="0.0.0.0") as url:
         admitted, refused = s07_redis_outage.RedisOutage._flood(url, Calls())
     assert admitted - s07_redis_outage.LIMIT_PER_MINUTE > 0
     assert refused == 0
