@@ -3,7 +3,8 @@
 ``running_service`` yields a ``Rig`` with the service started exactly as users start it (``main.py``),
 joined to a Ray instance this process owns (so a benchmark can reach the show actors), on the services
 named by ``DATABASE_URL`` / ``REDIS_URL`` (a fresh database) or on throwaway embedded ones. ``start_app``
-runs a baseline ASGI app on the same HTTP stack; ``wrk`` runs the load from a second process.
+runs a baseline ASGI app on the same HTTP stack (``uvicorn_command``); ``wrk`` runs the load from a second
+process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import psycopg
@@ -63,23 +64,7 @@ class Rig:
         """Serve ``module:app`` with uvicorn (uvloop, httptools) like the service; returns its base URL."""
         port = free_port()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                f"{module}:app",
-                "--workers",
-                str(workers),
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            uvicorn_command(f"{module}:app", port, "--workers", str(workers)),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
@@ -180,6 +165,27 @@ def running_service(namespace: str, extra_env: dict[str, str] | None = None) -> 
         yield Rig(base_url, database_url, namespace, tmp, service, stack, env)
 
 
+def uvicorn_command(app: str, port: int, *options: str) -> list[str]:
+    """``python -m uvicorn`` serving ``app`` on ``port`` on the service's HTTP stack (uvloop, httptools),
+    logging warnings only and no access log, with any further uvicorn ``options``."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *options,
+        app,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 def wrk_command(url: str, script: Path, seconds: int, connections: int, threads: int, *options: str) -> list[str]:
     """The wrk command line: ``threads`` threads keeping ``connections`` open for ``seconds``, running the
     Lua ``script`` against ``url``, with any further wrk ``options``."""
@@ -203,32 +209,6 @@ def wrk(base_url: str, script: Path, seconds: int, connections: int, threads: in
         "p50": lat.get("50", "?"),
         "p99": lat.get("99", "?"),
     }
-
-
-class SeedShow(Protocol):
-    """A show as the seed's HoldSeat request names it."""
-
-    @property
-    def show_id(self) -> str: ...
-    @property
-    def movie_id(self) -> str: ...
-    @property
-    def theater_id(self) -> str: ...
-
-
-def seed_hold(client: httpx.Client, show: SeedShow, token: str, seats: list[str], base: str = "") -> httpx.Response:
-    """``POST /HoldSeat/api/v0/{movie}`` (the seed's contract, on ``base`` or the client's own base URL): hold
-    ``seats`` of ``show`` for the user of ``token``."""
-    return client.post(
-        f"{base}/HoldSeat/api/v0/{show.movie_id}",
-        headers={"AuthorizationToken": token},
-        json={
-            "movie_id": show.movie_id,
-            "theater_id": show.theater_id,
-            "event_id": show.show_id,
-            "selected_seat": seats,
-        },
-    )
 
 
 def print_table(results: dict[str, dict[str, Any]], unit: str) -> None:

@@ -45,7 +45,7 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from api.schemas import SeedHoldIn
-from bench.harness import ROOT, free_port, require_wrk, stop, wait_healthy, wrk
+from bench.harness import ROOT, free_port, require_wrk, stop, uvicorn_command, wait_healthy, wrk
 
 MODES = {
     "proxy": {},
@@ -194,22 +194,7 @@ def cluster(mode: str, tmp: Path) -> Iterator[tuple[str, str]]:
         gcs = json.loads(ready.read_text())["gcs"]
         uport = free_port()
         front = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bench.serve_front:uvicorn_app",
-                "--port",
-                str(uport),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            uvicorn_command("bench.serve_front:uvicorn_app", uport, "--factory"),
             cwd=ROOT,
             env={**os.environ, "RAY_ADDRESS": gcs},
             stdout=(tmp / f"{mode}-uvicorn.log").open("wb"),
