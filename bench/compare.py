@@ -79,8 +79,9 @@ import redis
 from hdrh.histogram import HdrHistogram
 
 from bench import pg_design, redis_design
-from bench.harness import ROOT, Rig, require_wrk, running_service, seed_hold, wrk_command
+from bench.harness import ROOT, Rig, require_wrk, running_service, wrk_command
 from harness.backing import query_int
+from harness.client import admin_headers, bulk_users, seed_hold
 from settings import libpq_url
 
 DESIGNS = ("service", "hosted", "bare", "redis", "pg")
@@ -922,8 +923,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     out: Path = args.out or Path(tempfile.gettempdir()) / f"seatwise-compare-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     print(f"output directory: {out}", flush=True)
-
-    from harness.client import admin_headers, bulk_users
 
     designs: list[str] = args.designs
     workloads: list[str] = args.workloads

@@ -28,7 +28,8 @@ import httpx
 import psutil
 import psycopg
 
-from bench.harness import SeedShow, print_table, require_wrk, running_service, seed_hold, wrk
+from bench.harness import print_table, require_wrk, running_service, wrk
+from harness.client import SeedShow, admin_headers, bulk_users, create_show, seed_hold
 from harness.placement import ShowPlacement
 from settings import libpq_url
 
@@ -79,8 +80,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     require_wrk()
-
-    from harness.client import admin_headers, bulk_users, create_show
 
     with running_service("bench-holds", {"BOOKING_MAX_SEATS_PER_USER": "1000"}) as rig:
         placement = ShowPlacement.from_env(rig.env, rig.namespace)

@@ -14,7 +14,8 @@ import json
 
 import httpx
 
-from bench.harness import print_table, require_wrk, running_service, seed_hold, wrk
+from bench.harness import print_table, require_wrk, running_service, wrk
+from harness.client import admin_headers, bulk_users, create_show, seed_hold
 
 
 def main() -> None:
@@ -24,8 +25,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     require_wrk()
-
-    from harness.client import admin_headers, bulk_users, create_show
 
     with running_service("bench-reads") as rig:
         # A realistic 300-seat screen, 120 seats held.

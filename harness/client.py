@@ -1,7 +1,9 @@
 """A small client of the pinned HTTP contract: set up shows, mint customers and book.
 
-Used by the integration tests, the benchmarks, the load harness and the reliability suite. Its requests
-assert their status (a set-up step that fails should stop the caller at once, with the answer's body).
+Used by the integration tests, the benchmarks, the load harness and the reliability suite. Its set-up
+requests assert their status (a set-up step that fails should stop the caller at once, with the answer's
+body); the seed's v0 calls (``seed_hold``, ``seed_pay``) return the answer, which is what their callers
+measure or check. Those take any ``SeedShow`` (a ``ShowFixture``, a benchmark's own target).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -101,7 +103,18 @@ def create_show(
     )
 
 
-def hold_body(show: ShowFixture, seats: list[str]) -> dict[str, Any]:
+class SeedShow(Protocol):
+    """A show as the seed's v0 requests name it."""
+
+    @property
+    def show_id(self) -> str: ...
+    @property
+    def movie_id(self) -> str: ...
+    @property
+    def theater_id(self) -> str: ...
+
+
+def hold_body(show: SeedShow, seats: list[str]) -> dict[str, Any]:
     return {
         "movie_id": show.movie_id,
         "theater_id": show.theater_id,
@@ -114,8 +127,27 @@ def seed_headers(user_token: str) -> dict[str, str]:
     return {"AuthorizationToken": user_token}
 
 
-def pay_body(show: ShowFixture, card: str = "4242424242424242") -> dict[str, Any]:
+def pay_body(show: SeedShow, card: str = "4242424242424242") -> dict[str, Any]:
     return {"event_id": show.show_id, "paymentInfo": {"card_number": card}}
+
+
+def seed_hold(
+    client: httpx.Client, show: SeedShow, user_token: str, seats: list[str], base: str = ""
+) -> httpx.Response:
+    """``POST /HoldSeat/api/v0/{movie}`` (on ``base``, or the client's own base URL): hold ``seats`` of
+    ``show`` for the user of ``user_token``."""
+    return client.post(
+        f"{base}/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(user_token), json=hold_body(show, seats)
+    )
+
+
+def seed_pay(
+    client: httpx.Client, show: SeedShow, user_token: str, card: str = "4242424242424242", key: str | None = None
+) -> httpx.Response:
+    """``POST /SubmitPayment/api/v0/{show}``: pay for the user's holds on ``show`` with ``card``, under the
+    ``Idempotency-Key`` ``key`` if one is given."""
+    headers = seed_headers(user_token) | ({"Idempotency-Key": key} if key else {})
+    return client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show, card))
 
 
 def bulk_users(database_url: str, count: int) -> list[tuple[str, str]]:
