@@ -14,7 +14,7 @@ from api import health, problems
 from api.auth import TokenService
 from api.blocklist import BlockList, BlockListMiddleware
 from api.fast_holds import FastHolds
-from api.fast_queue import FastQueuePolls
+from api.fast_queue import FastQueue
 from api.observability import RequestIdMiddleware
 from api.rate_limit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -109,8 +109,8 @@ def create_app(
     app.add_middleware(catalog.RenderedSeatMaps)
     if settings.fast_holds:  # holds answered before routing, by the routes' own code (api/fast_holds.py)
         app.add_middleware(FastHolds, booking=booking)
-        if waiting_rooms is not None:  # and the waiting room's polls (api/fast_queue.py)
-            app.add_middleware(FastQueuePolls, rooms=waiting_rooms)
+        if waiting_rooms is not None:  # and the waiting room's joins and polls (api/fast_queue.py)
+            app.add_middleware(FastQueue, rooms=waiting_rooms)
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     # Added last, so it runs first: a blocked network is refused before it counts against any limit.
