@@ -166,18 +166,17 @@ async def join(database: Database, show_id: str, user_ids: Sequence[str]) -> Joi
     """The entries of ``user_ids`` (distinct), created for those joining for the first time (idempotent):
     one transaction for the whole batch, whatever its size."""
     async with database.session() as session:
-        current = await room(session, show_id)
+        # Before the opening: a share lock, so the opening (exclusive) sees these entries or comes first.
+        current = await room(session, show_id, "FOR SHARE")
         if current is None:
             return JoinOutcome({}, no_room=True)
         if current.opened_at is None:
-            # Before the opening: a share lock, so the opening (exclusive) sees these entries or comes first.
-            locked = await room(session, show_id, "FOR SHARE")
-            assert locked is not None
-            if locked.opened_at is None:
-                if locked.now >= locked.opens_at:
-                    return JoinOutcome({}, must_open=True)
-                await _insert(session, show_id, [(u, None) for u in user_ids], pre_queue=True)
-                return JoinOutcome(await _entries_of(session, show_id, user_ids))
+            if current.now >= current.opens_at:
+                return JoinOutcome({}, must_open=True)
+            made = await _insert(session, show_id, [(u, None) for u in user_ids], pre_queue=True)
+            if len(made) < len(user_ids):  # some had joined already
+                made.update(await _entries_of(session, show_id, [u for u in user_ids if u not in made]))
+            return JoinOutcome(made)
     async with database.session() as session:
         # After the opening: the room's counter (one row lock per batch) numbers the newcomers in the order
         # they came; those who had joined already keep their entries and take no number.
@@ -193,8 +192,9 @@ async def join(database: Database, show_id: str, user_ids: Sequence[str]) -> Joi
                 {"show": show_id, "n": len(newcomers)},
             )
             first = int(counter.one().first)
-            await _insert(session, show_id, [(u, first + i) for i, u in enumerate(newcomers)], pre_queue=False)
-            known = await _entries_of(session, show_id, user_ids)
+            known.update(
+                await _insert(session, show_id, [(u, first + i) for i, u in enumerate(newcomers)], pre_queue=False)
+            )
         return JoinOutcome(known)
 
 
@@ -208,14 +208,15 @@ async def _entries_of(session: AsyncSession, show_id: str, user_ids: Sequence[st
 
 async def _insert(
     session: AsyncSession, show_id: str, accounts: Sequence[tuple[str, int | None]], *, pre_queue: bool
-) -> None:
-    """New entries, ``(user_id, number)`` each, in one statement; an account that has one keeps it."""
-    await session.execute(
+) -> dict[str, Entry]:
+    """New entries, ``(user_id, number)`` each, in one statement, by account; an account that has one keeps
+    it (and is not in the answer)."""
+    rows = await session.execute(
         text(
-            "INSERT INTO queue_entries (id, show_id, user_id, joined_at, pre_queue, number) "
+            "INSERT INTO queue_entries (id, show_id, user_id, joined_at, pre_queue, number) "  # noqa: S608
             "SELECT e.id, :show, e.user_id, clock_timestamp(), :pre, e.number "
             "FROM unnest(CAST(:ids AS varchar[]), CAST(:users AS varchar[]), CAST(:numbers AS bigint[])) "
-            "AS e(id, user_id, number) ON CONFLICT (show_id, user_id) DO NOTHING"
+            f"AS e(id, user_id, number) ON CONFLICT (show_id, user_id) DO NOTHING RETURNING {_ENTRY_COLUMNS}"
         ),
         {
             "show": show_id,
@@ -225,6 +226,7 @@ async def _insert(
             "numbers": [n for _, n in accounts],
         },
     )
+    return {e.user_id: e for e in map(_entry, rows)}
 
 
 async def open_room(database: Database, show_id: str, order: Callable[[str, list[str]], tuple[list[str], str]]) -> bool:

@@ -36,6 +36,8 @@ __all__ = ["EntryView", "FairnessRecord", "RoomStatus", "WaitingRooms"]
 ENTRY_CACHE_SIZE = 500_000  # entries kept in memory per process (a stadium on-sale's crowd, and then some)
 _STOCK_KEYS: tuple[str, ...] = ("total", "free", "held", "booked", "blocked", "open_passes")
 NO_ROOM_SECONDS = 5.0  # how long "this show has no room" is believed
+MAX_JOIN_BATCHES = 2  # join batches of one show in flight at once, per process
+SECOND_BATCH_AT = 8  # joins waiting behind the batch in flight before a second one starts
 
 
 def _doc(text: str) -> Any:
@@ -112,7 +114,7 @@ class WaitingRooms:
         self._reading: dict[str, asyncio.Task[Room | None]] = {}
         self._entries: LRUCache[tuple[str, str], Entry] = LRUCache(ENTRY_CACHE_SIZE)
         self._joining: dict[str, list[tuple[str, asyncio.Future[Entry | None]]]] = {}
-        self._flushing: dict[str, asyncio.Task[None]] = {}
+        self._flushing: dict[str, set[asyncio.Task[None]]] = {}
 
     # -- rooms ---------------------------------------------------------------------------------------
 
@@ -156,33 +158,43 @@ class WaitingRooms:
     async def _join_batched(self, show_id: str, user_id: str) -> Entry | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Entry | None] = loop.create_future()
-        self._joining.setdefault(show_id, []).append((user_id, future))
-        if show_id not in self._flushing:
-            self._flushing[show_id] = loop.create_task(self._flush_joins(show_id))
+        pending = self._joining.setdefault(show_id, [])
+        pending.append((user_id, future))
+        writers = self._flushing.setdefault(show_id, set())
+        # One batch in flight, and a second once enough wait behind it (they do not wait on each other
+        # before the opening; after it, the room's counter takes them in turn).
+        if not writers or (len(writers) < MAX_JOIN_BATCHES and len(pending) >= SECOND_BATCH_AT):
+            task = loop.create_task(self._flush_joins(show_id))
+            writers.add(task)
+            task.add_done_callback(lambda done: self._writer_done(show_id, done))
         return await future
 
+    def _writer_done(self, show_id: str, task: asyncio.Task[None]) -> None:
+        writers = self._flushing.get(show_id)
+        if writers is not None:
+            writers.discard(task)
+            if not writers:
+                del self._flushing[show_id]
+
     async def _flush_joins(self, show_id: str) -> None:
-        try:
-            while batch := self._joining.pop(show_id, None):
-                users = list(dict.fromkeys(user for user, _ in batch))
-                try:
+        while batch := self._joining.pop(show_id, None):
+            users = list(dict.fromkeys(user for user, _ in batch))
+            try:
+                outcome = await store.join(self._database, show_id, users)
+                if outcome.must_open:
+                    await store.open_room(self._database, show_id, order_pre_queue)
+                    self._rooms.pop(show_id, None)  # what this process knows of the room changed
                     outcome = await store.join(self._database, show_id, users)
-                    if outcome.must_open:
-                        await store.open_room(self._database, show_id, order_pre_queue)
-                        self._rooms.pop(show_id, None)  # what this process knows of the room changed
-                        outcome = await store.join(self._database, show_id, users)
-                except Exception as exc:  # PostgreSQL down: every join of the batch fails alike (503)
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for entry in outcome.entries.values():
-                    self._remember(entry)
-                for user, future in batch:
+            except Exception as exc:  # PostgreSQL down: every join of the batch fails alike (503)
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(outcome.entries.get(user))
-        finally:
-            self._flushing.pop(show_id, None)
+                        future.set_exception(exc)
+                continue
+            for entry in outcome.entries.values():
+                self._remember(entry)
+            for user, future in batch:
+                if not future.done():
+                    future.set_result(outcome.entries.get(user))
 
     async def entry(self, show_id: str, user_id: str) -> EntryView:
         """The caller's entry as of now. ``NoWaitingRoom`` / ``NotInQueue``."""
