@@ -1,7 +1,8 @@
 """The suite's runner: the scenario protocol, discovery, running in an ``Env``, the table, the docs page.
 
 This module owns what every scenario shares and nothing any scenario does: a ``Scenario`` turns an
-``Env`` into figures (``reliability.figures``: one measured number with the bound it must meet);
+``Env`` into figures (``reliability.figures``: one measured number with the bound it must meet), and a
+``SizedScenario`` is one whose short and full versions differ by a ``Size`` of its own;
 ``discover`` finds the scenario modules in ``reliability/scenarios`` (each exposes ``SCENARIO``);
 ``run_suite`` runs them, each in its own ``Env``, followed by that env's reconciliation; ``format_table``
 and ``write_docs`` print the figures and keep the latest full table in ``docs/reliability.md``.
@@ -26,7 +27,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from reliability.env import Env
 from reliability.figures import Figure
@@ -35,6 +36,7 @@ __all__ = [
     "DOCS_PATH",
     "Scenario",
     "ScenarioResult",
+    "SizedScenario",
     "discover",
     "format_table",
     "run_scenario",
@@ -62,6 +64,30 @@ class Scenario(Protocol):
     title: str
 
     def run(self, env: Env, full: bool) -> list[Figure]: ...
+
+
+SizeT = TypeVar("SizeT")
+
+
+class SizedScenario(Generic[SizeT]):
+    """A ``Scenario`` measured at one of two sizes of its own (a frozen dataclass: buyers, seconds, …):
+    the short one in CI and by default, the full one for the documented table (``--full``).
+
+    A subclass sets ``number`` and ``title`` and writes ``measure``; its module makes ``SCENARIO`` with
+    both sizes, and ``run`` picks one."""
+
+    number: int
+    title: str
+
+    def __init__(self, short: SizeT, full: SizeT) -> None:
+        self.short = short
+        self.full = full
+
+    def run(self, env: Env, full: bool) -> list[Figure]:
+        return self.measure(env, self.full if full else self.short)
+
+    def measure(self, env: Env, size: SizeT) -> list[Figure]:
+        raise NotImplementedError
 
 
 @dataclass

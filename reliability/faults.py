@@ -42,6 +42,7 @@ import psycopg
 
 from harness.backing import query_int
 from harness.client import ShowFixture, bulk_users, create_show
+from reliability.figures import Figure, at_most, informational
 from settings import libpq_url
 
 if TYPE_CHECKING:
@@ -185,6 +186,17 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def seconds_p50_p99(
+    n: int, name: str, seconds: Sequence[float], p99_bound: float, *, digits: int = 2, unit: str = ""
+) -> list[Figure]:
+    """Scenario ``n``'s two figures of a spread of durations named ``name`` (e.g. "recovery after a kill"):
+    its p50, informational, and its p99, which must stay within ``p99_bound``; in seconds, to ``digits``."""
+    return [
+        informational(n, f"{name}, p50 (s)", round(percentile(seconds, 50), digits)),
+        at_most(n, f"{name}, p99 (s)", round(percentile(seconds, 99), digits), p99_bound, unit),
+    ]
 
 
 # -- load -------------------------------------------------------------------------------------------------
@@ -613,16 +625,11 @@ def start_copy(env: Env, show_id: str, label: str = "takeover") -> Any:
     from settings import Settings
 
     settings = Settings()
-    config = ActorConfig(
+    config = ActorConfig.from_settings(
+        settings,
         journals=PostgresJournals(env.database_url, settings.db_timeout_seconds),
         redis_url=env.redis_url,
         redis_prefix=f"{env.redis_prefix}{label}:",
-        max_seats_per_user=settings.max_seats_per_user,
-        max_seats_per_request=settings.max_seats_per_request,
-        max_extensions=settings.max_hold_extensions,
-        db_timeout_seconds=settings.db_timeout_seconds,
-        publish_interval_seconds=settings.seatmap_publish_interval_seconds,
-        payment_window_seconds=settings.payment_window_seconds,
     )
     return RemoteShowActor.options(
         name=actor_name(show_id), namespace=f"{env.ray_namespace}-{label}", max_restarts=0, num_cpus=0

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import httpx
 
 from reliability import faults
+from reliability.core import SizedScenario
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
-from reliability.figures import Figure, at_least, at_most, informational, zero
+from reliability.figures import Figure, at_least, informational, zero
 
 RECOVERY_P99_BOUND_SECONDS = 15.0
 
@@ -46,12 +47,11 @@ SHORT = Size(buyers=240, seconds=10.0, kill_every=1.5)
 FULL = Size(buyers=2000, seconds=90.0, kill_every=3.0)
 
 
-class ActorKills:
+class ActorKills(SizedScenario[Size]):
     number = 3
     title = "Show actor killed every few seconds under load"
 
-    def run(self, env: Env, full: bool) -> list[Figure]:
-        size = FULL if full else SHORT
+    def measure(self, env: Env, size: Size) -> list[Figure]:
         n = self.number
         service = env.start_service()
         show = faults.new_show(service.base_url, seats=2 * size.buyers + 20)
@@ -124,15 +124,9 @@ class ActorKills:
             zero(n, "answers 5xx other than 503", unexpected),
             at_least(n, "buyers booked (of those who started)", booked, size.buyers // 2),
             informational(n, "buyers who gave up after 90 s of retries", gave_up),
-            informational(n, "recovery after a kill, p50 (s)", round(faults.percentile(recoveries, 50), 2)),
-            at_most(
-                n,
-                "recovery after a kill, p99 (s)",
-                round(faults.percentile(recoveries, 99), 2),
-                RECOVERY_P99_BOUND_SECONDS,
-            ),
+            *faults.seconds_p50_p99(n, "recovery after a kill", recoveries, RECOVERY_P99_BOUND_SECONDS),
             informational(n, "answers by status", " ".join(f"{s}:{c}" for s, c in statuses.items())),
         ]
 
 
-SCENARIO = ActorKills()
+SCENARIO = ActorKills(SHORT, FULL)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import httpx
 
 from reliability import faults
+from reliability.core import SizedScenario
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
 from reliability.figures import Figure, at_least, at_most, informational, zero
@@ -53,13 +54,12 @@ SHORT = Size(buyers=100, before=3.0, outage=8.0, after=5.0)
 FULL = Size(buyers=400, before=5.0, outage=30.0, after=10.0)
 
 
-class PostgresOutage:
+class PostgresOutage(SizedScenario[Size]):
     number = 5
     title = "PostgreSQL stopped under load"
     own_postgres = True
 
-    def run(self, env: Env, full: bool) -> list[Figure]:
-        size = FULL if full else SHORT
+    def measure(self, env: Env, size: Size) -> list[Figure]:
         n = self.number
         assert env.postgres is not None, "this scenario needs the suite's own PostgreSQL"
         service = env.start_service(
@@ -161,4 +161,4 @@ class PostgresOutage:
         ]
 
 
-SCENARIO = PostgresOutage()
+SCENARIO = PostgresOutage(SHORT, FULL)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from reliability import faults
+from reliability.core import SizedScenario
 from reliability.env import Env
 from reliability.faults import Calls
 from reliability.figures import Figure, at_least, informational, zero
@@ -40,12 +41,11 @@ SHORT = Size(buyers=60, faults_each=4, probability=0.25)
 FULL = Size(buyers=400, faults_each=25, probability=0.25)
 
 
-class CommitResets:
+class CommitResets(SizedScenario[Size]):
     number = 6
     title = "PostgreSQL connection reset during commit"
 
-    def run(self, env: Env, full: bool) -> list[Figure]:
-        size = FULL if full else SHORT
+    def measure(self, env: Env, size: Size) -> list[Figure]:
         n = self.number
         upstream = urlsplit(env.database_url)
         proxy = FaultProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432, seed=6).start()
@@ -95,4 +95,4 @@ class CommitResets:
             proxy.stop()
 
 
-SCENARIO = CommitResets()
+SCENARIO = CommitResets(SHORT, FULL)

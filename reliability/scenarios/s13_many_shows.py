@@ -46,6 +46,7 @@ from actors.show_host import host_name
 from harness.backing import query_int
 from harness.client import ShowFixture
 from reliability import faults
+from reliability.core import SizedScenario
 from reliability.env import Env
 from reliability.faults import Calls, Purchase
 from reliability.figures import Figure, at_least, at_most, informational, zero
@@ -119,12 +120,11 @@ def epochs(database_url: str, show_ids: Sequence[str]) -> int:
         return query_int(conn, "SELECT coalesce(sum(epoch), 0) FROM shows WHERE id = ANY(%s)", (list(show_ids),))
 
 
-class ManyShows:
+class ManyShows(SizedScenario[Size]):
     number = 13
     title = "Many shows under a small live-show budget while hosts are killed"
 
-    def run(self, env: Env, full: bool) -> list[Figure]:
-        size = FULL if full else SHORT
+    def measure(self, env: Env, size: Size) -> list[Figure]:
         n = self.number
         service = env.start_service(
             {
@@ -229,13 +229,7 @@ class ManyShows:
             at_least(n, "host processes seen (each kill restarts one)", figures.processes(), HOSTS + len(kills)),
             informational(n, "epochs taken over all shows (an activation takes one)", taken),
             informational(n, "purchases that gave up after 90 s of retries", gave_up),
-            informational(n, "killed host answering again, p50 (s)", round(faults.percentile(recoveries, 50), 2)),
-            at_most(
-                n,
-                "killed host answering again, p99 (s)",
-                round(faults.percentile(recoveries, 99), 2),
-                RECOVERY_P99_BOUND_SECONDS,
-            ),
+            *faults.seconds_p50_p99(n, "killed host answering again", recoveries, RECOVERY_P99_BOUND_SECONDS),
             informational(n, "answers by status", " ".join(f"{s}:{c}" for s, c in statuses.items())),
         ]
 
@@ -253,4 +247,4 @@ class ManyShows:
             wait_host(env, name, -1)
 
 
-SCENARIO = ManyShows()
+SCENARIO = ManyShows(SHORT, FULL)
