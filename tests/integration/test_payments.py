@@ -28,13 +28,12 @@ from tests.api_client import (
     admin_headers,
     bulk_users,
     create_show,
-    hold_body,
     new_user,
-    pay_body,
-    seed_headers,
+    seed_hold,
+    seed_pay,
     token,
 )
-from tests.conftest import Backing, Service, _free_port, gateway_ledger
+from tests.conftest import Backing, Service, gateway_ledger, serving
 
 SETTLE_AFTER_SECONDS = 8  # > the service's gateway timeout (2 s) x attempts (3) + backoff
 PAYMENT_WINDOW_SECONDS = 40
@@ -47,17 +46,12 @@ def paying_service(
     backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     """The service with a reconciler that settles quickly, so tests can wait for it."""
-    svc = Service(
-        backing=backing,
-        port=_free_port(),
-        payment_gateway_url=gateway.base_url,
-        extra_env={
-            "BOOKING_PAYMENT_SETTLE_AFTER_SECONDS": str(SETTLE_AFTER_SECONDS),
-            "BOOKING_RECONCILE_INTERVAL_SECONDS": "1",
-            "BOOKING_PAYMENT_WINDOW_SECONDS": str(PAYMENT_WINDOW_SECONDS),
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("paying-service")):
+    env = {
+        "BOOKING_PAYMENT_SETTLE_AFTER_SECONDS": str(SETTLE_AFTER_SECONDS),
+        "BOOKING_RECONCILE_INTERVAL_SECONDS": "1",
+        "BOOKING_PAYMENT_WINDOW_SECONDS": str(PAYMENT_WINDOW_SECONDS),
+    }
+    with serving(backing, tmp_path_factory, "paying-service", env, gateway) as svc:
         yield svc
 
 
@@ -183,25 +177,27 @@ def test_the_audit_catches_a_double_charge_and_a_charge_without_booking() -> Non
 # -- scenarios ---------------------------------------------------------------------------------------------
 
 
-def seed_hold(client: httpx.Client, show: ShowFixture, user_token: str, seat: str) -> tuple[dict[str, str], Any]:
-    """Hold one seat with the seed HoldSeat route: the user's seed headers, and the hold as answered."""
-    headers = seed_headers(user_token)
-    held = client.post(f"/HoldSeat/api/v0/{show.movie_id}", headers=headers, json=hold_body(show, [seat]))
+def hold_seat(client: httpx.Client, show: ShowFixture, user_token: str, seat: str) -> Any:
+    """Hold one seat with the seed HoldSeat route: the hold as answered."""
+    held = seed_hold(client, show, user_token, [seat])
     assert held.status_code == 200, held.text
-    return headers, held.json()
+    return held.json()
+
+
+def one_seat_held(client: httpx.Client, name: str, seat: str) -> tuple[ShowFixture, str, Any]:
+    """A new show and a new customer ``name`` holding its ``seat``: the show, their token and the hold."""
+    show = create_show(client)
+    _, user_token = new_user(client, name)
+    return show, user_token, hold_seat(client, show, user_token, seat)
 
 
 def hold_and_pay(client: httpx.Client, show: ShowFixture, user_token: str, seat: str, card: str) -> int:
     """Hold one seat and pay, retrying a 503 a few times with the same Idempotency-Key like a client would."""
-    headers, _ = seed_hold(client, show, user_token, seat)
+    hold_seat(client, show, user_token, seat)
     key = secrets.token_hex(8)
     status = 0
     for _ in range(4):
-        paid = client.post(
-            f"/SubmitPayment/api/v0/{show.show_id}",
-            headers={**headers, "Idempotency-Key": key},
-            json=pay_body(show, card),
-        )
+        paid = seed_pay(client, show, user_token, card, key)
         status = paid.status_code
         assert status in (200, 503), paid.text
         if status == 200:
@@ -245,12 +241,9 @@ def test_a_charge_whose_answer_is_lost_is_booked_by_the_reconciler(
     paying_service: Service, backing: Backing, gateway: SimulatorProcess, faults: Any
 ) -> None:
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
-        show = create_show(client)
-        _, user_token = new_user(client, "lost-answer")
-        headers, _ = seed_hold(client, show, user_token, "A1")
+        show, user_token, _ = one_seat_held(client, "lost-answer", "A1")
         faults(fail_after_rate=1.0)  # every charge is made, and every answer is lost
-        keyed = {**headers, "Idempotency-Key": "lost-answer-pay"}
-        paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=keyed, json=pay_body(show))
+        paid = seed_pay(client, show, user_token, key="lost-answer-pay")
         assert paid.status_code == 503
         assert paid.headers["Retry-After"]
         faults()
@@ -263,7 +256,7 @@ def test_a_charge_whose_answer_is_lost_is_booked_by_the_reconciler(
         bookings = client.get("/api/v1/bookings", headers=auth).json()["items"]
         # The customer retries the payment with its key after the reconciler booked it: the answer is the
         # booking, not "you hold nothing" (a final answer must be true).
-        retried = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=keyed, json=pay_body(show))
+        retried = seed_pay(client, show, user_token, key="lost-answer-pay")
     assert [b["seats"] for b in bookings] == [["A1"]]
     assert retried.status_code == 200, retried.text
     assert retried.json()["booking_id"] == bookings[0]["id"]
@@ -276,19 +269,16 @@ def test_a_gateway_that_is_down_answers_503_and_keeps_the_hold_then_a_retry_pays
     paying_service: Service, backing: Backing, gateway: SimulatorProcess, faults: Any
 ) -> None:
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
-        show = create_show(client)
-        _, user_token = new_user(client, "gateway-down")
-        headers, _ = seed_hold(client, show, user_token, "A2")
+        show, user_token, _ = one_seat_held(client, "gateway-down", "A2")
         faults(fail_before_rate=1.0)
-        headers = {**headers, "Idempotency-Key": "pay-once"}
-        down = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
+        down = seed_pay(client, show, user_token, key="pay-once")
         assert down.status_code == 503
         assert down.headers["content-type"].startswith("application/problem+json")
         assert int(down.headers["Retry-After"]) > 0
         faults()
-        paid = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
+        paid = seed_pay(client, show, user_token, key="pay-once")
         assert paid.status_code == 200, paid.text
-        again = client.post(f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show))
+        again = seed_pay(client, show, user_token, key="pay-once")
         assert again.json() == paid.json()
     result = wait_until_settled(backing, gateway, show.show_id)
     assert result.clean, result
@@ -309,12 +299,8 @@ def test_a_transient_card_is_retried_under_one_key_and_charged_once(
 
 def test_a_declined_card_gives_the_hold_back_untouched(paying_service: Service, backing: Backing) -> None:
     with httpx.Client(base_url=paying_service.base_url, timeout=30) as client:
-        show = create_show(client)
-        _, user_token = new_user(client, "declined")
-        headers, held = seed_hold(client, show, user_token, "A4")
-        declined = client.post(
-            f"/SubmitPayment/api/v0/{show.show_id}", headers=headers, json=pay_body(show, DECLINED_CARD)
-        )
+        show, user_token, held = one_seat_held(client, "declined", "A4")
+        declined = seed_pay(client, show, user_token, DECLINED_CARD)
         assert declined.status_code == 402
         auth = {"Authorization": f"Bearer {user_token}"}
         (hold,) = client.get(f"/api/v1/shows/{show.show_id}/holds", headers=auth).json()
@@ -346,9 +332,7 @@ def test_cancelling_a_show_with_50_bookings_refunds_all_50_in_full(
         again = client.post(f"/api/v1/admin/shows/{show.show_id}/cancel", headers=admin_headers(client))
         assert again.status_code == 200, again.text  # its actor has retired: answered from PostgreSQL
         assert again.json()["bookings_cancelled"] == 0
-        late = client.post(
-            f"/HoldSeat/api/v0/{show.movie_id}", headers=seed_headers(users[0][1]), json=hold_body(show, ["A1"])
-        )
+        late = seed_hold(client, show, users[0][1], ["A1"])
         assert late.status_code == 409
     deadline = time.monotonic() + 30
     while True:

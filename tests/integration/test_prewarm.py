@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from persistence.database import Database
 from routing.prewarm import Prewarmer
 from settings import libpq_url
 from tests.api_client import bulk_users, create_show
-from tests.conftest import Backing, Service, ShowPlacement, _free_port
+from tests.conftest import Backing, Service, ShowPlacement, serving
 
 
 def has_actor(service: Service, show_id: str) -> bool:
@@ -50,25 +51,14 @@ def wait_for(check: Callable[[], bool], timeout: float) -> bool:
 
 @pytest.fixture
 def service_with(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    started: list[Service] = []
+    """Start a service that pre-warms shows opening within ``lead_seconds``; all stop after the test."""
+    with ExitStack() as services:
 
-    def start(lead_seconds: float) -> Service:
-        svc = Service(
-            backing=backing,
-            port=_free_port(),
-            extra_env={
-                "BOOKING_PREWARM_LEAD_SECONDS": str(lead_seconds),
-                "BOOKING_PREWARM_INTERVAL_SECONDS": "0.5",
-            },
-        )
-        svc.log_path = tmp_path_factory.mktemp("prewarm") / "service.log"
-        svc.start()
-        started.append(svc)
-        return svc
+        def start(lead_seconds: float) -> Service:
+            env = {"BOOKING_PREWARM_LEAD_SECONDS": str(lead_seconds), "BOOKING_PREWARM_INTERVAL_SECONDS": "0.5"}
+            return services.enter_context(serving(backing, tmp_path_factory, "prewarm", env))
 
-    yield start
-    for svc in started:
-        svc.stop()
+        yield start
 
 
 def test_shows_opening_within_the_lead_get_a_live_actor_and_no_other_show_does(

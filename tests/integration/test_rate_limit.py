@@ -5,7 +5,6 @@ the RateLimit-* fields."""
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 
@@ -13,25 +12,18 @@ import httpx
 import pytest
 
 from tests.api_client import admin_headers, bulk_users, create_show
-from tests.conftest import Backing, Service, _free_port
+from tests.conftest import Backing, Service, serving
 
 
 @pytest.fixture(scope="module")
 def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A second service on the same data, with a small limit: 60 a minute, counted over 3 s windows."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    svc = Service(
-        backing=backing,
-        port=port,
-        extra_env={
-            "BOOKING_RATE_LIMIT_PER_MINUTE": "60",
-            "BOOKING_RATE_LIMIT_WINDOW_SECONDS": "3",
-            "BOOKING_REDIS_PREFIX": backing.redis_prefix + "limited:",
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("limited")):
+    env = {
+        "BOOKING_RATE_LIMIT_PER_MINUTE": "60",
+        "BOOKING_RATE_LIMIT_WINDOW_SECONDS": "3",
+        "BOOKING_REDIS_PREFIX": backing.redis_prefix + "limited:",
+    }
+    with serving(backing, tmp_path_factory, "limited", env) as svc:
         yield svc
 
 
@@ -39,15 +31,11 @@ def limited(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def defaults(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A service with the limits a deployment gets by default (600 a minute; logins 10 per account per
     15 min, 30 per address a minute)."""
-    svc = Service(
-        backing=backing,
-        port=_free_port(),
-        extra_env={
-            "BOOKING_RATE_LIMIT_PER_MINUTE": "600",  # the default (the test services otherwise turn it off)
-            "BOOKING_REDIS_PREFIX": backing.redis_prefix + "defaults:",
-        },
-    )
-    with svc.serving(tmp_path_factory.mktemp("defaults")):
+    env = {
+        "BOOKING_RATE_LIMIT_PER_MINUTE": "600",  # the default (the test services otherwise turn it off)
+        "BOOKING_REDIS_PREFIX": backing.redis_prefix + "defaults:",
+    }
+    with serving(backing, tmp_path_factory, "defaults", env) as svc:
         yield svc
 
 
