@@ -55,6 +55,7 @@ from seat_views.stream import SeatMapStream
 from settings import Settings
 from waiting_room.rounds import Admitter, RoundRules
 from waiting_room.service import WaitingRooms
+from waiting_room.waiting_list import WaitingLists
 
 log = logging.getLogger("booking")
 
@@ -162,6 +163,9 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
             interval_seconds=settings.queue_round_seconds,
         ),
     )
+    waiting_lists = WaitingLists(
+        database, actors.submit, settings.waiting_list_offer_seconds, settings.queue_round_seconds
+    )
     booking = BookingService(
         SqlRecords(database),
         actors,
@@ -202,9 +206,11 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
         prewarmer.start()
         pruner.start()
         admitter.start()
+        waiting_lists.start()
 
     async def shutdown() -> None:
         await admitter.aclose()
+        await waiting_lists.aclose()
         await pruner.aclose()
         await prewarmer.aclose()
         await notifications.stop()
@@ -228,6 +234,7 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     )
     app.state.seat_stream = seat_stream
     app.state.notifications = notifications
+    app.state.waiting_lists = waiting_lists
     return app
 
 

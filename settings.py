@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     queue_admit_per_second: float = Field(
         default=20.0, gt=0, description="the most accounts a waiting room admits per second (the actor's pace)"
     )
+    waiting_list_offer_seconds: float = Field(
+        default=300.0, ge=1, description="how long seats offered to the next on a waiting list are kept for them"
+    )
     queue_round_seconds: float = Field(
         default=1.0, gt=0, le=2.0, description="how often each API process runs the admission rounds it can lock"
     )

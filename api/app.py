@@ -30,6 +30,7 @@ from api.routes import (
     seat_blocks,
     seed,
     stream,
+    waiting_list,
     web,
 )
 from api.schemas import per_request_cap
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(box_office.router)
     app.include_router(stream.router)
     app.include_router(queue.router)
+    app.include_router(waiting_list.router)
     app.include_router(search.router)
     app.include_router(notifications.admin)
     app.include_router(reports.router)

@@ -53,6 +53,7 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     w.NoWaitingRoom: 409,
     w.NotInQueue: 404,
     w.NotAdmitted: 403,
+    w.NotOnWaitingList: 404,
 }
 
 TITLES = {

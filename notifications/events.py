@@ -18,6 +18,7 @@ from persistence.outbox_kinds import BOOKING_CONFIRMED as BOOKING_CONFIRMED
 from persistence.outbox_kinds import BOOKING_REFUNDED as BOOKING_REFUNDED
 from persistence.outbox_kinds import HOLD_EXPIRING as HOLD_EXPIRING
 from persistence.outbox_kinds import KINDS as KINDS
+from persistence.outbox_kinds import WAITLIST_OFFERED as WAITLIST_OFFERED
 
 ALL_KINDS = "*"  # a webhook subscribed to every kind
 

@@ -95,6 +95,13 @@ def _subject_and_body(n: Notification, show: ShowDetails | None) -> tuple[str, l
         until = _when(expires) if expires else str(p.get("expires_at", "soon"))
         body = [f"The seats you are holding are yours until {until}.", "", *_show_lines(show, p)]
         return f"Your seats{title} are held until {until}", [*body, "", "Pay before then to keep them."]
+    if n.kind == events.WAITLIST_OFFERED:
+        expires = _parse_time(p.get("expires_at"))
+        until = _when(expires) if expires else str(p.get("expires_at", "soon"))
+        seats = ", ".join(str(s) for s in p.get("seat_ids", []))
+        body = [f"Seats came back and they are yours to buy: {seats}, held for you until {until}.", ""]
+        body += _show_lines(show, p)
+        return f"Seats for you{title}, until {until}", [*body, "", "Pay before then; after that they go to the next."]
     return f"Seatwise: {_one_line(n.kind)}", [f"Event {n.kind}:", "", *(f"  {k}: {v}" for k, v in sorted(p.items()))]
 
 

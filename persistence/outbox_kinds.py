@@ -13,4 +13,5 @@ BOOKING_CONFIRMED = "booking.confirmed"
 BOOKING_CANCELLED = "booking.cancelled"
 BOOKING_REFUNDED = "booking.refunded"
 HOLD_EXPIRING = "hold.expiring"
-KINDS = (BOOKING_CONFIRMED, BOOKING_CANCELLED, BOOKING_REFUNDED, HOLD_EXPIRING)
+WAITLIST_OFFERED = "waitlist.offered"  # seats of a sold-out show held for the next on its waiting list
+KINDS = (BOOKING_CONFIRMED, BOOKING_CANCELLED, BOOKING_REFUNDED, HOLD_EXPIRING, WAITLIST_OFFERED)

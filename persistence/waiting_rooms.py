@@ -235,6 +235,10 @@ async def open_room(database: Database, show_id: str, order: Callable[[str, list
     ``order(seed, entry_ids)`` gives the entry ids in queue order and their Merkle root: the rule is
     ``waiting_room.fairness``'s, not this module's."""
     async with database.session() as session:
+        seen = await room(session, show_id)  # opened long ago, nearly always: no lock for that
+        if seen is None or seen.opened_at is not None or seen.now < seen.opens_at:
+            return seen is not None and seen.opened_at is not None
+    async with database.session() as session:
         current = await room(session, show_id, "FOR UPDATE")
         if current is None or current.opened_at is not None:
             return current is not None

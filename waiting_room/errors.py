@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.errors import BookingError
 
-__all__ = ["NoWaitingRoom", "NotAdmitted", "NotInQueue"]
+__all__ = ["NoWaitingRoom", "NotAdmitted", "NotInQueue", "NotOnWaitingList"]
 
 
 class NoWaitingRoom(BookingError):
@@ -27,3 +27,10 @@ class NotAdmitted(BookingError):
 
     code = "not-admitted"
     default_detail = "this show sells through its waiting room, and it has not admitted you (yet)"
+
+
+class NotOnWaitingList(BookingError):
+    """The caller has no place on this show's waiting list (or has left it)."""
+
+    code = "not-on-waiting-list"
+    default_detail = "you are not on this show's waiting list"

@@ -224,22 +224,30 @@ class WaitingRooms:
     def _remember(self, entry: Entry) -> None:
         self._entries[(entry.show_id, entry.user_id)] = entry
 
+    @staticmethod
+    def _state(room: Room, entry: Entry, now: datetime) -> tuple[str, str | None, datetime | None]:
+        """The entry's state, why it is closed, and when its admission lapses: the one rule for all three,
+        for polls and for the hold path alike."""
+        number = entry.number
+        expires = None
+        if number is not None and number <= room.admitted_through and entry.admitted_at is not None:
+            expires = entry.admitted_at + timedelta(seconds=room.admission_window_seconds)
+        if expires is not None and now >= expires:
+            return "closed", "admission-lapsed", expires
+        if room.closed_at is not None:
+            return "closed", "sales-over", expires
+        if expires is not None:
+            return "admitted", None, expires
+        if room.sold_out_at is not None:
+            return "sold_out", None, None
+        return "waiting", None, None
+
     def _view(self, room: Room, entry: Entry) -> EntryView:
         now = datetime.now(UTC)
         stats: dict[str, Any] = room.stats
-        window = timedelta(seconds=room.admission_window_seconds)
         number = entry.number
-        admitted = number is not None and number <= room.admitted_through and entry.admitted_at is not None
-        expires = entry.admitted_at + window if admitted and entry.admitted_at is not None else None
-        state, reason = "waiting", None
-        if admitted and expires is not None and now >= expires:
-            state, reason = "closed", "admission-lapsed"
-        elif room.closed_at is not None:
-            state, reason = "closed", "sales-over"
-        elif admitted:
-            state = "admitted"
-        elif room.sold_out_at is not None:
-            state = "sold_out"
+        state, reason, expires = self._state(room, entry, now)
+        admitted = expires is not None
         ahead = None if number is None else max(0, number - room.admitted_through - 1) if state == "waiting" else 0
         per_minute = admissions_per_minute([(float(t), int(n)) for t, n in stats.get("history", [])], time.time())
         wait = estimated_wait_seconds(ahead, per_minute) if ahead is not None else None
@@ -285,7 +293,7 @@ class WaitingRooms:
                 room = await self.room(show_id, fresh=True)
                 assert room is not None
             entry = await self._entry(room, show_id, user_id, fresh=fresh)
-            if entry is not None and self._view(room, entry).state == "admitted":
+            if entry is not None and self._state(room, entry, datetime.now(UTC))[0] == "admitted":
                 return
         raise NotAdmitted()
 

@@ -22,7 +22,9 @@ from notifications import NotificationService
 
 admin = APIRouter(prefix="/api/v1/admin", tags=["notifications"], responses=problem_responses(*AUTHENTICATED))
 
-EventFilter = Literal["booking.confirmed", "booking.cancelled", "booking.refunded", "hold.expiring", "*"]
+EventFilter = Literal[
+    "booking.confirmed", "booking.cancelled", "booking.refunded", "hold.expiring", "waitlist.offered", "*"
+]
 
 
 def _all_events() -> list[EventFilter]:

@@ -108,6 +108,15 @@ def test_jitter_only_shortens_a_delay_and_by_at_most_its_fraction() -> None:
     assert len(set(delays)) > 100
 
 
+def test_a_waiting_list_offer_names_the_seats_and_until_when() -> None:
+    n = notification(events.WAITLIST_OFFERED, seat_ids=["A1", "A2"], hold_id="h-1", expires_at="2026-12-02T13:05:00Z")
+    message = render_email(n, TO, SHOW, "s@x")
+    assert message["Subject"].startswith("Seats for you for The Long Night, until ")
+    body = message.get_content()
+    for text in ("A1, A2", "Regal, Pune", "Pay before then"):
+        assert text in body
+
+
 @pytest.mark.parametrize(
     ("attempts", "base", "cap", "jitter"), [(0, 1, 1, 0), (3, 0, 1, 0), (3, 2, 1, 0), (3, 1, 2, 1)]
 )

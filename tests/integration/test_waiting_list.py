@@ -1,0 +1,148 @@
+"""The waiting list after sell-out, over HTTP: offers follow the list's order, a seat is offered to one
+person at a time as a hold of their own, nothing is offered that is not free, and an unused offer passes to
+the next (with a service of its own: offers kept 4 s, rounds every half second)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from payments.simulator import SimulatorProcess
+from settings import libpq_url
+from tests.api_client import ShowFixture, bulk_users, create_show
+from tests.conftest import Backing, Service, serving
+
+OFFER_SECONDS = 4
+CARD = {"card_number": "4242424242424242"}
+
+
+@pytest.fixture(scope="module")
+def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    env = {
+        "BOOKING_WAITING_LIST_OFFER_SECONDS": str(OFFER_SECONDS),
+        "BOOKING_QUEUE_ROUND_SECONDS": "0.5",
+        "BOOKING_PREWARM_LEAD_SECONDS": "0",
+    }
+    with serving(backing, tmp_path_factory, "waiting-list", env, gateway) as svc:
+        yield svc
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.base_url, timeout=30) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def place(client: httpx.Client, show: ShowFixture, token: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def until(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within} s: {what}"
+        time.sleep(0.1)
+
+
+def buy(client: httpx.Client, show: ShowFixture, token: str, seats: list[str]) -> str:
+    held = client.post(f"/api/v1/shows/{show.show_id}/holds", headers=bearer(token), json={"seats": seats})
+    assert held.status_code == 201, held.text
+    paid = client.post(f"/api/v1/shows/{show.show_id}/holds/pay", headers=bearer(token), json={"payment_info": CARD})
+    assert paid.status_code == 200, paid.text
+    return str(paid.json()["booking_id"])
+
+
+def seat_statuses(client: httpx.Client, show: ShowFixture) -> dict[str, str]:
+    return {s["id"]: s["status"] for s in client.get(f"/api/v1/shows/{show.show_id}/seats").json()["seats"]}
+
+
+def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: httpx.Client, backing: Backing) -> None:
+    show = create_show(client, rows=[{"row": "A", "seats": 2, "category": "standard"}], prices={"standard": 100.0})
+    (_, buyer), (carol_id, carol), (dan_id, dan), (_, erin) = bulk_users(backing.database_url, 4)
+    booking = buy(client, show, buyer, ["A1", "A2"])  # sold out
+    for token in (carol, dan, erin):
+        joined = client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token), json={"seats": 2})
+        assert joined.status_code == 200, joined.text
+    assert [place(client, show, t)["ahead"] for t in (carol, dan, erin)] == [0, 1, 2]
+    time.sleep(1.5)
+    assert all(place(client, show, t)["state"] == "waiting" for t in (carol, dan, erin))  # nothing is free
+
+    cancelled = client.post(f"/api/v1/bookings/{booking}/cancel", headers=bearer(buyer))
+    assert cancelled.status_code == 200, cancelled.text
+    until(lambda: place(client, show, carol)["state"] == "offered", 5, "the first in line offered the seats")
+    offer = place(client, show, carol)
+    assert offer["offer_hold_id"]
+    assert offer["offer_expires_at"]
+    assert [place(client, show, t)["state"] for t in (dan, erin)] == ["waiting", "waiting"]
+    assert set(seat_statuses(client, show).values()) == {"held"}  # held for Carol, for nobody else
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        (owner,) = conn.execute("SELECT user_id FROM holds WHERE id = %s", (offer["offer_hold_id"],)).fetchone() or (
+            "",
+        )
+        mails = conn.execute(
+            "SELECT count(*) FROM notification_outbox WHERE kind = 'waitlist.offered' AND user_id = %s", (carol_id,)
+        ).fetchone()
+    assert owner == carol_id
+    assert mails == (1,)
+
+    # Carol does not pay: her offer lapses and the seats pass to Dan, and to nobody else meanwhile.
+    until(lambda: place(client, show, carol)["state"] == "lapsed", OFFER_SECONDS + 5, "Carol's offer lapsed")
+    until(lambda: place(client, show, dan)["state"] == "offered", 5, "Dan offered the seats next")
+    assert place(client, show, erin)["state"] == "waiting"
+    paid = client.post(f"/api/v1/shows/{show.show_id}/holds/pay", headers=bearer(dan), json={"payment_info": CARD})
+    assert paid.status_code == 200, paid.text
+    until(lambda: place(client, show, dan)["state"] == "booked", 5, "Dan's offer booked")
+    time.sleep(1.5)
+    assert place(client, show, erin)["state"] == "waiting"  # sold out again: nothing to offer
+    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+        offered_to = [
+            r[0]
+            for r in conn.execute(
+                "SELECT user_id FROM holds WHERE show_id = %s ORDER BY created_at", (show.show_id,)
+            ).fetchall()
+        ][1:]
+    assert offered_to == [carol_id, dan_id]  # one person at a time, in the list's order
+
+
+def test_the_first_in_line_is_not_skipped_for_someone_wanting_fewer_seats(
+    client: httpx.Client, backing: Backing
+) -> None:
+    show = create_show(client, rows=[{"row": "A", "seats": 3, "category": "standard"}], prices={"standard": 100.0})
+    (_, one), (_, other), (_, big), (_, small) = bulk_users(backing.database_url, 4)
+    first = buy(client, show, one, ["A1"])
+    buy(client, show, other, ["A2", "A3"])
+    client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(big), json={"seats": 2})
+    client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(small), json={"seats": 1})
+    assert client.post(f"/api/v1/bookings/{first}/cancel", headers=bearer(one)).status_code == 200
+    time.sleep(2)  # one seat free: the first wants two, so nobody is offered anything
+    assert [place(client, show, t)["state"] for t in (big, small)] == ["waiting", "waiting"]
+    left = client.delete(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(big))
+    assert left.status_code == 204
+    until(lambda: place(client, show, small)["state"] == "offered", 5, "the next in line offered the one seat")
+
+
+def test_refusals(client: httpx.Client, backing: Backing) -> None:
+    ((_, token),) = bulk_users(backing.database_url, 1)
+    show = create_show(client)
+    missing = client.get(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token))
+    assert missing.status_code == 404
+    assert missing.json()["type"].endswith("not-on-waiting-list")
+    unknown = client.post(
+        "/api/v1/shows/00000000-0000-4000-8000-000000000000/waiting-list", headers=bearer(token), json={"seats": 1}
+    )
+    assert unknown.status_code == 404
+    too_many = client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token), json={"seats": 99})
+    assert too_many.status_code == 422
+    assert client.post(f"/api/v1/shows/{show.show_id}/waiting-list", json={"seats": 1}).status_code == 401
