@@ -42,6 +42,7 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "POST /api/v1/admin/shows/{show_id}/seats/block": {"seats": ["A1"]},
     "POST /api/v1/admin/shows/{show_id}/seats/unblock": {"seats": ["A1"]},
+    "POST /api/v1/shows/{show_id}/waiting-list": {"seats": 1},
 }
 
 
