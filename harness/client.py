@@ -9,6 +9,8 @@ measure or check. Those take any ``SeedShow`` (a ``ShowFixture``, a benchmark's 
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -121,6 +123,21 @@ def hold_body(show: SeedShow, seats: list[str]) -> dict[str, Any]:
         "selected_seat": seats,
         "event_id": show.show_id,
     }
+
+
+def bearer(user_token: str) -> dict[str, str]:
+    """The v1 API's ``Authorization`` header for ``user_token``."""
+    return {"Authorization": f"Bearer {user_token}"}
+
+
+def wait_until(check: Callable[[], bool], within: float, what: str, every: float = 0.1) -> float:
+    """Seconds until ``check()`` held; ``AssertionError`` naming ``what`` if it did not within ``within``."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > within:
+            raise AssertionError(f"not within {within} s: {what}")
+        time.sleep(every)
+    return time.monotonic() - started
 
 
 def seed_headers(user_token: str) -> dict[str, str]:

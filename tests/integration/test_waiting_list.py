@@ -5,7 +5,7 @@ the next (with a service of its own: offers kept 4 s, rounds every half second).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ import pytest
 
 from payments.simulator import SimulatorProcess
 from settings import libpq_url
-from tests.api_client import ShowFixture, bulk_users, create_show
+from tests.api_client import ShowFixture, bearer, bulk_users, create_show, wait_until
 from tests.conftest import Backing, Service, serving
 
 OFFER_SECONDS = 4
@@ -38,22 +38,11 @@ def client(service: Service) -> Iterator[httpx.Client]:
         yield c
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def place(client: httpx.Client, show: ShowFixture, token: str) -> dict[str, Any]:
     response = client.get(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def until(check: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, f"not within {within} s: {what}"
-        time.sleep(0.1)
 
 
 def buy(client: httpx.Client, show: ShowFixture, token: str, seats: list[str]) -> str:
@@ -81,7 +70,7 @@ def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: h
 
     cancelled = client.post(f"/api/v1/bookings/{booking}/cancel", headers=bearer(buyer))
     assert cancelled.status_code == 200, cancelled.text
-    until(lambda: place(client, show, carol)["state"] == "offered", 5, "the first in line offered the seats")
+    wait_until(lambda: place(client, show, carol)["state"] == "offered", 5, "the first in line offered the seats")
     offer = place(client, show, carol)
     assert offer["offer_hold_id"]
     assert offer["offer_expires_at"]
@@ -98,12 +87,12 @@ def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: h
     assert mails == (1,)
 
     # Carol does not pay: her offer lapses and the seats pass to Dan, and to nobody else meanwhile.
-    until(lambda: place(client, show, carol)["state"] == "lapsed", OFFER_SECONDS + 5, "Carol's offer lapsed")
-    until(lambda: place(client, show, dan)["state"] == "offered", 5, "Dan offered the seats next")
+    wait_until(lambda: place(client, show, carol)["state"] == "lapsed", OFFER_SECONDS + 5, "Carol's offer lapsed")
+    wait_until(lambda: place(client, show, dan)["state"] == "offered", 5, "Dan offered the seats next")
     assert place(client, show, erin)["state"] == "waiting"
     paid = client.post(f"/api/v1/shows/{show.show_id}/holds/pay", headers=bearer(dan), json={"payment_info": CARD})
     assert paid.status_code == 200, paid.text
-    until(lambda: place(client, show, dan)["state"] == "booked", 5, "Dan's offer booked")
+    wait_until(lambda: place(client, show, dan)["state"] == "booked", 5, "Dan's offer booked")
     time.sleep(1.5)
     assert place(client, show, erin)["state"] == "waiting"  # sold out again: nothing to offer
     with psycopg.connect(libpq_url(backing.database_url)) as conn:
@@ -130,7 +119,7 @@ def test_the_first_in_line_is_not_skipped_for_someone_wanting_fewer_seats(
     assert [place(client, show, t)["state"] for t in (big, small)] == ["waiting", "waiting"]
     left = client.delete(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(big))
     assert left.status_code == 204
-    until(lambda: place(client, show, small)["state"] == "offered", 5, "the next in line offered the one seat")
+    wait_until(lambda: place(client, show, small)["state"] == "offered", 5, "the next in line offered the one seat")
 
 
 def test_refusals(client: httpx.Client, backing: Backing) -> None:

@@ -9,7 +9,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,16 @@ import psycopg
 import pytest
 
 from settings import libpq_url
-from tests.api_client import ShowFixture, admin_headers, bulk_users, create_show, seed_hold, seed_pay
+from tests.api_client import (
+    ShowFixture,
+    admin_headers,
+    bearer,
+    bulk_users,
+    create_show,
+    seed_hold,
+    seed_pay,
+    wait_until,
+)
 from tests.conftest import Backing, Service
 from waiting_room import verify
 
@@ -41,10 +50,6 @@ def room_show(client: httpx.Client, seats: int = 20, opens_in: float = 0.0) -> S
     )
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def join(client: httpx.Client, show: ShowFixture, token: str) -> dict[str, Any]:
     response = client.post(f"/api/v1/shows/{show.show_id}/queue", headers=bearer(token))
     assert response.status_code == 200, response.text
@@ -57,15 +62,6 @@ def entry(client: httpx.Client, show: ShowFixture, token: str) -> dict[str, Any]
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def until(check: Callable[[], bool], within: float, what: str) -> float:
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"not within {within} s: {what}")
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def hold(client: httpx.Client, show: ShowFixture, token: str, seats: list[str]) -> httpx.Response:
@@ -105,7 +101,7 @@ def test_the_pre_queue_is_ordered_by_the_revealed_seed_and_later_joiners_follow(
     users = bulk_users(backing.database_url, 14)
     show = room_show(client, seats=40, opens_in=4)
     early = {join(client, show, token)["entry_id"]: token for _, token in users[:12]}
-    until(lambda: datetime.now(UTC) >= show_opens(client, show), 10, "sales open")
+    wait_until(lambda: datetime.now(UTC) >= show_opens(client, show), 10, "sales open")
     late = [join(client, show, token) for _, token in users[12:]]
 
     fairness = client.get(f"/api/v1/shows/{show.show_id}/queue/fairness").json()
@@ -133,7 +129,7 @@ def test_a_hold_by_an_account_not_admitted_is_403_and_holds_nothing(client: http
     show = room_show(client, seats=4)  # two buyers' worth at two seats each
     for _, token in users:
         join(client, show, token)
-    until(lambda: entry(client, show, users[1][1])["state"] == "admitted", 5, "the first two admitted")
+    wait_until(lambda: entry(client, show, users[1][1])["state"] == "admitted", 5, "the first two admitted")
     waiting = entry(client, show, users[2][1])
     assert waiting["state"] == "waiting"
     assert waiting["ahead"] == 0
@@ -156,12 +152,12 @@ def test_sold_out_within_five_seconds_and_no_one_admitted_after(client: httpx.Cl
     show = room_show(client, seats=4)
     for _, token in users:
         join(client, show, token)
-    until(lambda: entry(client, show, users[1][1])["state"] == "admitted", 5, "two admitted")
+    wait_until(lambda: entry(client, show, users[1][1])["state"] == "admitted", 5, "two admitted")
     for (_, token), seats in zip(users[:2], (["A1", "A2"], ["A3", "A4"]), strict=True):
         assert seed_hold(client, show, token, seats).status_code == 200
         paid = seed_pay(client, show, token)
         assert paid.status_code == 200, paid.text
-    sold_out_after = until(
+    sold_out_after = wait_until(
         lambda: all(entry(client, show, t)["state"] == "sold_out" for _, t in users[2:]), 5, "every waiter sold out"
     )
     assert sold_out_after <= 5
@@ -182,7 +178,7 @@ def test_seats_that_come_back_admit_the_next_in_line(client: httpx.Client, backi
     show = room_show(client, seats=2)  # one buyer's worth
     for _, token in users:
         join(client, show, token)
-    until(lambda: entry(client, show, users[0][1])["state"] == "admitted", 5, "the first admitted")
+    wait_until(lambda: entry(client, show, users[0][1])["state"] == "admitted", 5, "the first admitted")
     first, second = sorted(users, key=lambda u: entry(client, show, u[1])["number"])[:2]
     assert entry(client, show, second[1])["state"] == "waiting"
     held = hold(client, show, first[1], ["A1", "A2"])
@@ -191,7 +187,7 @@ def test_seats_that_come_back_admit_the_next_in_line(client: httpx.Client, backi
     assert entry(client, show, second[1])["state"] == "waiting"  # nothing free: nobody else admitted
     released = client.delete(f"/api/v1/shows/{show.show_id}/holds/{held.json()['id']}", headers=bearer(first[1]))
     assert released.status_code == 204, released.text
-    until(lambda: entry(client, show, second[1])["state"] == "admitted", 5, "the next one admitted")
+    wait_until(lambda: entry(client, show, second[1])["state"] == "admitted", 5, "the next one admitted")
 
 
 def test_a_restart_keeps_every_place(client: httpx.Client, backing: Backing, live_service: Service) -> None:
@@ -199,7 +195,7 @@ def test_a_restart_keeps_every_place(client: httpx.Client, backing: Backing, liv
     show = room_show(client, seats=2)
     for _, token in users:
         join(client, show, token)
-    until(lambda: any(entry(client, show, t)["state"] == "admitted" for _, t in users), 5, "the first admitted")
+    wait_until(lambda: any(entry(client, show, t)["state"] == "admitted" for _, t in users), 5, "the first admitted")
     before = {token: entry(client, show, token) for _, token in users}
     live_service.kill()
     live_service.start()
