@@ -162,25 +162,19 @@ class JoinOutcome:
     must_open: bool = False
 
 
-async def join(database: Database, show_id: str, user_ids: Sequence[str]) -> JoinOutcome:
+async def join(database: Database, show_id: str, user_ids: Sequence[str], opened: bool = False) -> JoinOutcome:
     """The entries of ``user_ids`` (distinct), created for those joining for the first time (idempotent):
-    one transaction for the whole batch, whatever its size."""
-    async with database.session() as session:
-        # Before the opening: a share lock, so the opening (exclusive) sees these entries or comes first.
-        current = await room(session, show_id, "FOR SHARE")
-        if current is None:
-            return JoinOutcome({}, no_room=True)
-        if current.opened_at is None:
-            if current.now >= current.opens_at:
-                return JoinOutcome({}, must_open=True)
-            made = await _insert(session, show_id, [(u, None) for u in user_ids], pre_queue=True)
-            if len(made) < len(user_ids):  # some had joined already
-                made.update(await _entries_of(session, show_id, [u for u in user_ids if u not in made]))
-            return JoinOutcome(made)
+    one transaction for the whole batch, whatever its size. ``opened``: the room is known to have opened
+    (an opening is never undone), so the batch goes straight to the counter."""
+    if not opened:
+        outcome = await _join_before_opening(database, show_id, user_ids)
+        if outcome is not None:
+            return outcome
     async with database.session() as session:
         # After the opening: the room's counter (one row lock per batch) numbers the newcomers in the order
         # they came; those who had joined already keep their entries and take no number.
-        await room(session, show_id, "FOR UPDATE")
+        if await room(session, show_id, "FOR UPDATE") is None:
+            return JoinOutcome({}, no_room=True)
         known = await _entries_of(session, show_id, user_ids)
         newcomers = [u for u in user_ids if u not in known]
         if newcomers:
@@ -196,6 +190,23 @@ async def join(database: Database, show_id: str, user_ids: Sequence[str]) -> Joi
                 await _insert(session, show_id, [(u, first + i) for i, u in enumerate(newcomers)], pre_queue=False)
             )
         return JoinOutcome(known)
+
+
+async def _join_before_opening(database: Database, show_id: str, user_ids: Sequence[str]) -> JoinOutcome | None:
+    """The batch as pre-queue entries, or None: the room has opened."""
+    async with database.session() as session:
+        # Before the opening: a share lock, so the opening (exclusive) sees these entries or comes first.
+        current = await room(session, show_id, "FOR SHARE")
+        if current is None:
+            return JoinOutcome({}, no_room=True)
+        if current.opened_at is None:
+            if current.now >= current.opens_at:
+                return JoinOutcome({}, must_open=True)
+            made = await _insert(session, show_id, [(u, None) for u in user_ids], pre_queue=True)
+            if len(made) < len(user_ids):  # some had joined already
+                made.update(await _entries_of(session, show_id, [u for u in user_ids if u not in made]))
+            return JoinOutcome(made)
+    return None
 
 
 async def _entries_of(session: AsyncSession, show_id: str, user_ids: Sequence[str]) -> dict[str, Entry]:

@@ -179,8 +179,10 @@ class WaitingRooms:
     async def _flush_joins(self, show_id: str) -> None:
         while batch := self._joining.pop(show_id, None):
             users = list(dict.fromkeys(user for user, _ in batch))
+            known = self._rooms.get(show_id)
+            opened = known is not None and known[0] is not None and known[0].opened_at is not None
             try:
-                outcome = await store.join(self._database, show_id, users)
+                outcome = await store.join(self._database, show_id, users, opened=opened)
                 if outcome.must_open:
                     await store.open_room(self._database, show_id, order_pre_queue)
                     self._rooms.pop(show_id, None)  # what this process knows of the room changed
