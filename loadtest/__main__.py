@@ -4,13 +4,15 @@ Without ``--host`` it starts the whole service exactly as users do, on throwaway
 (``bench.harness.running_service``: a fresh database on ``DATABASE_URL``'s server or an embedded
 PostgreSQL, ``REDIS_URL`` or an embedded Redis, a local Ray), seeds the shows and the accounts before the
 measured period, runs locust headless in its own process (CSV and HTML reports in the output dir it
-prints, a progress line every few seconds), and then runs the invariant check against PostgreSQL. The
-exit status is 0 when the invariants hold, 1 when one is violated, 2 when the run itself failed.
+prints, a progress line every few seconds), and then runs the invariant check against PostgreSQL (for the
+waiting-room shape also against what the service published about its queue's order). The exit status is 0
+when the invariants hold, 1 when one is violated, 2 when the run itself failed.
 
 With ``--host URL`` it loads a service that is already running; it then needs that service's database
 (``--database-url`` or ``DATABASE_URL``) to create accounts and to audit, and the admin account of
 ``tests.api_client`` (``BOOKING_ADMIN_EMAIL=admin@example.com``, ``BOOKING_ADMIN_PASSWORD=
-admin-password-123``) to create its shows.
+admin-password-123``) to create its shows; its waiting rooms' admission window is its own setting
+(``BOOKING_QUEUE_ADMISSION_WINDOW_SECONDS``), not ``--admission-window``.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ import psycopg
 from psycopg import sql
 
 from loadtest import invariants, reports, seed
-from loadtest.plan import SHAPES, Plan
+from loadtest.plan import SHAPES, Plan, ShowPlan
 from settings import libpq_url
+from waiting_room import verify
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-USER_CLASS = {"flash-sale": "FlashSaleUser", "browsing": "BrowsingUser"}
+USER_CLASS = {"flash-sale": "FlashSaleUser", "browsing": "BrowsingUser", "waiting-room": "WaitingRoomUser"}
+ROOM_SEATS_PER_USER = 0.2  # the waiting room's crowd is five times its seats
+MIN_ROOM_SEATS = 20
 PROGRESS_SECONDS = 2.0
 
 
@@ -64,6 +69,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seats-per-row", type=int, default=24, help="seats per row (default 24)")
     parser.add_argument("--browse-shows", type=int, default=3, help="shows for the browsing shape (default 3)")
     parser.add_argument("--hold-ttl", type=int, default=30, help="hold length of the seeded shows, s (default 30)")
+    parser.add_argument("--seats", type=int, help="seats of the waiting-room show (default users / 5, at least 20)")
+    parser.add_argument(
+        "--opens-in", type=float, default=10.0, help="waiting room: its sales open this many s after seeding (10)"
+    )
+    parser.add_argument(
+        "--admission-window",
+        type=int,
+        default=10,
+        help="waiting room: s an admitted account has to hold before its pass lapses (default 10, at least 10)",
+    )
     parser.add_argument(
         "--stop-timeout", type=int, default=5, help="s users get to finish their journey at the end (default 5)"
     )
@@ -72,6 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.users < 1 or args.run_time < 1:
         parser.error("--users and --run-time must be positive")
+    if args.admission_window < 10 or (args.seats is not None and args.seats < 1):
+        parser.error("--admission-window must be at least 10 (the service's minimum) and --seats positive")
     if args.host and not (args.database_url or os.environ.get("DATABASE_URL")):
         parser.error("--host needs the service's database: --database-url or DATABASE_URL")
     return args
@@ -89,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.harness import running_service
 
     namespace = f"loadtest-{args.shape}"
-    extra_env = {"BOOKING_DATA_DIR": str(out / "service-data")}
+    extra_env = {
+        "BOOKING_DATA_DIR": str(out / "service-data"),
+        "BOOKING_QUEUE_ADMISSION_WINDOW_SECONDS": str(args.admission_window),
+    }
     started = time.monotonic()
     with running_service(namespace, extra_env) as rig:
         database = rig.database_url.rsplit("/", 1)[-1]
@@ -108,12 +128,12 @@ def run(args: argparse.Namespace, base_url: str, database_url: str, out: Path) -
     if health.status_code != 200:
         print(f"{base_url}/healthz answered {health.status_code}", file=sys.stderr)
         return 2
-    flash = args.shape == "flash-sale"
+    flash, room = args.shape == "flash-sale", args.shape == "waiting-room"
     started = time.monotonic()
     flash_show, browse_shows = seed.seed_shows(
         base_url,
         flash=flash,
-        browse_count=0 if flash else args.browse_shows,
+        browse_count=args.browse_shows if args.shape == "browsing" else 0,
         rows=args.rows,
         seats_per_row=args.seats_per_row,
         hold_ttl_seconds=args.hold_ttl,
@@ -121,7 +141,17 @@ def run(args: argparse.Namespace, base_url: str, database_url: str, out: Path) -
     accounts = args.accounts or (args.users * 4 if flash else args.users)
     tokens = seed.seed_tokens(database_url, accounts)
     plan_shows = ([flash_show] if flash_show else []) + browse_shows
-    warm = "" if args.cold else f", actors activated in {seed.prewarm(base_url, plan_shows, tokens[0]):.1f}s"
+    warm = (
+        ""
+        if args.cold or not plan_shows
+        else f", actors activated in {seed.prewarm(base_url, plan_shows, tokens[0]):.1f}s"
+    )
+    room_show, opens_at = None, ""
+    if room:  # last, so that its sales open about --opens-in s after the crowd starts arriving
+        seats = args.seats or max(MIN_ROOM_SEATS, round(args.users * ROOM_SEATS_PER_USER))
+        room_show, opens_at = seed.seed_room_show(
+            base_url, seats=seats, hold_ttl_seconds=args.hold_ttl, opens_in=args.opens_in
+        )
     plan = Plan(
         shape=args.shape,
         host=base_url,
@@ -132,12 +162,15 @@ def run(args: argparse.Namespace, base_url: str, database_url: str, out: Path) -
         search_terms=seed.search_terms(browse_shows),
         seen_path=str(out / "seen.json"),
         progress_path=str(out / "progress.json"),
+        room_show=room_show,
+        opens_at=opens_at,
     )
     plan.save(out / "plan.json")
     seats = sum(s.capacity for s in plan.all_shows)
+    opening = f"; the waiting room opens at {opens_at}" if opens_at else ""
     print(
         f"seeded {len(plan.all_shows)} show(s), {seats} seats, {accounts} accounts "
-        f"in {time.monotonic() - started:.1f}s{warm}",
+        f"in {time.monotonic() - started:.1f}s{warm}{opening}",
         flush=True,
     )
 
@@ -149,13 +182,28 @@ def run(args: argparse.Namespace, base_url: str, database_url: str, out: Path) -
     if locust_code not in (0, 1):  # 1: some requests failed (reported above); anything else: locust broke
         print(f"locust exited with {locust_code}; see {out / 'locust.log'}", file=sys.stderr)
 
+    published, unread = read_published(base_url, [room_show] if room_show else [])
     counts, run_shows = reports.harness_counts(out)
-    report = invariants.check(database_url, run_shows, counts)
+    report = invariants.check(database_url, run_shows, counts, published)
     text = report.render()
     print(text, flush=True)
     (out / "invariants.txt").write_text(text + "\n")
     print(f"\nreports: {out / 'report.html'}, {reports.stats_path(out)}, {out / 'invariants.txt'}")
-    return 0 if report.ok else 1
+    return 1 if not report.ok else 2 if unread else 0
+
+
+def read_published(base_url: str, shows: list[ShowPlan]) -> tuple[dict[str, invariants.Published], bool]:
+    """What the service publishes about each waiting room's order (``waiting_room.verify.fetch``), for the
+    audit to check; and whether any could not be read (then the audit checks PostgreSQL's own record)."""
+    published: dict[str, invariants.Published] = {}
+    unread = False
+    for show in shows:
+        try:
+            published[show.show_id] = verify.fetch(base_url, show.show_id, progress=False)
+        except httpx.HTTPError as exc:
+            print(f"cannot read the fairness record of show {show.show_id}: {exc!r}", file=sys.stderr)
+            unread = True
+    return published, unread
 
 
 def run_locust(args: argparse.Namespace, base_url: str, out: Path) -> int:

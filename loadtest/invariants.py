@@ -22,6 +22,22 @@ tables themselves, not the service's own view of them, and checks them against e
   reported successful (it may have more: a request that timed out at the client can still have
   succeeded, and the reconciler finishes payments whose answer was lost).
 
+For every waiting room in the database (``docs/waiting-room.md``), from ``waiting_rooms`` and
+``queue_entries``:
+
+- ``admissions in queue order``: no admitted entry has an earlier-numbered entry admitted after it, or
+  never admitted.
+- ``no admission after sell-out``: no entry admitted after its room's ``sold_out_at``.
+- ``holds only by admitted accounts``: no hold (of any status) on a waiting-room show by an account
+  the show's room never admitted.
+- ``nobody left waiting at sell-out``: when every seat of the show has been booked or blocked, none held,
+  for a few seconds (``SOLD_OUT_GRACE_SECONDS``: the rounds run every second), the room says so
+  (``sold_out_at``), so no entry still reads ``waiting``.
+- ``the pre-queue order is the seed's``: ``waiting_room.verify.check`` on what the service published
+  (``/queue/fairness`` and ``/queue/fairness/pre-queue``, fetched by the harness before the service
+  stops) and that published list is PostgreSQL's pre-queue; without it (this module's command), on the
+  room's own row and entries.
+
 ``python -m loadtest.invariants DATABASE_URL [RUN_DIR]`` runs the check again on a kept database.
 """
 
@@ -29,19 +45,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 
 from loadtest.reports import HarnessCounts, harness_counts
 from settings import libpq_url
+from waiting_room import verify
 
 SAMPLES = 10  # violations listed per check; the count is always complete
 
 HOLDING_EVENTS = ("held", "extended", "payment_pending", "payment_aborted")
+
+SOLD_OUT_GRACE_SECONDS = 5.0  # the admission rounds run every second or two: one of them calls the sell-out
+
+# What a service published about a room's order: the fairness record and the pre-queue (number, entry id).
+Published = tuple[dict[str, Any], list[tuple[int, str]]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,27 @@ class ShowCounts:
     blocked: int
     bookings: int
     holds_created: int
+
+
+@dataclass(frozen=True)
+class RoomCounts:
+    """A waiting room's figures: entries (of which in the pre-queue), admitted, passes that lapsed unused,
+    admitted accounts that booked, and when it opened and sold out."""
+
+    show_id: str
+    entries: int
+    pre_queue: int
+    admitted: int
+    lapsed_passes: int
+    buyers: int
+    opened_at: datetime | None
+    sold_out_at: datetime | None
+
+    @property
+    def sold_out_after(self) -> str:
+        if self.sold_out_at is None or self.opened_at is None:
+            return "not sold out"
+        return f"{(self.sold_out_at - self.opened_at).total_seconds():.1f}s after opening"
 
 
 @dataclass
@@ -75,6 +119,7 @@ class Report:
     checks: list[Check]
     harness: HarnessCounts
     run_shows: list[str]
+    rooms: list[RoomCounts] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +146,17 @@ class Report:
             f"{sum(s.holds_created for s in run)} holds, {sum(s.bookings for s in run)} bookings "
             f"({sum(s.booked for s in run)} seats)"
         )
+        if self.rooms:
+            booked = {s.show_id: s.booked for s in self.shows}
+            lines.append(
+                f"  {'waiting room (show)':36} {'entries':>7} {'pre-queue':>9} {'admitted':>8} {'lapsed':>6} "
+                f"{'buyers':>6} {'seats':>5}  sold out"
+            )
+            lines.extend(
+                f"  {r.show_id:36} {r.entries:7d} {r.pre_queue:9d} {r.admitted:8d} {r.lapsed_passes:6d} "
+                f"{r.buyers:6d} {booked.get(r.show_id, 0):5d}  {r.sold_out_after}"
+                for r in self.rooms
+            )
         for check in self.checks:
             mark = "ok  " if check.count == 0 else "FAIL"
             lines.append(f"  [{mark}] {check.name}" + (f": {check.count} violation(s)" if check.count else ""))
@@ -109,8 +165,14 @@ class Report:
         return "\n".join(lines)
 
 
-def check(database_url: str, run_shows: Sequence[str], harness: HarnessCounts) -> Report:
-    """Audit every show in the database; compare the run's shows (``run_shows``) with ``harness``."""
+def check(
+    database_url: str,
+    run_shows: Sequence[str],
+    harness: HarnessCounts,
+    published: Mapping[str, Published] | None = None,
+) -> Report:
+    """Audit every show in the database; compare the run's shows (``run_shows``) with ``harness``, and each
+    waiting room's order with what the service ``published`` for its show (if it is there)."""
     with (
         psycopg.connect(libpq_url(database_url), autocommit=True) as conn,
         conn.transaction(),
@@ -126,7 +188,24 @@ def check(database_url: str, run_shows: Sequence[str], harness: HarnessCounts) -
             _paid_once(cur),
             _harness_in_database(cur, shows, list(run_shows), harness),
         ]
-    return Report(shows=shows, checks=checks, harness=harness, run_shows=list(run_shows))
+        rooms = _room_counts(cur)
+        if rooms:
+            checks += [
+                _queue_order(cur),
+                _admitted_after_sell_out(cur),
+                _holds_without_admission(cur),
+                _waiting_at_sell_out(cur, shows),
+                _fair_order(cur, published or {}),
+            ]
+    return Report(shows=shows, checks=checks, harness=harness, run_shows=list(run_shows), rooms=rooms)
+
+
+def _rows_check(cur: psycopg.Cursor[Any], name: str, query: LiteralString, describe: Callable[[Any], str]) -> Check:
+    """A check whose violations are exactly the rows ``query`` returns, each told by ``describe``."""
+    result = Check(name)
+    cur.execute(query)
+    result.add(cur.fetchall(), describe)
+    return result
 
 
 def _show_counts(cur: psycopg.Cursor[Any]) -> list[ShowCounts]:
@@ -163,8 +242,9 @@ def _show_counts(cur: psycopg.Cursor[Any]) -> list[ShowCounts]:
 
 
 def _one_owner(cur: psycopg.Cursor[Any]) -> Check:
-    result = Check("one owner per seat (active holds + confirmed bookings)")
-    cur.execute(
+    return _rows_check(
+        cur,
+        "one owner per seat (active holds + confirmed bookings)",
         """
         WITH owners AS (
             SELECT show_id, unnest(seat_ids) AS seat_id, 'hold ' || id AS owner FROM holds WHERE status = 'active'
@@ -173,10 +253,9 @@ def _one_owner(cur: psycopg.Cursor[Any]) -> Check:
         )
         SELECT show_id, seat_id, array_agg(owner ORDER BY owner) FROM owners
         GROUP BY show_id, seat_id HAVING count(*) > 1 ORDER BY show_id, seat_id
-        """
+        """,
+        lambda r: f"show {r[0]} seat {r[1]} owned by {', '.join(r[2])}",
     )
-    result.add(cur.fetchall(), lambda r: f"show {r[0]} seat {r[1]} owned by {', '.join(r[2])}")
-    return result
 
 
 def _claimed_once(cur: psycopg.Cursor[Any]) -> Check:
@@ -311,6 +390,119 @@ def _harness_in_database(
             if status != "confirmed" or stored != sorted(seats):
                 wrong.append((booking_id, status, sorted(seats), stored))
         result.add(wrong, lambda r: f"booking {r[0]} confirmed to a user with seats {r[2]}: database {r[1]} {r[3]}")
+    return result
+
+
+# -- waiting rooms --------------------------------------------------------------------------------------
+
+
+def _room_counts(cur: psycopg.Cursor[Any]) -> list[RoomCounts]:
+    cur.execute(
+        """
+        WITH e AS (
+            SELECT q.show_id, q.pre_queue, q.admitted_at IS NOT NULL AS admitted,
+                   q.admitted_at + make_interval(secs => r.admission_window_seconds) <= now() AS window_over,
+                   EXISTS (SELECT 1 FROM holds h WHERE h.show_id = q.show_id AND h.user_id = q.user_id) AS held,
+                   EXISTS (SELECT 1 FROM bookings b WHERE b.show_id = q.show_id AND b.user_id = q.user_id
+                                                      AND b.status = 'confirmed') AS bought
+            FROM queue_entries q JOIN waiting_rooms r ON r.show_id = q.show_id
+        )
+        SELECT r.show_id, count(e.show_id), count(*) FILTER (WHERE e.pre_queue),
+               count(*) FILTER (WHERE e.admitted),
+               count(*) FILTER (WHERE e.admitted AND e.window_over AND NOT e.held),
+               count(*) FILTER (WHERE e.admitted AND e.bought), r.opened_at, r.sold_out_at
+        FROM waiting_rooms r LEFT JOIN e ON e.show_id = r.show_id
+        GROUP BY r.show_id, r.opened_at, r.sold_out_at ORDER BY r.show_id
+        """
+    )
+    return [
+        RoomCounts(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), opened_at=r[6], sold_out_at=r[7])
+        for r in cur.fetchall()
+    ]
+
+
+def _queue_order(cur: psycopg.Cursor[Any]) -> Check:
+    return _rows_check(
+        cur,
+        "admissions in queue order (no earlier number admitted later, or never)",
+        """
+        SELECT a.show_id, a.number, min(b.number), count(*) FROM queue_entries a
+        JOIN queue_entries b ON b.show_id = a.show_id AND b.number < a.number
+                             AND (b.admitted_at IS NULL OR b.admitted_at > a.admitted_at)
+        WHERE a.admitted_at IS NOT NULL
+        GROUP BY a.show_id, a.number ORDER BY a.show_id, a.number
+        """,
+        lambda r: f"show {r[0]}: number {r[1]} admitted before {r[3]} earlier number(s), the first {r[2]}",
+    )
+
+
+def _admitted_after_sell_out(cur: psycopg.Cursor[Any]) -> Check:
+    return _rows_check(
+        cur,
+        "no admission after sell-out",
+        """
+        SELECT q.show_id, q.number, q.admitted_at, r.sold_out_at
+        FROM queue_entries q JOIN waiting_rooms r ON r.show_id = q.show_id
+        WHERE q.admitted_at > r.sold_out_at ORDER BY q.show_id, q.number
+        """,
+        lambda r: f"show {r[0]}: number {r[1]} admitted at {r[2]}, sold out at {r[3]}",
+    )
+
+
+def _holds_without_admission(cur: psycopg.Cursor[Any]) -> Check:
+    return _rows_check(
+        cur,
+        "holds on waiting-room shows only by admitted accounts",
+        """
+        SELECT h.show_id, h.id, h.user_id, h.status FROM holds h JOIN shows s ON s.id = h.show_id
+        WHERE s.waiting_room AND NOT EXISTS (
+            SELECT 1 FROM queue_entries q
+            WHERE q.show_id = h.show_id AND q.user_id = h.user_id AND q.admitted_at IS NOT NULL
+        )
+        ORDER BY h.show_id, h.id
+        """,
+        lambda r: f"show {r[0]}: hold {r[1]} ({r[3]}) by account {r[2]}, never admitted",
+    )
+
+
+def _waiting_at_sell_out(cur: psycopg.Cursor[Any], shows: list[ShowCounts]) -> Check:
+    """A show is sold out when every seat is booked or blocked and none is held; its room must say so
+    within a round or two, so only a show whose last seat event is ``SOLD_OUT_GRACE_SECONDS`` old counts."""
+    result = Check("nobody left waiting once the show is sold out (the room says sold out)")
+    sold_out = {s.show_id for s in shows if s.available == 0 and s.held == 0 and s.lapsed == 0}
+    cur.execute(
+        """
+        SELECT q.show_id, count(*) FROM queue_entries q JOIN waiting_rooms r ON r.show_id = q.show_id
+        WHERE q.admitted_at IS NULL AND r.sold_out_at IS NULL AND r.closed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM seat_ledger l WHERE l.show_id = q.show_id
+                                                       AND l.at > now() - make_interval(secs => %s))
+        GROUP BY q.show_id ORDER BY q.show_id
+        """,
+        (SOLD_OUT_GRACE_SECONDS,),
+    )
+    waiting = [(show, int(n)) for show, n in cur.fetchall() if show in sold_out]
+    result.add(
+        waiting,
+        lambda r: f"show {r[0]}: every seat booked or blocked, but the room is not sold out: {r[1]} entries waiting",
+    )
+    return result
+
+
+def _fair_order(cur: psycopg.Cursor[Any], published: Mapping[str, Published]) -> Check:
+    result = Check("the pre-queue order is the committed seed's (waiting_room.verify, on what was published)")
+    cur.execute(
+        "SELECT show_id, seed, commitment, merkle_root, pre_queue_size FROM waiting_rooms "
+        "WHERE opened_at IS NOT NULL ORDER BY show_id"
+    )
+    for show_id, seed, commitment, root, size in cur.fetchall():
+        cur.execute("SELECT number, id FROM queue_entries WHERE show_id = %s AND pre_queue ORDER BY number", (show_id,))
+        stored = [(int(n), str(e)) for n, e in cur.fetchall()]
+        own: Published = ({"seed": seed, "commitment": commitment, "merkle_root": root, "pre_queue_size": size}, stored)
+        record, listed = published.get(show_id, own)
+        failed = [f"{name}: {detail}" for name, ok, detail in verify.check(record, listed).checks if not ok]
+        if show_id in published and (listed != stored or record.get("seed") != seed):
+            failed.append("what the service published is not PostgreSQL's seed and pre-queue")
+        result.add(failed, lambda f, show=show_id: f"show {show}: {f}")
     return result
 
 

@@ -1,4 +1,5 @@
-"""The users of a load test: a flash-sale crowd and steady browsers, against the real HTTP API.
+"""The users of a load test: a flash-sale crowd, steady browsers and a waiting room's crowd, against the
+real HTTP API.
 
 Run by ``python -m loadtest`` (which writes the plan and sets ``LOADTEST_PLAN`` / ``LOADTEST_SHAPE``), or
 by hand: ``LOADTEST_PLAN=plan.json locust -f loadtest/locustfile.py --headless -u 100 -t 60s
@@ -12,6 +13,10 @@ FlashSaleUser``. Exactly one shape is bound at module level (locust runs the fir
   abandons it to lapse (13 %).
 - ``BrowsingUser``: one account per user; lists movies and shows, searches, reads show pages and seat
   maps, and now and then holds the best 1–4 seats and pays (75 %) or releases them.
+- ``WaitingRoomUser``: one account per user, one place in the show's waiting room: joins (before or after
+  the opening), polls its entry every 1–3 s until it is ``admitted``, ``sold_out`` or ``closed``; once
+  admitted, holds 1–4 seats the seat map shows free (other seats on a 409, three tries) and pays (80 %),
+  abandons the hold to lapse (10 %), or walks away without holding, so its pass lapses (10 %).
 
 Expected refusals are successes under their own name (``hold best [409 lost]``), so a locust
 failure always means something went wrong (5xx, timeout, an unexpected status). What the users saw
@@ -43,7 +48,7 @@ SEEN = Seen()
 _accounts = itertools.count()
 
 # The one shape locust finds in this module.
-Shape = shapes.BrowsingShape if os.environ.get(SHAPE_ENV, PLAN.shape) == "browsing" else shapes.FlashSaleShape
+Shape = shapes.BY_SHAPE.get(os.environ.get(SHAPE_ENV, PLAN.shape), shapes.FlashSaleShape)
 
 
 def next_token() -> str:
@@ -65,7 +70,8 @@ def _save_progress(environment: Any) -> None:
             "p50": total.get_current_response_time_percentile(0.5),
             "p99": total.get_current_response_time_percentile(0.99),
         }
-        Path(PLAN.progress_path).with_suffix(".tmp").write_text(json.dumps({"live": live, "seen": SEEN.counters()}))
+        progress = {"live": live, "seen": SEEN.counters(), "queue": SEEN.queue}
+        Path(PLAN.progress_path).with_suffix(".tmp").write_text(json.dumps(progress))
         Path(PLAN.progress_path).with_suffix(".tmp").replace(PLAN.progress_path)
         gevent.sleep(1.0)
 
@@ -138,13 +144,16 @@ class Customer(FastHttpUser):
         status, body = self.call("GET", f"/api/v1/shows/{show.show_id}/seats", "seat map", ok=(200,))
         return list(body["seats"]) if status == 200 and body else []
 
-    def hold(self, show: ShowPlan, request: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    def hold(
+        self, show: ShowPlan, request: dict[str, Any], kind: str, refusals: dict[int, str] | None = None
+    ) -> dict[str, Any] | None:
+        """Hold seats; a 409 (somebody else got them) and any other status in ``refusals`` is expected."""
         status, body = self.call(
             "POST",
             f"/api/v1/shows/{show.show_id}/holds",
             f"hold {kind}",
             ok=(201,),
-            expected={409: "lost"},
+            expected={409: "lost", **(refusals or {})},
             headers=self.auth(),
             json=request,
         )
@@ -316,3 +325,60 @@ class BrowsingUser(Customer):
             self.pay(show, GOOD_CARD)
         else:
             self.release(show, hold["id"])
+
+
+class WaitingRoomUser(Customer):
+    """One account in the on-sale's waiting room: joins once, waits its turn, then buys or leaves."""
+
+    wait_time = between(1.0, 3.0)  # between journeys; each user has one, and then idles
+
+    def on_start(self) -> None:
+        if PLAN.room_show is None:
+            raise SystemExit("the plan has no waiting-room show")
+        self.show: ShowPlan = PLAN.room_show
+        self.token = next_token()
+        self.joined = False
+
+    @task
+    def wait_in_line(self) -> None:
+        if self.joined:
+            return
+        self.joined = True
+        path = f"/api/v1/shows/{self.show.show_id}/queue"
+        status, entry = self.call("POST", path, "queue join", ok=(200, 201), headers=self.auth())
+        if status not in (200, 201) or not entry:
+            return
+        SEEN.tally("joined")
+        while entry["state"] == "waiting":
+            gevent.sleep(random.uniform(1.0, 3.0))
+            status, body = self.call("GET", path, "queue poll", ok=(200,), headers=self.auth())
+            if status == 200 and body:
+                entry = body
+        SEEN.tally(str(entry["state"]))  # admitted, sold_out or closed
+        if entry["state"] == "admitted":
+            self.buy()
+
+    def buy(self) -> None:
+        outcome = random.choices(["pay", "abandon", "walk away"], weights=[80, 10, 10])[0]
+        if outcome == "walk away":
+            SEEN.tally("walked_away")  # never holds: the pass lapses after the admission window
+            return
+        count = random.choices([1, 2, 3, 4], weights=[15, 50, 15, 20])[0]
+        hold: dict[str, Any] | None = None
+        for _ in range(3):
+            free = [s["id"] for s in self.seat_map(self.show) if s["status"] == "available"]
+            if not free:
+                break
+            pick = _adjacent(free, count) or random.sample(free, min(count, len(free)))
+            hold = self.hold(self.show, {"seats": pick}, "named", refusals={403: "not admitted"})
+            if hold:
+                break
+            gevent.sleep(random.uniform(0.2, 0.8))
+        if hold is None:
+            SEEN.gave_up += 1
+            return
+        gevent.sleep(random.uniform(1.0, 4.0))  # reads the price, finds the card
+        if outcome == "pay":
+            self.pay(self.show, GOOD_CARD)
+        else:
+            SEEN.abandoned += 1  # the hold lapses after its TTL; its seats go to those waiting

@@ -2,7 +2,8 @@
 
 locust writes ``<prefix>_stats.csv`` (one row per request name and an ``Aggregated`` row),
 ``<prefix>_stats_history.csv`` (the aggregate every second), ``<prefix>_failures.csv`` and
-``<prefix>_exceptions.csv``; the locustfile adds ``progress.json`` / ``seen.json`` (``loadtest.plan.Seen``).
+``<prefix>_exceptions.csv``; the locustfile adds ``progress.json`` / ``seen.json`` (``loadtest.plan.Seen``,
+with what a waiting room told its users).
 Request names carry the outcome (``hold best [409 lost]``), so the successes of ``hold best``, ``hold named`` and
 ``pay`` are exactly the holds and bookings locust reported made.
 
@@ -79,14 +80,21 @@ def progress_line(run_dir: Path, elapsed: float) -> str:
         progress = json.loads((run_dir / "progress.json").read_text())
     except (OSError, ValueError):
         return f"{head} starting locust…"
-    live, seen = progress["live"], progress["seen"]
+    live, seen, queue = progress["live"], progress["seen"], progress.get("queue") or {}
     return (
         f"{head} users {live['users']:5d}  req/s {live['rps']:7.1f}  fail/s {live['fail_per_s']:5.1f}  "
         f"p50 {live['p50'] or 0:5d}ms  p99 {live['p99'] or 0:5d}ms  requests {live['requests']} "
         f"({live['failures']} failed) | holds {seen['holds_won']} won / {seen['holds_lost']} lost, "
         f"booked {seen['bookings']} ({seen['booked_seats']} seats), released {seen['released']}, "
-        f"abandoned {seen['abandoned']}"
+        f"abandoned {seen['abandoned']}" + (f" | queue: {queue_figures(queue)}" if queue else "")
     )
+
+
+def queue_figures(queue: dict[str, int]) -> str:
+    """What the waiting room told its users (``Seen.queue``), in the order a user meets it."""
+    order = ("joined", "admitted", "walked_away", "sold_out", "closed")
+    names = [k for k in order if k in queue] + sorted(k for k in queue if k not in order)
+    return ", ".join(f"{k.replace('_', ' ')} {queue[k]}" for k in names)
 
 
 def summary(run_dir: Path) -> str:
@@ -103,4 +111,6 @@ def summary(run_dir: Path) -> str:
     if seen_path.exists():
         seen = Seen.load(seen_path)
         lines.append("users saw: " + ", ".join(f"{k} {v}" for k, v in seen.counters().items()))
+        if seen.queue:
+            lines.append("the waiting room told them: " + queue_figures(seen.queue))
     return "\n".join(lines)

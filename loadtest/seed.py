@@ -8,9 +8,10 @@ over HTTP costs two argon2 hashes each and would measure registration, not a sal
 
 from __future__ import annotations
 
+import math
 import string
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +22,8 @@ from loadtest.plan import ShowPlan
 MAX_PREMIUM_ROWS = 5
 HOT_ROWS = 3  # rows around the middle of the premium block: where best-available lands first
 HOT_SEATS_PER_ROW = 8
+ROOM_ROW_SEATS = 10  # the waiting-room show's rows hold at most this many seats
+PRICES = {"premium": 450.0, "standard": 250.0}
 
 
 def row_labels(count: int) -> list[str]:
@@ -83,7 +86,7 @@ def seed_shows(
     """One big flash-sale show (if ``flash``) and ``browse_count`` smaller shows, each of its own movie.
 
     Needs the admin account of ``tests.api_client`` (``bench.harness`` starts the service with it)."""
-    prices = {"premium": 450.0, "standard": 250.0}
+    prices = PRICES
     with httpx.Client(base_url=base_url, timeout=30) as client:
         flash_plan = None
         if flash:
@@ -104,6 +107,28 @@ def seed_shows(
             )
             browse.append(_show_plan(client, fixture, small, hot_seats(10, 20, premium_rows(10))))
     return flash_plan, browse
+
+
+def seed_room_show(base_url: str, *, seats: int, hold_ttl_seconds: int, opens_in: float) -> tuple[ShowPlan, str]:
+    """The waiting-room shape's show: at least ``seats`` seats (whole rows of at most ``ROOM_ROW_SEATS``),
+    sold only to accounts its waiting room admits, on sale ``opens_in`` seconds from now. Returns its plan
+    and its ``sales_open_at`` (ISO 8601). The service activates its actor before then by itself
+    (``BOOKING_PREWARM_LEAD_SECONDS``), as for any show about to go on sale."""
+    rows = max(1, math.ceil(seats / ROOM_ROW_SEATS))
+    per_row = math.ceil(seats / rows)
+    screen = layout(rows, per_row, premium_rows(rows))
+    opens_at = datetime.now(UTC) + timedelta(seconds=opens_in)
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        fixture = create_show(
+            client,
+            rows=screen,
+            prices=PRICES,
+            hold_ttl_seconds=hold_ttl_seconds,
+            starts_in=timedelta(hours=6),
+            sales_open_at=opens_at,
+            waiting_room=True,
+        )
+        return _show_plan(client, fixture, screen, []), opens_at.isoformat()
 
 
 def seed_tokens(database_url: str, count: int) -> list[str]:

@@ -1,13 +1,16 @@
-"""The two load shapes, as locust ``LoadTestShape``s driven by ``--users`` and ``--run-time``.
+"""The load shapes, as locust ``LoadTestShape``s driven by ``--users`` and ``--run-time``.
 
 - ``FlashSaleShape``: the crowd arrives at on-sale time. Everyone is there within the first few seconds
   (``RAMP_SECONDS``, at most a sixth of the run), stays through the rush, and once the best seats are
   gone most of it leaves: after three quarters of the run a quarter of the crowd remains.
 - ``BrowsingShape``: a steady day. Users arrive over the first tenth of the run and stay.
+- ``WaitingRoomShape``: an on-sale with a waiting room. Users arrive over the first quarter of the run (at
+  most ``ARRIVAL_SECONDS``), across the opening, and stay to the end: each is one account with one place
+  in the queue, which it keeps until the room admits it or says the show is sold out.
 
-Both read locust's own ``--users`` / ``--run-time`` (``use_common_options``) so that a plain
+All read locust's own ``--users`` / ``--run-time`` (``use_common_options``) so that a plain
 ``locust -f loadtest/locustfile.py --headless -u 500 -t 60s`` behaves like the harness. The locustfile
-binds exactly one of them (chosen by ``LOADTEST_SHAPE``), since locust runs the first shape it finds.
+binds exactly one of them (``BY_SHAPE[LOADTEST_SHAPE]``), since locust runs the first shape it finds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from locust import LoadTestShape
 
 RAMP_SECONDS = 5.0
+ARRIVAL_SECONDS = 15.0
 DEFAULT_RUN_SECONDS = 60.0
 
 
@@ -63,3 +67,22 @@ class BrowsingShape(_CommonShape):
         if self.elapsed() >= run_time:
             return None
         return users, max(1.0, users / max(1.0, run_time / 10))
+
+
+class WaitingRoomShape(_CommonShape):
+    """Arrivals spread over the first quarter of the run (at most ``ARRIVAL_SECONDS``), then everyone stays."""
+
+    abstract = False
+
+    def tick(self) -> tuple[int, float] | None:
+        users, run_time = self._options()
+        if self.elapsed() >= run_time:
+            return None
+        return users, max(1.0, users / max(1.0, min(ARRIVAL_SECONDS, run_time / 4)))
+
+
+BY_SHAPE: dict[str, type[_CommonShape]] = {
+    "flash-sale": FlashSaleShape,
+    "browsing": BrowsingShape,
+    "waiting-room": WaitingRoomShape,
+}

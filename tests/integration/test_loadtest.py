@@ -1,12 +1,14 @@
 """The operators' load-test harness (``python -m loadtest``, docs/loadtest.md), run the documented way.
 
-A smoke run of the real command (the service started by the harness on throwaway services, or on
-``DATABASE_URL`` / ``REDIS_URL`` when set; a handful of users for a few seconds) must pass its invariant
-check and leave the CSV and HTML reports. The negative controls prove the check can fail: a consistent
-little show written straight into PostgreSQL passes, and every corruption of a copy of it (an extra
-booking of a sold seat, a lost claim, a claim on a seat that does not exist, a second captured payment,
-a ledger that disagrees, a booking locust saw that the database lacks) is reported by the check meant
-to catch it, with a non-zero exit from ``python -m loadtest.invariants``.
+Smoke runs of the real command, flash-sale and waiting-room (the service started by the harness on
+throwaway services, or on ``DATABASE_URL`` / ``REDIS_URL`` when set; a handful of users for a few
+seconds), must pass their invariant check and leave the CSV and HTML reports. The negative controls prove
+the check can fail: a consistent little show sold through a waiting room, written straight into
+PostgreSQL, passes, and every corruption of a copy of it (an extra booking of a sold seat, a lost claim, a
+claim on a seat that does not exist, a second captured payment, a ledger that disagrees, an admission out
+of queue order or after the sell-out, a hold by an account never admitted, a pre-queue whose published
+root is not its own, a booking locust saw that the database lacks) is reported by the check meant to
+catch it, with a non-zero exit from ``python -m loadtest.invariants``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from loadtest import invariants
 from loadtest.reports import HarnessCounts
 from persistence import migrate
 from tests.services import libpq_url, provision_postgres
+from waiting_room import fairness
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_TIMEOUT_SECONDS = 180  # a hang guard only
@@ -41,27 +44,11 @@ def _stats(path: Path) -> dict[str, dict[str, str]]:
         return {row["Name"]: row for row in csv.DictReader(f)}
 
 
-def test_smoke_run_of_the_documented_command(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "loadtest",
-        "--shape",
-        "flash-sale",
-        "--users",
-        "6",
-        "--run-time",
-        "5s",
-        "--rows",
-        "4",
-        "--seats-per-row",
-        "8",
-        "--stop-timeout",
-        "3",
-        "--output",
-        str(out),
-    ]
+def _audited_run(out: Path, shape: str, users: int, run_time: str, *options: str) -> dict[str, dict[str, str]]:
+    """Run ``python -m loadtest`` as documented; it must pass its audit, show its progress and leave every
+    report without a failed request. Returns locust's statistics by request name."""
+    command = [sys.executable, "-m", "loadtest", "--shape", shape, "--users", str(users), "--run-time", run_time]
+    command += [*options, "--stop-timeout", "3", "--output", str(out)]
     started = time.monotonic()
     result = subprocess.run(
         command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=SMOKE_TIMEOUT_SECONDS
@@ -77,10 +64,28 @@ def test_smoke_run_of_the_documented_command(tmp_path: Path) -> None:
     stats = _stats(out / "locust_stats.csv")
     assert int(stats["Aggregated"]["Request Count"]) > 0
     assert int(stats["Aggregated"]["Failure Count"]) == 0, (out / "locust_failures.csv").read_text()
-    assert int(stats["hold best"]["Request Count"]) > 0, "the crowd asked for the best seats"
     assert "INVARIANTS HOLD" in (out / "invariants.txt").read_text()
     # Wall time is not asserted (speed is the benchmark's business); on an idle 2-core box it is ~30 s.
-    print(f"smoke run: {elapsed:.0f}s")
+    print(f"smoke run ({shape}): {elapsed:.0f}s")
+    return stats
+
+
+def test_smoke_run_of_the_documented_command(tmp_path: Path) -> None:
+    stats = _audited_run(tmp_path / "run", "flash-sale", 6, "5s", "--rows", "4", "--seats-per-row", "8")
+    assert int(stats["hold best"]["Request Count"]) > 0, "the crowd asked for the best seats"
+
+
+def test_smoke_run_of_the_waiting_room_shape(tmp_path: Path) -> None:
+    """Ten accounts for six seats: they join across the opening, wait their turn, and the audit's queue
+    checks (order, sell-out, holds only when admitted, the published order) run and hold."""
+    out = tmp_path / "run"
+    stats = _audited_run(out, "waiting-room", 10, "25s", "--seats", "6", "--opens-in", "4", "--hold-ttl", "10")
+    assert int(stats["queue join"]["Request Count"]) == 10, "every user took one place"
+    assert int(stats["queue poll"]["Request Count"]) > 0, "and waited for its turn"
+    audit = (out / "invariants.txt").read_text()
+    assert "waiting room (show)" in audit, audit
+    assert "[ok  ] admissions in queue order" in audit, audit
+    assert "[ok  ] the pre-queue order is the committed seed's" in audit, audit
 
 
 # -- negative controls ------------------------------------------------------------------------------------
@@ -88,7 +93,9 @@ def test_smoke_run_of_the_documented_command(tmp_path: Path) -> None:
 
 @dataclass(frozen=True)
 class Scene:
-    """A show of 6 seats (A1–A6): A1, A2 booked and paid; A3 held; A4–A6 available."""
+    """A show of 6 seats (A1–A6): A1, A2 booked and paid; A3 held; A4–A6 available. It sells through a
+    waiting room that has opened: its pre-queue of three is numbered by the seed, number 1 (the account that
+    booked and holds) admitted, numbers 2 and 3 waiting."""
 
     show_id: str
     user_id: str
@@ -110,11 +117,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def scene(server: str) -> Scene:
     s = Scene(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
     movie, theater, screen, booked_hold = (str(uuid.uuid4()) for _ in range(4))
+    waiting = [str(uuid.uuid4()) for _ in range(2)]
     with psycopg.connect(libpq_url(server), autocommit=True) as conn, conn.transaction():
-        conn.execute(
-            "INSERT INTO users (id, email, name, password_hash, role) VALUES (%s, %s, 'n', 'x', 'customer')",
-            (s.user_id, f"lt-{s.user_id}@example.com"),
-        )
+        for user in (s.user_id, *waiting):
+            conn.execute(
+                "INSERT INTO users (id, email, name, password_hash, role) VALUES (%s, %s, 'n', 'x', 'customer')",
+                (user, f"lt-{user}@example.com"),
+            )
         conn.execute("INSERT INTO movies (id, title, duration_minutes) VALUES (%s, 'Negative', 90)", (movie,))
         conn.execute("INSERT INTO theaters (id, name, city, address) VALUES (%s, 'T', 'Pune', 'x')", (theater,))
         conn.execute("INSERT INTO screens (id, theater_id, name) VALUES (%s, %s, 'S')", (screen, theater))
@@ -126,9 +135,11 @@ def scene(server: str) -> Scene:
             )
         conn.execute(
             "INSERT INTO shows (id, movie_id, theater_id, screen_id, starts_at, prices, hold_ttl_seconds, status, "
-            "epoch) VALUES (%s, %s, %s, %s, now() + interval '1 day', '{\"standard\": \"100\"}', 600, 'on_sale', 1)",
+            "epoch, waiting_room) "
+            "VALUES (%s, %s, %s, %s, now() + interval '1 day', '{\"standard\": \"100\"}', 600, 'on_sale', 1, true)",
             (s.show_id, movie, theater, screen),
         )
+        _open_waiting_room(conn, s.show_id, [s.user_id, *waiting])
         # The hold that became the booking, and the live hold on A3.
         conn.execute(
             "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, status, epoch) "
@@ -165,11 +176,31 @@ def scene(server: str) -> Scene:
         ]
         for seat, event, hold, booking in ledger:
             conn.execute(
-                "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch) "
-                "VALUES (%s, %s, %s, %s, %s, %s, 1)",
+                "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, hold_id, booking_id, epoch, at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 1, now() - interval '40 seconds')",
                 (s.show_id, seat, event, s.user_id, hold, booking),
             )
     return s
+
+
+def _open_waiting_room(conn: psycopg.Connection[object], show_id: str, users: list[str]) -> None:
+    """A room opened a minute ago whose pre-queue is ``users``' entries in the seed's order; the first
+    account gets number 1 and is admitted, the others wait."""
+    seed = fairness.new_seed()
+    entries = fairness.pre_queue_order(seed, [str(uuid.uuid4()) for _ in users])
+    conn.execute(
+        "INSERT INTO waiting_rooms (show_id, seed, commitment, opens_at, admission_window_seconds, opened_at, "
+        "merkle_root, pre_queue_size, next_number, admitted_through) "
+        "VALUES (%s, %s, %s, now() - interval '1 minute', 600, now() - interval '1 minute', %s, %s, %s, 1)",
+        (show_id, seed, fairness.commitment(seed), fairness.merkle_root(entries), len(entries), len(entries) + 1),
+    )
+    for number, (entry, user) in enumerate(zip(entries, users, strict=True), start=1):
+        conn.execute(
+            "INSERT INTO queue_entries (id, show_id, user_id, joined_at, pre_queue, number, admitted_at) "
+            "VALUES (%s, %s, %s, now() - interval '2 minutes', true, %s, "
+            "CASE WHEN %s = 1 THEN now() - interval '50 seconds' END)",
+            (entry, show_id, user, number, number),
+        )
 
 
 def _admin(url: str) -> str:
@@ -205,6 +236,9 @@ def test_the_check_passes_on_a_consistent_show(server: str, scene: Scene) -> Non
     assert report.ok, report.render()
     (counts,) = [s for s in report.shows if s.show_id == scene.show_id]
     assert (counts.capacity, counts.available, counts.held, counts.booked) == (6, 3, 1, 2)
+    (room,) = [r for r in report.rooms if r.show_id == scene.show_id]
+    assert (room.entries, room.pre_queue, room.admitted, room.lapsed_passes, room.buyers) == (3, 3, 1, 0, 1)
+    assert room.sold_out_after == "not sold out"
 
 
 TAMPERING = {
@@ -233,6 +267,34 @@ TAMPERING = {
         "SELECT show_id, 'A1', 'released', user_id, 1 FROM bookings",
         ["ledger"],
     ),
+    "an entry admitted while an earlier one still waits": (
+        "UPDATE queue_entries SET admitted_at = now() WHERE number = 3",
+        ["queue order"],
+    ),
+    "an admission after the sell-out": (
+        "UPDATE waiting_rooms SET sold_out_at = now(); "
+        "UPDATE queue_entries SET admitted_at = now() + interval '1 second' WHERE number = 2",
+        ["after sell-out"],
+    ),
+    "a hold by an account never admitted": (
+        "INSERT INTO holds (id, show_id, user_id, seat_ids, amount, created_at, expires_at, status, epoch) "
+        "SELECT 'stray-hold', show_id, user_id, ARRAY['A4'], 100, now(), now(), 'expired', 1 "
+        "FROM queue_entries WHERE number = 3",
+        ["holds admitted"],
+    ),
+    "a sold-out show whose room still keeps people waiting": (
+        "UPDATE holds SET status = 'released' WHERE status = 'active'; "
+        "DELETE FROM seat_claims WHERE hold_id IS NOT NULL; "
+        "INSERT INTO seat_ledger (show_id, seat_id, event, user_id, epoch, at) "  # 30 s ago: past the grace
+        "SELECT show_id, 'A3', 'released', user_id, 1, now() - interval '30 seconds' FROM bookings; "
+        "INSERT INTO blocked_seats (show_id, seat_id) "
+        "SELECT show_id, s FROM bookings, unnest(ARRAY['A3', 'A4', 'A5', 'A6']) AS s",
+        ["waiting at sell-out"],
+    ),
+    "a pre-queue that is not the one its root was published for": (
+        "UPDATE waiting_rooms SET merkle_root = repeat('0', 64)",
+        ["fair order"],
+    ),
 }
 
 CHECK_NAMES = {
@@ -242,6 +304,11 @@ CHECK_NAMES = {
     "ledger": "ledger",
     "paid exactly once": "paid exactly once",
     "locust": "what locust saw",
+    "queue order": "admissions in queue order",
+    "after sell-out": "no admission after sell-out",
+    "holds admitted": "only by admitted accounts",
+    "waiting at sell-out": "nobody left waiting",
+    "fair order": "the committed seed's",
 }
 
 
@@ -268,6 +335,44 @@ def test_the_check_reports_bookings_locust_saw_that_the_database_lacks(server: s
     rendered = report.render()
     assert "bookings: database 1 < locust 2" in rendered
     assert "booking never-stored" in rendered
+
+
+def test_the_order_check_reads_what_the_service_published(server: str, scene: Scene) -> None:
+    """The published pre-queue is held to the seed's order, and to PostgreSQL's: a list in another order
+    fails the verifier, and a self-consistent order of other entries (its own seed, root and size) is not
+    the database's."""
+    with psycopg.connect(libpq_url(server)) as conn:
+        row = conn.execute(
+            "SELECT seed, commitment, merkle_root, pre_queue_size FROM waiting_rooms WHERE show_id = %s",
+            (scene.show_id,),
+        ).fetchone()
+        assert row is not None
+        listed = conn.execute(
+            "SELECT number, id FROM queue_entries WHERE show_id = %s ORDER BY number", (scene.show_id,)
+        ).fetchall()
+    record = dict(zip(("seed", "commitment", "merkle_root", "pre_queue_size"), row, strict=True))
+    as_stored = [(int(n), str(e)) for n, e in listed]
+    report = invariants.check(server, [scene.show_id], _seen(scene), {scene.show_id: (record, as_stored)})
+    assert report.ok, report.render()
+
+    swapped = [(1, as_stored[1][1]), (2, as_stored[0][1]), as_stored[2]]
+    report = invariants.check(server, [scene.show_id], _seen(scene), {scene.show_id: (record, swapped)})
+    assert _failed(report) == {"fair order"}, report.render()
+    assert "sha256(seed:entry_id)" in report.render()
+
+    seed = fairness.new_seed()
+    others = fairness.pre_queue_order(seed, [str(uuid.uuid4()) for _ in range(3)])
+    forged = {
+        "seed": seed,
+        "commitment": fairness.commitment(seed),
+        "merkle_root": fairness.merkle_root(others),
+        "pre_queue_size": 3,
+    }
+    report = invariants.check(
+        server, [scene.show_id], _seen(scene), {scene.show_id: (forged, list(enumerate(others, start=1)))}
+    )
+    assert _failed(report) == {"fair order"}, report.render()
+    assert "not PostgreSQL's" in report.render()
 
 
 def test_the_invariants_command_exits_non_zero_on_a_violation(copy_of: str, scene: Scene) -> None:
