@@ -10,6 +10,7 @@ route("/app/movies/:id", () => import("./views/movie.js"));
 route("/app/theaters", () => import("./views/theaters.js"));
 route("/app/theaters/:id", () => import("./views/theater.js"));
 route("/app/shows/:id", () => import("./views/show.js"));
+route("/app/shows/:id/queue", () => import("./views/queue.js"));
 route("/app/signin", () => import("./views/signin.js"));
 route("/app/bookings", () => import("./views/bookings.js"));
 route("/app/bookings/:id", () => import("./views/ticket.js"));
@@ -65,8 +66,8 @@ function drawNav() {
 window.addEventListener("navigated", drawNav);
 window.addEventListener("session", () => {
   drawNav();
-  // A view that depends on the account (bookings, admin) redraws; others keep their state.
-  if (/^\/app\/(bookings|admin|box-office)/.test(window.location.pathname)) render();
+  // A view that depends on the account (bookings, admin, a place in a queue) redraws; others keep their state.
+  if (/^\/app\/(bookings|admin|box-office|shows\/[^/]+\/queue)/.test(window.location.pathname)) render();
 });
 
 window.addEventListener("unhandledrejection", (event) => {
