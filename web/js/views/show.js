@@ -5,6 +5,10 @@
 // person's holds come from GET …/holds and the stream's `hold` / `expired` events, and the countdown is
 // computed here from `expires_at` (corrected by the server's `seconds_left`). Every refusal is shown in
 // words: a seat taken meanwhile, a hold that expired, a declined card, a busy service.
+//
+// A show sold through a waiting room (`waiting_room: true`) sells only to accounts the room has admitted:
+// a signed-in account that is neither admitted nor holding seats of it is sent to the queue page
+// (views/queue.js), and a hold refused as `not-admitted` says so and links there.
 
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
@@ -15,6 +19,7 @@ import {
   formatCountdown,
   formatDateTime,
   formatMoney,
+  formatTime,
   h,
   messageArea,
   mount,
@@ -38,6 +43,12 @@ export function seatList(ids) {
 
 export async function render(main, { id }) {
   const { show, movie, theater } = await catalog.showDetails(id);
+  const queuePath = `/app/shows/${id}/queue`;
+  const turn = show.waiting_room && session.signedIn() ? await roomAccess(id) : null;
+  if (turn && !turn.admitted && !turn.holding) {
+    navigate(queuePath, { replace: true });
+    return;
+  }
   const holds = new Map(); // hold id -> {id, seats, amount, fee, total, expiresAt (ms), extensions}
   let skewMs = 0; // server clock minus ours, from the stream's seconds_left
   let payKey = null;
@@ -109,6 +120,7 @@ export async function render(main, { id }) {
       liveBadge,
     ),
     saleState.open ? null : notice(saleState.message, "warning"),
+    show.waiting_room ? roomNotice(turn, queuePath) : null,
     messages,
     seatMapLayout({
       legend: legendBox,
@@ -272,6 +284,16 @@ export async function render(main, { id }) {
       if (error.code === "seats-unavailable") map.markTaken(error.seats);
       syncMine();
       suppressTaken = false;
+      if (error.code === "not-admitted") {
+        say(
+          [
+            "Nothing was held: this show sells through a waiting room, and it is not your turn (or your turn has ended). ",
+            h("a", { href: queuePath, "data-link": true }, "Go to the queue"),
+          ],
+          "error",
+        );
+        return;
+      }
       say(error.explain({ 401: "Please sign in again to hold seats." }), "error");
     }
   }
@@ -488,6 +510,33 @@ export async function render(main, { id }) {
     resizeObserver.disconnect();
     stream?.close();
   };
+}
+
+/**
+ * For a show sold through a waiting room: whether the signed-in account's turn is now (`admitted`, with
+ * `entry`), or it holds seats of the show already (to pay for them after its turn ended).
+ */
+async function roomAccess(id) {
+  const [entry, holds] = await Promise.all([
+    api(`shows/${id}/queue`).catch(() => null), // 404: never joined
+    api(`shows/${id}/holds`).catch(() => []),
+  ]);
+  return { entry, admitted: entry?.state === "admitted", holding: holds.length > 0 };
+}
+
+/** What the seat map of a show with a waiting room says about it, given roomAccess() (null: signed out). */
+function roomNotice(turn, queuePath) {
+  if (turn?.admitted) {
+    return notice(
+      `It's your turn from the waiting room: hold your seats before ${formatTime(turn.entry.admission_expires_at)}.`,
+      "success",
+    );
+  }
+  if (turn?.holding) return notice("Your turn in the waiting room has ended; you can still pay for the seats you hold.");
+  return notice([
+    "Tickets for this show are sold through a waiting room, in a fair order. ",
+    h("a", { href: queuePath, "data-link": true }, "Join the queue"),
+  ]);
 }
 
 /** Whether the show can be booked now, and if not, why (in words). */
