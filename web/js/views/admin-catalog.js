@@ -1,5 +1,5 @@
 // Admin catalog panels: movies, theaters with their screens (and the seat-layout editor), and shows
-// (create with prices per category, list with sales, cancel). Screens and per-show figures come from
+// (create with prices per category, optionally sold through a waiting room; list with sales; cancel). Screens and per-show figures come from
 // GET /admin/reports/sales, the one admin read route that lists screens and their layout.
 
 import { api } from "../api.js";
@@ -485,6 +485,7 @@ export async function showsPanel(panel) {
   const holdTtl = h("input", { type: "number", name: "hold-ttl", min: 1, max: 3600, placeholder: "600" });
   const salesOpen = h("input", { type: "datetime-local", name: "sales-open" });
   const salesClose = h("input", { type: "datetime-local", name: "sales-close" });
+  const waitingRoom = h("input", { type: "checkbox", name: "waiting-room", "aria-describedby": "waiting-room-hint" });
   const pricesBox = h("fieldset", { class: "prices" });
   const priceInputs = new Map();
   const message = formMessage();
@@ -549,12 +550,17 @@ export async function showsPanel(panel) {
           if (holdTtl.value) body.hold_ttl_seconds = Number(holdTtl.value);
           if (salesOpen.value) body.sales_open_at = new Date(salesOpen.value).toISOString();
           if (salesClose.value) body.sales_close_at = new Date(salesClose.value).toISOString();
+          if (waitingRoom.checked) body.waiting_room = true;
           const show = await create(submit, "Creating…", "admin/shows", body);
           catalog.forget();
           const movie = movies.find((m) => m.id === show.movie_id);
           message.ok(
-            `${movie ? movie.title : "The show"} on ${formatDateTime(show.starts_at)} is on sale. `,
-            h("a", { href: `/app/shows/${show.id}`, "data-link": true }, "Open its seat map"),
+            `${movie ? movie.title : "The show"} on ${formatDateTime(show.starts_at)} is on sale${
+              show.waiting_room ? " through a waiting room" : ""
+            }. `,
+            show.waiting_room
+              ? h("a", { href: `/app/admin/shows/${show.id}`, "data-link": true }, "Watch its waiting room")
+              : h("a", { href: `/app/shows/${show.id}`, "data-link": true }, "Open its seat map"),
           );
           await drawList();
         }),
@@ -565,6 +571,16 @@ export async function showsPanel(panel) {
       field("Screen", screenSelect),
       field("Starts at", startsAt, "Your local time."),
       pricesBox,
+      h(
+        "div",
+        { class: "check-field" },
+        h("label", {}, waitingRoom, "Sell through a waiting room"),
+        h(
+          "small",
+          { class: "hint", id: "waiting-room-hint" },
+          "For a rush: customers join a queue in a fair order that anyone can check, and are let in to choose seats as the seats left can serve them.",
+        ),
+      ),
       h(
         "details",
         { class: "more-options" },

@@ -1,13 +1,36 @@
-// One show for admins: its live seat map to block and unblock seats, its figures, and cancelling it.
+// One show for admins: its live seat map to block and unblock seats, its figures, and cancelling it; for a
+// show sold through a waiting room, also the room's figures (GET /admin/shows/{id}/queue), read every 5 s.
 
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
-import { busy, formatDateTime, formatMoney, h, messageArea, mount, notice, panel, plural } from "../dom.js";
+import {
+  busy,
+  formatDateTime,
+  formatMoney,
+  h,
+  messageArea,
+  mount,
+  notice,
+  panel,
+  plural,
+  spinner,
+} from "../dom.js";
 import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
 import { SeatMap, seatLegend, seatMapLayout, selectedList } from "../seatmap.js";
 import { cancelShow, report, statusWords } from "./admin-catalog.js";
 import { salesState, seatList } from "./show.js";
+
+const ROOM_REFRESH_MS = 5000;
+
+/** Figures as a list of terms: [label, value] pairs. */
+function facts(pairs) {
+  return h(
+    "dl",
+    { class: "price-lines" },
+    pairs.map(([label, value]) => [h("dt", {}, label), h("dd", {}, String(value))]),
+  );
+}
 
 export async function render(main, { id }) {
   if (!session.signedIn()) {
@@ -25,6 +48,9 @@ export async function render(main, { id }) {
   const legend = h("div", {});
   const side = h("aside", { class: "side-column", "aria-label": "Seat actions" });
   const figuresBox = h("section", { class: "panel", "aria-labelledby": "figures-title" });
+  const roomBox = show.waiting_room
+    ? h("section", { class: "panel", "aria-labelledby": "room-title" }, h("h2", { id: "room-title" }, "Waiting room"))
+    : null;
   const map = new SeatMap({
     label: `Seats of ${movie.title}, ${formatDateTime(show.starts_at)}`,
     mode: "admin",
@@ -44,10 +70,16 @@ export async function render(main, { id }) {
     ),
     salesState(show).open ? null : notice(salesState(show).message, "warning"),
     messages,
-    seatMapLayout({ legend, map, side: h("div", { class: "side-column" }, side, figuresBox) }),
+    seatMapLayout({ legend, map, side: h("div", { class: "side-column" }, side, roomBox, figuresBox) }),
   );
   const stream = await liveSeatMap(id, map, () => mount(legend, seatLegend(map)));
   drawActions();
+  let roomTimer = null;
+  if (roomBox) {
+    roomBox.append(spinner());
+    roomTimer = setInterval(drawRoom, ROOM_REFRESH_MS);
+    await drawRoom();
+  }
   await drawFigures();
 
   function drawActions() {
@@ -127,27 +159,57 @@ export async function render(main, { id }) {
       mount(
         figuresBox,
         h("h2", { id: "figures-title" }, "Figures"),
-        h(
-          "dl",
-          { class: "price-lines" },
-          h("dt", {}, "Sold"),
-          h("dd", {}, `${f.sold} of ${f.capacity} (${Math.round(f.occupancy * 100)}%)`),
-          h("dt", {}, "Held now"),
-          h("dd", {}, String(f.held)),
-          h("dt", {}, "Blocked"),
-          h("dd", {}, String(f.blocked)),
-          h("dt", {}, "Bookings"),
-          h("dd", {}, String(f.bookings)),
-          h("dt", {}, "Revenue"),
-          h("dd", {}, formatMoney(f.revenue)),
-          h("dt", {}, "Refunded"),
-          h("dd", {}, formatMoney(f.refunded)),
-        ),
+        facts([
+          ["Sold", `${f.sold} of ${f.capacity} (${Math.round(f.occupancy * 100)}%)`],
+          ["Held now", f.held],
+          ["Blocked", f.blocked],
+          ["Bookings", f.bookings],
+          ["Revenue", formatMoney(f.revenue)],
+          ["Refunded", formatMoney(f.refunded)],
+        ]),
       );
     } catch (error) {
       mount(figuresBox, notice(error.message, "error"));
     }
   }
 
-  return () => stream.close();
+  async function drawRoom() {
+    const title = h("h2", { id: "room-title" }, "Waiting room");
+    try {
+      const room = await api(`admin/shows/${id}/queue`);
+      const stock = room.stock;
+      mount(
+        roomBox,
+        title,
+        facts([
+          [room.opened_at ? "Sales opened" : "Sales open", formatDateTime(room.opened_at || room.opens_at)],
+          ["Entries", room.entries],
+          ["Admitted", room.admitted],
+          ["Waiting", room.waiting],
+          ["Admissions per minute", room.admissions_per_minute],
+          ["Sold out", room.sold_out_at ? formatDateTime(room.sold_out_at) : "Not yet"],
+          ...(room.closed_at ? [["Closed", formatDateTime(room.closed_at)]] : []),
+        ]),
+        h("h3", {}, "Stock at the last admission round"),
+        "total" in stock
+          ? facts([
+              ["Seats", stock.total],
+              ["Free", stock.free],
+              ["Held", stock.held],
+              ["Booked", stock.booked],
+              ["Blocked", stock.blocked],
+              ["Open passes", stock.open_passes ?? 0],
+            ])
+          : h("p", { class: "muted" }, "No admission round has run yet: they start when sales open."),
+        h("p", { class: "hint" }, `Updated at ${new Date().toLocaleTimeString()}, every 5 seconds.`),
+      );
+    } catch (error) {
+      mount(roomBox, title, notice(error.message, "error"));
+    }
+  }
+
+  return () => {
+    clearInterval(roomTimer);
+    stream.close();
+  };
 }
