@@ -1,6 +1,7 @@
 // Admin catalog panels: movies, theaters with their screens (and the seat-layout editor), and shows
-// (create with prices per category, optionally sold through a waiting room; list with sales; cancel). Screens and per-show figures come from
-// GET /admin/reports/sales, the one admin read route that lists screens and their layout.
+// (create with prices per category, optionally sold through a waiting room; list with sales; cancel).
+// Screens and per-show figures come from GET /admin/reports/sales, the one admin read route that lists
+// screens and their layout.
 
 import { api } from "../api.js";
 import * as catalog from "../catalog.js";
