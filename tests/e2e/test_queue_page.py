@@ -114,6 +114,10 @@ def test_a_customer_waits_is_let_in_and_books_and_the_one_behind_sees_it_sell_ou
     assert paid.status_code == 200, paid.text
     expect(ravi.get_by_role("heading", name="Sold out")).to_be_visible(timeout=POLLED_MS)
     expect(ravi.get_by_text("Sold out: every seat of this show has been sold.")).to_be_visible()
+    # One click puts him on the waiting list, first in line.
+    ravi.get_by_label("Seats wanted together").fill("1")
+    ravi.get_by_role("button", name="Join the waiting list").click()
+    expect(ravi.get_by_text("You're on the waiting list for 1 seat, first in line.", exact=False)).to_be_visible()
     for page in (asha, ravi):
         no_script_errors(page)
 

@@ -304,6 +304,7 @@ const STATES = {
     sentence: () => "Sold out: every seat of this show has been sold.",
     body: (e) => [
       h("p", {}, `Sorry, every seat was sold before your turn came${e.number ? ` (you were number ${e.number})` : ""}.`),
+      waitingListOffer(e.show_id),
       h("p", {}, h("a", { href: "/app/", "data-link": true }, "Find another show")),
     ],
   },
@@ -316,6 +317,33 @@ const STATES = {
     ],
   },
 };
+
+/** One click onto the show's waiting list: seats that come back are offered in order, as a hold of one's own. */
+function waitingListOffer(showId) {
+  const said = h("p", { "aria-live": "polite" });
+  const seats = h("input", { type: "number", min: "1", max: "20", value: "2", id: "waiting-list-seats", class: "narrow" });
+  const button = h("button", { type: "button", class: "primary" }, "Join the waiting list");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const place = await api(`shows/${showId}/waiting-list`, { method: "POST", json: { seats: Number(seats.value) || 2 } });
+      said.textContent =
+        `You're on the waiting list for ${place.seats} seat${place.seats === 1 ? "" : "s"}` +
+        (place.ahead ? `, ${place.ahead} ahead of you.` : ", first in line.") +
+        " If seats come back they are held for you, and we e-mail you.";
+    } catch (error) {
+      said.textContent = error.message;
+      button.disabled = false;
+    }
+  });
+  return h(
+    "div",
+    { class: "waiting-list" },
+    h("p", {}, "Seats sometimes come back (a cancellation, an unpaid hold). Join the waiting list to be offered them in turn."),
+    h("p", {}, h("label", { for: "waiting-list-seats" }, "Seats wanted together: "), seats, " ", button),
+    said,
+  );
+}
 
 // -- fairness -------------------------------------------------------------------------------------------------
 
