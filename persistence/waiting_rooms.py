@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.database import Database
@@ -92,6 +93,8 @@ class StockRow:
 
 # The queries below are put together from these constants (and a lock clause from a fixed set), never from
 # input: hence the ``noqa: S608``.
+ROOM_NOT_OPEN = "SW002"  # seatwise_join_queue: no such room, or it has not opened
+
 _ROOM_COLUMNS = (
     "show_id, seed, commitment, opens_at, admission_window_seconds, opened_at, merkle_root, pre_queue_size, "
     "next_number, admitted_through, sold_out_at, closed_at, stats, clock_timestamp() AS now"
@@ -170,26 +173,21 @@ async def join(database: Database, show_id: str, user_ids: Sequence[str], opened
         outcome = await _join_before_opening(database, show_id, user_ids)
         if outcome is not None:
             return outcome
-    async with database.session() as session:
-        # After the opening: the room's counter (one row lock per batch) numbers the newcomers in the order
-        # they came; those who had joined already keep their entries and take no number.
-        if await room(session, show_id, "FOR UPDATE") is None:
-            return JoinOutcome({}, no_room=True)
-        known = await _entries_of(session, show_id, user_ids)
-        newcomers = [u for u in user_ids if u not in known]
-        if newcomers:
-            counter = await session.execute(
-                text(
-                    "UPDATE waiting_rooms SET next_number = next_number + :n WHERE show_id = :show "
-                    "RETURNING next_number - :n AS first"
-                ),
-                {"show": show_id, "n": len(newcomers)},
+    # After the opening: the room's counter numbers the newcomers in the order they came (those who had
+    # joined already keep their entries and take no number), all in one autocommitted statement, so the
+    # counter's row lock is held for the statement alone (migration 0015).
+    async with database.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            rows = await auto.execute(
+                text(f"SELECT {_ENTRY_COLUMNS} FROM seatwise_join_queue(:show, :users, :ids)"),  # noqa: S608
+                {"show": show_id, "users": list(user_ids), "ids": [str(uuid.uuid4()) for _ in user_ids]},
             )
-            first = int(counter.one().first)
-            known.update(
-                await _insert(session, show_id, [(u, first + i) for i, u in enumerate(newcomers)], pre_queue=False)
-            )
-        return JoinOutcome(known)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == ROOM_NOT_OPEN:
+                return JoinOutcome({}, no_room=True)
+            raise
+        return JoinOutcome({e.user_id: e for e in map(_entry, rows)})
 
 
 async def _join_before_opening(database: Database, show_id: str, user_ids: Sequence[str]) -> JoinOutcome | None:
