@@ -42,6 +42,8 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 USER_CLASS = {"flash-sale": "FlashSaleUser", "browsing": "BrowsingUser", "waiting-room": "WaitingRoomUser"}
 ROOM_SEATS_PER_USER = 0.2  # the waiting room's crowd is five times its seats
 MIN_ROOM_SEATS = 20
+HOLD_TTL_SECONDS = 30
+ROOM_HOLD_TTL_SECONDS = 15
 PROGRESS_SECONDS = 2.0
 
 
@@ -68,7 +70,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=20, help="rows of the flash-sale show (default 20)")
     parser.add_argument("--seats-per-row", type=int, default=24, help="seats per row (default 24)")
     parser.add_argument("--browse-shows", type=int, default=3, help="shows for the browsing shape (default 3)")
-    parser.add_argument("--hold-ttl", type=int, default=30, help="hold length of the seeded shows, s (default 30)")
+    parser.add_argument(
+        "--hold-ttl", type=int, help="hold length of the seeded shows, s (default 30; 15 for the waiting room)"
+    )
     parser.add_argument("--seats", type=int, help="seats of the waiting-room show (default users / 5, at least 20)")
     parser.add_argument(
         "--opens-in", type=float, default=10.0, help="waiting room: its sales open this many s after seeding (10)"
@@ -89,6 +93,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--users and --run-time must be positive")
     if args.admission_window < 10 or (args.seats is not None and args.seats < 1):
         parser.error("--admission-window must be at least 10 (the service's minimum) and --seats positive")
+    if args.hold_ttl is None:  # a waiting room's seats come back within a one-minute run, and sell out
+        args.hold_ttl = ROOM_HOLD_TTL_SECONDS if args.shape == "waiting-room" else HOLD_TTL_SECONDS
     if args.host and not (args.database_url or os.environ.get("DATABASE_URL")):
         parser.error("--host needs the service's database: --database-url or DATABASE_URL")
     return args

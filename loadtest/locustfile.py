@@ -15,8 +15,8 @@ FlashSaleUser``. Exactly one shape is bound at module level (locust runs the fir
   maps, and now and then holds the best 1–4 seats and pays (75 %) or releases them.
 - ``WaitingRoomUser``: one account per user, one place in the show's waiting room: joins (before or after
   the opening), polls its entry every 1–3 s until it is ``admitted``, ``sold_out`` or ``closed``; once
-  admitted, holds 1–4 seats the seat map shows free (other seats on a 409, three tries) and pays (80 %),
-  abandons the hold to lapse (10 %), or walks away without holding, so its pass lapses (10 %).
+  admitted, holds 1–4 seats the seat map shows free (other seats on a 409, three tries) and pays (85 %),
+  abandons the hold to lapse (5 %), or walks away without holding, so its pass lapses (10 %).
 
 Expected refusals are successes under their own name (``hold best [409 lost]``), so a locust
 failure always means something went wrong (5xx, timeout, an unexpected status). What the users saw
@@ -359,7 +359,7 @@ class WaitingRoomUser(Customer):
             self.buy()
 
     def buy(self) -> None:
-        outcome = random.choices(["pay", "abandon", "walk away"], weights=[80, 10, 10])[0]
+        outcome = random.choices(["pay", "abandon", "walk away"], weights=[85, 5, 10])[0]
         if outcome == "walk away":
             SEEN.tally("walked_away")  # never holds: the pass lapses after the admission window
             return

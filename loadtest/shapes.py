@@ -57,28 +57,37 @@ class FlashSaleShape(_CommonShape):
         return max(1, users // 4), math.ceil(users / ramp)
 
 
-class BrowsingShape(_CommonShape):
+class _ArriveAndStay(_CommonShape):
+    """Users arrive at an even rate over ``arrival_seconds`` and stay until the end of the run."""
+
+    abstract = True
+
+    def arrival_seconds(self, run_time: float) -> float:
+        raise NotImplementedError
+
+    def tick(self) -> tuple[int, float] | None:
+        users, run_time = self._options()
+        if self.elapsed() >= run_time:
+            return None
+        return users, max(1.0, users / max(1.0, self.arrival_seconds(run_time)))
+
+
+class BrowsingShape(_ArriveAndStay):
     """A gentle ramp over the first tenth of the run, then a steady crowd until the end."""
 
     abstract = False
 
-    def tick(self) -> tuple[int, float] | None:
-        users, run_time = self._options()
-        if self.elapsed() >= run_time:
-            return None
-        return users, max(1.0, users / max(1.0, run_time / 10))
+    def arrival_seconds(self, run_time: float) -> float:
+        return run_time / 10
 
 
-class WaitingRoomShape(_CommonShape):
+class WaitingRoomShape(_ArriveAndStay):
     """Arrivals spread over the first quarter of the run (at most ``ARRIVAL_SECONDS``), then everyone stays."""
 
     abstract = False
 
-    def tick(self) -> tuple[int, float] | None:
-        users, run_time = self._options()
-        if self.elapsed() >= run_time:
-            return None
-        return users, max(1.0, users / max(1.0, min(ARRIVAL_SECONDS, run_time / 4)))
+    def arrival_seconds(self, run_time: float) -> float:
+        return min(ARRIVAL_SECONDS, run_time / 4)
 
 
 BY_SHAPE: dict[str, type[_CommonShape]] = {
