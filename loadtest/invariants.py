@@ -29,7 +29,8 @@ For every waiting room in the database (``docs/waiting-room.md``), from ``waitin
   never admitted.
 - ``no admission after sell-out``: no entry admitted after its room's ``sold_out_at``.
 - ``holds only by admitted accounts``: no hold (of any status) on a waiting-room show by an account
-  the show's room never admitted.
+  the show's room never admitted, but for the waiting list's offers (``waiting_room.waiting_list``: made
+  after the sell-out, to accounts on the show's list).
 - ``nobody left waiting at sell-out``: when every seat of the show has been booked or blocked, none held,
   for a few seconds (``SOLD_OUT_GRACE_SECONDS``: the rounds run every second), the room says so
   (``sold_out_at``), so no entry still reads ``waiting``.
@@ -455,9 +456,14 @@ def _holds_without_admission(cur: psycopg.Cursor[Any]) -> Check:
         "holds on waiting-room shows only by admitted accounts",
         """
         SELECT h.show_id, h.id, h.user_id, h.status FROM holds h JOIN shows s ON s.id = h.show_id
+        LEFT JOIN waiting_rooms r ON r.show_id = h.show_id
         WHERE s.waiting_room AND NOT EXISTS (
             SELECT 1 FROM queue_entries q
             WHERE q.show_id = h.show_id AND q.user_id = h.user_id AND q.admitted_at IS NOT NULL
+        ) AND NOT coalesce(  -- an offer of the waiting list after the sell-out is a hold of its own
+            h.created_at >= r.sold_out_at
+            AND EXISTS (SELECT 1 FROM waiting_list w WHERE w.show_id = h.show_id AND w.user_id = h.user_id),
+            false
         )
         ORDER BY h.show_id, h.id
         """,

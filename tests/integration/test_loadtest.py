@@ -337,6 +337,24 @@ def test_the_check_reports_bookings_locust_saw_that_the_database_lacks(server: s
     assert "booking never-stored" in rendered
 
 
+def test_a_waiting_list_offer_after_the_sell_out_is_no_hold_without_admission(copy_of: str, scene: Scene) -> None:
+    """The waiting list (after sell-out) offers seats as holds to accounts the room never admitted: such a
+    hold is not flagged; the same hold before the sell-out is."""
+    stray_hold = TAMPERING["a hold by an account never admitted"][0]
+    with psycopg.connect(libpq_url(copy_of), autocommit=True) as conn:
+        conn.execute("UPDATE waiting_rooms SET sold_out_at = now() - interval '45 seconds'")  # after number 1
+        conn.execute(
+            "INSERT INTO waiting_list (id, show_id, user_id, seats, state) "
+            "SELECT 'list-entry', show_id, user_id, 1, 'offered' FROM queue_entries WHERE number = 3"
+        )
+        conn.execute(stray_hold)
+    report = invariants.check(copy_of, [scene.show_id], _seen(scene))
+    assert report.ok, report.render()
+    with psycopg.connect(libpq_url(copy_of), autocommit=True) as conn:
+        conn.execute("UPDATE waiting_rooms SET sold_out_at = now() + interval '1 minute'")
+    assert _failed(invariants.check(copy_of, [scene.show_id], _seen(scene))) == {"holds admitted"}
+
+
 def test_the_order_check_reads_what_the_service_published(server: str, scene: Scene) -> None:
     """The published pre-queue is held to the seed's order, and to PostgreSQL's: a list in another order
     fails the verifier, and a self-consistent order of other entries (its own seed, root and size) is not
