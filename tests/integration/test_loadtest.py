@@ -79,7 +79,7 @@ def test_smoke_run_of_the_waiting_room_shape(tmp_path: Path) -> None:
     """Ten accounts for six seats: they join across the opening, wait their turn, and the audit's queue
     checks (order, sell-out, holds only when admitted, the published order) run and hold."""
     out = tmp_path / "run"
-    stats = _audited_run(out, "waiting-room", 10, "25s", "--seats", "6", "--opens-in", "4", "--hold-ttl", "10")
+    stats = _audited_run(out, "waiting-room", 10, "15s", "--seats", "6", "--opens-in", "3", "--hold-ttl", "10")
     assert int(stats["queue join"]["Request Count"]) == 10, "every user took one place"
     assert int(stats["queue poll"]["Request Count"]) > 0, "and waited for its turn"
     audit = (out / "invariants.txt").read_text()
