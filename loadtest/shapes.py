@@ -58,12 +58,15 @@ class FlashSaleShape(_CommonShape):
 
 
 class _ArriveAndStay(_CommonShape):
-    """Users arrive at an even rate over ``arrival_seconds`` and stay until the end of the run."""
+    """Users arrive at an even rate over ``arrival_share`` of the run (at most ``arrival_cap`` seconds) and
+    stay until its end."""
 
     abstract = True
+    arrival_share = 0.1
+    arrival_cap = math.inf
 
     def arrival_seconds(self, run_time: float) -> float:
-        raise NotImplementedError
+        return min(self.arrival_cap, run_time * self.arrival_share)
 
     def tick(self) -> tuple[int, float] | None:
         users, run_time = self._options()
@@ -76,18 +79,15 @@ class BrowsingShape(_ArriveAndStay):
     """A gentle ramp over the first tenth of the run, then a steady crowd until the end."""
 
     abstract = False
-
-    def arrival_seconds(self, run_time: float) -> float:
-        return run_time / 10
+    arrival_share = 0.1
 
 
 class WaitingRoomShape(_ArriveAndStay):
     """Arrivals spread over the first quarter of the run (at most ``ARRIVAL_SECONDS``), then everyone stays."""
 
     abstract = False
-
-    def arrival_seconds(self, run_time: float) -> float:
-        return min(ARRIVAL_SECONDS, run_time / 4)
+    arrival_share = 0.25
+    arrival_cap = ARRIVAL_SECONDS
 
 
 BY_SHAPE: dict[str, type[_CommonShape]] = {

@@ -22,6 +22,7 @@ import re
 import sys
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class Scenario(Protocol):
 SizeT = TypeVar("SizeT")
 
 
-class SizedScenario(Generic[SizeT]):
+class SizedScenario(ABC, Generic[SizeT]):
     """A ``Scenario`` measured at one of two sizes of its own (a frozen dataclass: buyers, seconds, …):
     the short one in CI and by default, the full one for the documented table (``--full``).
 
@@ -86,8 +87,8 @@ class SizedScenario(Generic[SizeT]):
     def run(self, env: Env, full: bool) -> list[Figure]:
         return self.measure(env, self.full if full else self.short)
 
-    def measure(self, env: Env, size: SizeT) -> list[Figure]:
-        raise NotImplementedError
+    @abstractmethod
+    def measure(self, env: Env, size: SizeT) -> list[Figure]: ...
 
 
 @dataclass
