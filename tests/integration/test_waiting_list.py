@@ -4,6 +4,7 @@ the next (with a service of its own: offers kept 4 s, rounds every half second).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from payments.simulator import SimulatorProcess
+from harness.backing import provision_postgres
+from persistence import migrate
 from settings import libpq_url
 from tests.api_client import ShowFixture, bearer, bulk_users, create_show, wait_until
 from tests.conftest import Backing, Service, serving
@@ -25,13 +27,25 @@ CARD = {"card_number": "4242424242424242"}
 
 
 @pytest.fixture(scope="module")
-def service(backing: Backing, gateway: SimulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def own(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+    """A database of this module's own: every API process runs the waiting-list rounds of every show in
+    its database, and the session's shared service (offers kept 5 minutes) must not make these offers."""
+    url, drop = provision_postgres(tmp_path_factory.mktemp("waiting-list-db"))
+    migrate.upgrade(url)
+    try:
+        yield dataclasses.replace(backing, database_url=url, redis_prefix=f"{backing.redis_prefix}wl:")
+    finally:
+        drop()
+
+
+@pytest.fixture(scope="module")
+def service(own: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     env = {
         "BOOKING_WAITING_LIST_OFFER_SECONDS": str(OFFER_SECONDS),
         "BOOKING_QUEUE_ROUND_SECONDS": "0.5",
         "BOOKING_PREWARM_LEAD_SECONDS": "0",
     }
-    with serving(backing, tmp_path_factory, "waiting-list", env, gateway) as svc:
+    with serving(own, tmp_path_factory, "waiting-list", env) as svc:  # and a payment gateway of its own
         yield svc
 
 
@@ -60,9 +74,9 @@ def seat_statuses(client: httpx.Client, show: ShowFixture) -> dict[str, str]:
     return {s["id"]: s["status"] for s in client.get(f"/api/v1/shows/{show.show_id}/seats").json()["seats"]}
 
 
-def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: httpx.Client, backing: Backing) -> None:
+def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: httpx.Client, own: Backing) -> None:
     show = create_show(client, rows=[{"row": "A", "seats": 2, "category": "standard"}], prices={"standard": 100.0})
-    (_, buyer), (carol_id, carol), (dan_id, dan), (_, erin) = bulk_users(backing.database_url, 4)
+    (_, buyer), (carol_id, carol), (dan_id, dan), (_, erin) = bulk_users(own.database_url, 4)
     booking = buy(client, show, buyer, ["A1", "A2"])  # sold out
     for token in (carol, dan, erin):
         joined = client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token), json={"seats": 2})
@@ -82,7 +96,7 @@ def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: h
     assert [place(client, show, t)["state"] for t in (dan, erin)] == ["waiting", "waiting"]
     # Held for Carol, for nobody else (the seat map may be up to 2 s behind: BOOKING_SEATMAP_MAX_STALENESS).
     wait_until(lambda: set(seat_statuses(client, show).values()) == {"held"}, 5, "the offered seats shown held")
-    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+    with psycopg.connect(libpq_url(own.database_url)) as conn:
         (owner,) = conn.execute("SELECT user_id FROM holds WHERE id = %s", (offer["offer_hold_id"],)).fetchone() or (
             "",
         )
@@ -103,7 +117,7 @@ def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: h
     wait_until(lambda: place(client, show, dan)["state"] == "booked", ROUND_SLACK, "Dan's offer booked")
     time.sleep(1.5)
     assert place(client, show, erin)["state"] == "waiting"  # sold out again: nothing to offer
-    with psycopg.connect(libpq_url(backing.database_url)) as conn:
+    with psycopg.connect(libpq_url(own.database_url)) as conn:
         offered_to = [
             r[0]
             for r in conn.execute(
@@ -113,11 +127,9 @@ def test_offers_go_in_list_order_one_at_a_time_and_pass_on_when_unused(client: h
     assert offered_to == [carol_id, dan_id]  # one person at a time, in the list's order
 
 
-def test_the_first_in_line_is_not_skipped_for_someone_wanting_fewer_seats(
-    client: httpx.Client, backing: Backing
-) -> None:
+def test_the_first_in_line_is_not_skipped_for_someone_wanting_fewer_seats(client: httpx.Client, own: Backing) -> None:
     show = create_show(client, rows=[{"row": "A", "seats": 3, "category": "standard"}], prices={"standard": 100.0})
-    (_, one), (_, other), (_, big), (_, small) = bulk_users(backing.database_url, 4)
+    (_, one), (_, other), (_, big), (_, small) = bulk_users(own.database_url, 4)
     first = buy(client, show, one, ["A1"])
     buy(client, show, other, ["A2", "A3"])
     client.post(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(big), json={"seats": 2})
@@ -132,8 +144,8 @@ def test_the_first_in_line_is_not_skipped_for_someone_wanting_fewer_seats(
     )
 
 
-def test_refusals(client: httpx.Client, backing: Backing) -> None:
-    ((_, token),) = bulk_users(backing.database_url, 1)
+def test_refusals(client: httpx.Client, own: Backing) -> None:
+    ((_, token),) = bulk_users(own.database_url, 1)
     show = create_show(client)
     missing = client.get(f"/api/v1/shows/{show.show_id}/waiting-list", headers=bearer(token))
     assert missing.status_code == 404
