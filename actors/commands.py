@@ -28,9 +28,10 @@ class HoldSeats:
 class HoldBestAvailable:
     user_id: str
     count: int
-    category: str
+    category: str | None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    section: str | None = None  # within this section; a standing zone's: ``count`` of its places
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,31 @@ class NoAdjacentSeats(BookingError):
         self.detail = f"no {count} adjacent available seats in category {category!r}"
 
 
+class NotEnoughPlaces(BookingError):
+    """A standing zone (general admission) has fewer free places than asked for: all or nothing, so nothing
+    was held. ``available`` is how many were free when the request was decided."""
+
+    code = "not-enough-places"
+
+    def __init__(self, section: str, requested: int, available: int) -> None:
+        Exception.__init__(self, section, requested, available)
+        self.section = section
+        self.requested = requested
+        self.available = available
+        self.detail = f"{requested} places asked for in {section!r}, {available} free"
+
+
+class UnknownSection(InvalidRequest):
+    """A hold named a section the show's venue does not have."""
+
+    code = "unknown-section"
+
+    def __init__(self, section: str) -> None:
+        Exception.__init__(self, section)
+        self.section = section
+        self.detail = f"no section {section!r} in this venue"
+
+
 class SeatLimitExceeded(BookingError):
     code = "seat-limit-exceeded"
 

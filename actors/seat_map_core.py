@@ -8,7 +8,7 @@ an injected clock and ids from an injected factory, so tests drive it directly a
 Protocol (each command either raises a ``BookingError`` and changes nothing, or changes state and
 appends past-tense events to ``pending_events`` that the caller drains with ``drain_events``):
 
-    hold(user, seats) | hold_best(user, count, category)  -> Hold          (SeatsHeld)
+    hold(user, seats) | hold_best(user, count, category, section) -> Hold   (SeatsHeld)
     release(user, hold_id)                                 -> Hold          (HoldReleased reason=released)
     extend(user, hold_id)                                  -> Hold          (HoldExtended)
     begin_payment(user, hold_ids | None)                   -> Payment       (PaymentStarted, or none if resumed)
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Literal
 from uuid import uuid4
 
@@ -61,16 +61,22 @@ from actors.errors import (
     HoldNotFound,
     InvalidRequest,
     NoAdjacentSeats,
+    NotEnoughPlaces,
     PaymentInProgress,
     SalesClosed,
     SeatLimitExceeded,
     SeatsUnavailable,
     UnknownCategory,
     UnknownSeats,
+    UnknownSection,
 )
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
+RowKey = tuple[str, int]  # (section, row_index)
+# A block's preference, smaller is better: (strands a seat, centre distance, row distance, section order,
+# row_index, first seat number).
+BlockKey = tuple[bool, int, int, int, int, int]
 
 
 def new_id() -> str:
@@ -112,7 +118,10 @@ def in_sales_window(
 
 @dataclass(frozen=True, slots=True)
 class SeatSpec:
-    """One seat of the screen. ``row_index`` 0 is the row nearest the screen; ``number`` counts from 1."""
+    """One place of the venue. A seat: ``row_index`` 0 is its section's row nearest the stage (or screen),
+    ``number`` counts from 1. A cinema screen is one unnamed section (``section`` ""). A place of a standing
+    zone (general admission, ``standing``) has no row: ``number`` is the place's number within the zone's
+    capacity, and places are never chosen by id, only by quantity (``hold_best`` with the zone's section)."""
 
     seat_id: str
     row: str
@@ -120,6 +129,8 @@ class SeatSpec:
     number: int
     category: str
     price: Decimal
+    section: str = ""
+    standing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,12 +313,21 @@ class SeatMap:
     _seat_hold: dict[str, str] = field(default_factory=dict, repr=False)
     _seat_booking: dict[str, str] = field(default_factory=dict, repr=False)
     _blocked: set[str] = field(default_factory=set, repr=False)
-    # Seat layout: row_index -> seats of the row sorted by number; (row_index, number) -> seat.
-    _rows: dict[int, tuple[SeatSpec, ...]] = field(default_factory=dict, init=False, repr=False)
-    _at: dict[tuple[int, int], SeatSpec] = field(default_factory=dict, init=False, repr=False)
-    # category -> sorted row indexes having at least one seat of it; category -> min + max of those.
-    _category_rows: dict[str, tuple[int, ...]] = field(default_factory=dict, init=False, repr=False)
-    _category_mid2: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # Seat layout: (section, row_index) -> seats of the row sorted by number.
+    _rows: dict[RowKey, tuple[SeatSpec, ...]] = field(default_factory=dict, init=False, repr=False)
+    # category -> rows having at least one seat of it, in (section, row_index) order; section -> its rows;
+    # (category, section) -> min + max row_index of the section's rows of that category.
+    _category_rows: dict[str, tuple[RowKey, ...]] = field(default_factory=dict, init=False, repr=False)
+    _section_rows: dict[str, tuple[RowKey, ...]] = field(default_factory=dict, init=False, repr=False)
+    _mid2: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
+    _section_order: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # Best block of each (row, count, category) while the row's claims stay as they are: any change of a
+    # seat's claim drops its row's entry, so best-available reads only the rows that changed since.
+    _row_best: dict[RowKey, dict[tuple[int, str], tuple[BlockKey, tuple[str, ...]] | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    # Standing zones: section -> its places with no stored claim and not blocked (an ordered set).
+    _zone_free: dict[str, dict[str, None]] = field(default_factory=dict, init=False, repr=False)
     # Per-user indexes (insertion-ordered), and the booked-seat count of each user.
     _user_holds: dict[str, dict[str, None]] = field(default_factory=dict, init=False, repr=False)
     # Seats in each user's stored holds, expired or not: an upper bound of what the per-user cap counts, so
@@ -322,21 +342,37 @@ class SeatMap:
     def __post_init__(self) -> None:
         self.seats = tuple(self.seats)
         self._by_id = {}
-        rows: dict[int, list[SeatSpec]] = {}
+        rows: dict[RowKey, list[SeatSpec]] = {}
+        at: set[tuple[str, int, int]] = set()
         for seat in self.seats:
             if seat.seat_id in self._by_id:
                 raise ValueError(f"seat {seat.seat_id} appears twice")
-            if (seat.row_index, seat.number) in self._at:
-                raise ValueError(f"two seats at row_index {seat.row_index} number {seat.number}")
+            place = (seat.section, seat.row_index, seat.number)
+            if place in at:
+                raise ValueError(f"two seats at {place} (section, row_index, number)")
+            at.add(place)
             self._by_id[seat.seat_id] = seat
-            self._at[(seat.row_index, seat.number)] = seat
-            rows.setdefault(seat.row_index, []).append(seat)
-        self._rows = {ri: tuple(sorted(row, key=lambda s: s.number)) for ri, row in sorted(rows.items())}
-        category_rows: dict[str, set[int]] = {}
-        for seat in self.seats:
-            category_rows.setdefault(seat.category, set()).add(seat.row_index)
-        self._category_rows = {cat: tuple(sorted(ris)) for cat, ris in category_rows.items()}
-        self._category_mid2 = {cat: ris[0] + ris[-1] for cat, ris in self._category_rows.items()}
+            self._section_order.setdefault(seat.section, len(self._section_order))
+            if seat.standing:
+                self._zone_free.setdefault(seat.section, {})[seat.seat_id] = None
+            else:
+                rows.setdefault((seat.section, seat.row_index), []).append(seat)
+        order = self._section_order
+        self._rows = {
+            key: tuple(sorted(row, key=lambda s: s.number))
+            for key, row in sorted(rows.items(), key=lambda item: (order[item[0][0]], item[0][1]))
+        }
+        category_rows: dict[str, dict[RowKey, None]] = {}
+        section_rows: dict[str, list[RowKey]] = {}
+        indexes: dict[tuple[str, str], list[int]] = {}
+        for key, row in self._rows.items():
+            section_rows.setdefault(key[0], []).append(key)
+            for seat in row:
+                category_rows.setdefault(seat.category, {})[key] = None
+                indexes.setdefault((seat.category, key[0]), []).append(key[1])
+        self._category_rows = {cat: tuple(keys) for cat, keys in category_rows.items()}
+        self._section_rows = {section: tuple(keys) for section, keys in section_rows.items()}
+        self._mid2 = {cs: min(ris) + max(ris) for cs, ris in indexes.items()}
 
     # -- construction -------------------------------------------------------------------------------
 
@@ -384,6 +420,7 @@ class SeatMap:
             if seat_id in claimed:
                 raise ValueError(f"blocked seat {seat_id} is also claimed by {claimed[seat_id]}")
             seat_map._blocked.add(seat_id)
+            seat_map._claimed((seat_id,))
         return seat_map
 
     # -- queries ------------------------------------------------------------------------------------
@@ -477,24 +514,54 @@ class SeatMap:
             self._check_user_limit(user_id, len(requested), now)
         return self._create_hold(user_id, requested, now)
 
-    def hold_best(self, user_id: str, count: int, category: str) -> Hold:
-        """Hold the best block of ``count`` adjacent available seats of ``category`` (one row).
+    def hold_best(
+        self,
+        user_id: str,
+        count: int,
+        category: str | None = "standard",
+        section: str | None = None,
+        *,
+        cap_exempt: bool = False,
+    ) -> Hold:
+        """Hold ``count`` places chosen by the venue: the best block of adjacent available seats of
+        ``category`` (one row), within ``section`` if given (any of its categories when ``category`` is
+        None); or, when ``section`` is a standing zone, ``count`` of its free places, all or none.
 
-        Preference, most important first: the block does not strand a single free seat next to it; its
-        centre is nearest the row's centre; its row is nearest the middle of the category's rows; lowest
-        row_index; lowest first seat number.
+        Seat preference, most important first: the block does not strand a single free seat next to it;
+        its centre is nearest the row's centre; its row is nearest the middle of its section's rows of the
+        category; earliest section; lowest row_index; lowest first seat number.
+
+        Checks, in order: ``InvalidRequest`` (count out of range), ``SalesClosed``, ``UnknownSection``,
+        ``UnknownCategory``, ``SeatLimitExceeded``, then ``NotEnoughPlaces`` (standing) or
+        ``NoAdjacentSeats`` (seated).
         """
         now = self.clock()
         if not 1 <= count <= self.rules.max_seats_per_request:
             raise InvalidRequest(f"count must be between 1 and {self.rules.max_seats_per_request}, got {count}")
         self._check_on_sale(now)
-        if category not in self._category_rows:
-            raise UnknownCategory(category)
-        self._check_user_limit(user_id, count, now)
-        block = self._best_block(count, category, now)
+        if section is not None and section not in self._section_order:
+            raise UnknownSection(section)
+        if section is not None and section in self._zone_free:
+            if not cap_exempt:
+                self._check_user_limit(user_id, count, now)
+            return self._create_hold(user_id, self._free_places(section, count, now), now)
+        categories = self._categories_for(category, section)
+        if not cap_exempt:
+            self._check_user_limit(user_id, count, now)
+        block = self._best_block(count, categories, section, now)
         if block is None:
-            raise NoAdjacentSeats(count, category)
+            raise NoAdjacentSeats(count, category or section or "")
         return self._create_hold(user_id, block, now)
+
+    def _categories_for(self, category: str | None, section: str | None) -> tuple[str, ...]:
+        if category is not None:
+            rows = self._category_rows.get(category)
+            if rows is None or (section is not None and (category, section) not in self._mid2):
+                raise UnknownCategory(category)
+            return (category,)
+        if section is None:
+            raise InvalidRequest("name a category or a section")
+        return tuple(cat for cat, sec in self._mid2 if sec == section)
 
     def release(self, user_id: str, hold_id: str) -> Hold:
         hold = self._live_hold_of(user_id, hold_id, self.clock())
@@ -722,6 +789,7 @@ class SeatMap:
         newly = tuple(s for s in requested if s not in self._blocked)
         if newly:
             self._blocked.update(newly)
+            self._claimed(newly)
             self.pending_events.append(SeatsBlocked(newly))
 
     def unblock(self, seat_ids: Sequence[str]) -> None:
@@ -732,6 +800,7 @@ class SeatMap:
         freed = tuple(s for s in requested if s in self._blocked)
         if freed:
             self._blocked.difference_update(freed)
+            self._released(freed)
             self.pending_events.append(SeatsUnblocked(freed))
 
     def drain_events(self) -> list[Event]:
@@ -803,34 +872,87 @@ class SeatMap:
 
     # -- helpers: best available --------------------------------------------------------------------
 
-    def _best_block(self, count: int, category: str, now: datetime) -> tuple[str, ...] | None:
-        """The preferred block of ``count`` adjacent available seats of ``category``, or None.
+    def _best_block(
+        self, count: int, categories: tuple[str, ...], section: str | None, now: datetime
+    ) -> tuple[str, ...] | None:
+        """The preferred block of ``count`` adjacent available seats of one of ``categories`` (in
+        ``section``, if given), or None.
+
+        A row's best block depends only on the row's claims while no stored hold has expired, so it is
+        kept per row and computed again only for rows whose claims changed since (``_row_best``): a call
+        on a 100,000-seat venue reads one cached entry per row. While an expired hold is still stored (its
+        seats free by time, its removal not yet done), every row is computed from the seats' statuses.
+        """
+        expiry = self.next_expiry()
+        exact = expiry is not None and expiry <= now
+        best: tuple[BlockKey, tuple[str, ...]] | None = None
+        for category in categories:
+            rows = self._section_rows[section] if section is not None else self._category_rows[category]
+            for key in rows:
+                if exact:
+                    found = self._row_block(key, count, category, now)
+                else:
+                    cached = self._row_best.setdefault(key, {})
+                    wanted = (count, category)
+                    if wanted in cached:
+                        found = cached[wanted]
+                    else:
+                        found = cached[wanted] = self._row_block(key, count, category, now)
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+        return None if best is None else best[1]
+
+    def _row_block(
+        self, key: RowKey, count: int, category: str, now: datetime
+    ) -> tuple[BlockKey, tuple[str, ...]] | None:
+        """The best block of the row, with its preference key (smaller is better), or None.
 
         Distances are computed doubled so they stay integers: 2 * row centre = 1 + seats in the row,
-        2 * block centre = first + last number, 2 * middle row = min + max row_index of the category.
+        2 * block centre = first + last number, 2 * middle row = min + max row_index of the section's rows
+        of the category.
         """
-        mid2 = self._category_mid2[category]
-        best_key: tuple[bool, int, int, int, int] | None = None
+        mid2 = self._mid2.get((category, key[0]))
+        if mid2 is None:
+            return None
+        row = self._rows[key]
+        free = {seat.number: self._status_at(seat.seat_id, now) is SeatStatus.AVAILABLE for seat in row}
+        row_centre2 = 1 + len(row)
+        row_distance2 = abs(2 * key[1] - mid2)
+        order = self._section_order[key[0]]
+        best_key: BlockKey | None = None
         best: tuple[SeatSpec, ...] = ()
-        for row_index in self._category_rows[category]:
-            row = self._rows[row_index]
-            free = {seat.number: self._status_at(seat.seat_id, now) is SeatStatus.AVAILABLE for seat in row}
-            row_centre2 = 1 + len(row)
-            row_distance2 = abs(2 * row_index - mid2)
-            run = 0  # length of the run of adjacent, free, right-category seats ending at seat i
-            for i, seat in enumerate(row):
-                if not (free[seat.number] and seat.category == category):
-                    run = 0
-                    continue
-                run = run + 1 if run and row[i - 1].number == seat.number - 1 else 1
-                if run < count:
-                    continue
-                first, last = seat.number - count + 1, seat.number
-                strands = self._strands(free, first - 1, -1) or self._strands(free, last + 1, +1)
-                key = (strands, abs(first + last - row_centre2), row_distance2, row_index, first)
-                if best_key is None or key < best_key:
-                    best_key, best = key, row[i - count + 1 : i + 1]
-        return tuple(seat.seat_id for seat in best) if best_key is not None else None
+        run = 0  # length of the run of adjacent, free, right-category seats ending at seat i
+        for i, seat in enumerate(row):
+            if not (free[seat.number] and seat.category == category):
+                run = 0
+                continue
+            run = run + 1 if run and row[i - 1].number == seat.number - 1 else 1
+            if run < count:
+                continue
+            first, last = seat.number - count + 1, seat.number
+            strands = self._strands(free, first - 1, -1) or self._strands(free, last + 1, +1)
+            block_key = (strands, abs(first + last - row_centre2), row_distance2, order, key[1], first)
+            if best_key is None or block_key < best_key:
+                best_key, best = block_key, row[i - count + 1 : i + 1]
+        return None if best_key is None else (best_key, tuple(seat.seat_id for seat in best))
+
+    def _free_places(self, section: str, count: int, now: datetime) -> tuple[str, ...]:
+        """``count`` free places of a standing zone, or ``NotEnoughPlaces``. Places of a stored hold that
+        has expired are free: they are counted, and the hold is removed only once the request is sure to
+        succeed (a refusal changes nothing)."""
+        free = self._zone_free[section]
+        if len(free) < count:
+            stale = [
+                seat_id
+                for hold in self._holds.values()
+                if not now < hold.expires_at
+                for seat_id in hold.seat_ids
+                if self._by_id[seat_id].section == section
+            ]
+            if len(free) + len(stale) < count:
+                raise NotEnoughPlaces(section, count, len(free) + len(stale))
+            self._remove_expired_owners(stale)
+        return tuple(islice(free, count))
 
     @staticmethod
     def _strands(free: dict[int, bool], neighbour: int, step: int) -> bool:
@@ -865,10 +987,31 @@ class SeatMap:
             self._remove_hold(hold)
             self.pending_events.append(HoldReleased(hold, "expired"))
 
+    def _claimed(self, seat_ids: Iterable[str]) -> None:
+        """Seats just claimed (held, booked or blocked): their rows' best blocks are stale, and standing
+        places leave their zone's free set."""
+        for seat_id in seat_ids:
+            seat = self._by_id[seat_id]
+            if seat.standing:
+                self._zone_free[seat.section].pop(seat_id, None)
+            else:
+                self._row_best.pop((seat.section, seat.row_index), None)
+
+    def _released(self, seat_ids: Iterable[str]) -> None:
+        """Seats whose claim just ended: ``_claimed``'s counterpart; a standing place that nothing else
+        claims goes back to its zone's free set."""
+        for seat_id in seat_ids:
+            seat = self._by_id[seat_id]
+            if not seat.standing:
+                self._row_best.pop((seat.section, seat.row_index), None)
+            elif seat_id not in self._seat_hold and seat_id not in self._seat_booking and seat_id not in self._blocked:
+                self._zone_free[seat.section][seat_id] = None
+
     def _add_hold(self, hold: Hold) -> None:
         self._holds[hold.hold_id] = hold
         for seat_id in hold.seat_ids:
             self._seat_hold[seat_id] = hold.hold_id
+        self._claimed(hold.seat_ids)
         self._user_holds.setdefault(hold.user_id, {})[hold.hold_id] = None
         self._user_stored_seats[hold.user_id] = self._user_stored_seats.get(hold.user_id, 0) + len(hold.seat_ids)
         heapq.heappush(self._expiry_heap, (hold.expires_at, hold.hold_id))
@@ -878,6 +1021,7 @@ class SeatMap:
         for seat_id in hold.seat_ids:
             if self._seat_hold.get(seat_id) == hold.hold_id:
                 del self._seat_hold[seat_id]
+        self._released(hold.seat_ids)
         user_holds = self._user_holds[hold.user_id]
         del user_holds[hold.hold_id]
         if not user_holds:
@@ -899,6 +1043,7 @@ class SeatMap:
         del self._bookings[booking.booking_id]
         for seat_id in booking.seat_ids:
             del self._seat_booking[seat_id]
+        self._released(booking.seat_ids)
         self._user_bookings[booking.user_id].remove(booking.booking_id)
         self._user_booked[booking.user_id] -= len(booking.seat_ids)
 
@@ -906,6 +1051,7 @@ class SeatMap:
         self._bookings[booking.booking_id] = booking
         for seat_id in booking.seat_ids:
             self._seat_booking[seat_id] = booking.booking_id
+        self._claimed(booking.seat_ids)
         self._user_bookings.setdefault(booking.user_id, []).append(booking.booking_id)
         self._user_booked[booking.user_id] = self._user_booked.get(booking.user_id, 0) + len(booking.seat_ids)
 
@@ -929,6 +1075,7 @@ __all__ = [
     "HoldReleased",
     "InvalidRequest",
     "NoAdjacentSeats",
+    "NotEnoughPlaces",
     "Payment",
     "PaymentAborted",
     "PaymentStarted",
@@ -944,4 +1091,5 @@ __all__ = [
     "ShowCancelled",
     "ShowRules",
     "UnknownSeats",
+    "UnknownSection",
 ]

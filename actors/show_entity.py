@@ -369,8 +369,8 @@ class ShowEntity:
                 self._wake.set()
                 self._remember(extras, command, hold, 201, hold_answer)
                 return hold
-            case HoldBestAvailable(user_id=user, count=count, category=category):
-                hold = seat_map.hold_best(user, count, category)
+            case HoldBestAvailable(user_id=user, count=count, category=category, section=section):
+                hold = seat_map.hold_best(user, count, category, section)
                 self._wake.set()
                 self._remember(extras, command, hold, 201, hold_answer)
                 return hold

@@ -38,6 +38,7 @@ STATUS_OF: dict[type[e.BookingError], int] = {
     e.BookingNotFound: 404,
     e.SeatsUnavailable: 409,
     e.NoAdjacentSeats: 409,
+    e.NotEnoughPlaces: 409,
     e.SeatLimitExceeded: 409,
     e.ExtensionRefused: 409,
     e.PaymentInProgress: 409,

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import email_validator
 from fastapi import Header, Response
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import Strict as StrictTypes
 from pydantic.json_schema import SkipJsonSchema
 
@@ -33,7 +42,11 @@ PER_REQUEST_CAP = "x-per-request-cap"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 ShowId = Annotated[str, StringConstraints(pattern=UUID_PATTERN), Field(json_schema_extra={"format": "uuid"})]
 EntityId = Annotated[str, StringConstraints(pattern=UUID_PATTERN), Field(json_schema_extra={"format": "uuid"})]
-SeatId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}[0-9]{1,3}$")]
+# A cinema seat (``A12``), a venue's seat (section, row, number: ``112-K-14``) or a standing place (zone and
+# number: ``FLA-1234``). Section codes are 1-6 capitals or digits.
+SEAT_ID_PATTERN = r"^([A-Z]{1,3}[0-9]{1,3}|[A-Z0-9]{1,6}-[A-Z]{1,3}-[0-9]{1,3}|[A-Z0-9]{1,6}-[0-9]{1,6})$"
+SeatId = Annotated[str, StringConstraints(pattern=SEAT_ID_PATTERN)]
+SectionCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,6}$")]
 RowLabel = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,3}$")]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
 # Text that PostgreSQL can store and people can read: no NUL or other control characters but tab/newline.
@@ -195,9 +208,71 @@ class RowIn(Strict):
     category: Category = "standard"
 
 
-class ScreenIn(Strict):
+# A venue's limits: enough for the largest stadiums (150,000 places), small enough to check in one request.
+MAX_VENUE_PLACES = 150_000
+
+
+class SectionRowIn(Strict):
+    row: RowLabel
+    seats: Annotated[int, Field(ge=1, le=200), WHOLE]
+    category: Category | None = Field(default=None, description="default: the section's category")
+
+
+class SectionIn(Strict):
+    """A section of a venue: seated `rows`, or a standing zone (`kind` `standing`) of `capacity` places."""
+
+    code: SectionCode = Field(description="used in seat ids: section `112` has seats `112-K-14`")
     name: Annotated[str, text(100)]
-    rows: list[RowIn] = Field(min_length=1, max_length=60)
+    kind: Literal["seated", "standing"] = "seated"
+    category: Category = "standard"
+    rows: list[SectionRowIn] = Field(default_factory=list, max_length=100)
+    capacity: Annotated[int, Field(ge=1, le=MAX_VENUE_PLACES), WHOLE] | None = Field(
+        default=None, description="a standing zone's places (general admission)"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> SectionIn:
+        if self.kind == "standing" and (self.capacity is None or self.rows):
+            raise ValueError("a standing zone has a `capacity` and no `rows`")
+        if self.kind == "seated" and (not self.rows or self.capacity is not None):
+            raise ValueError("a seated section has `rows` and no `capacity`")
+        return self
+
+
+class ScreenIn(Strict):
+    """A cinema screen's `rows` (seat ids `A1`…), or a venue's `sections` (seat ids `112-K-14`, standing
+    places `FLA-1`…): exactly one of the two."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["rows"]}, {"required": ["sections"]}]})
+
+    name: Annotated[str, text(100)]
+    rows: list[RowIn] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=60)
+    sections: list[SectionIn] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=400)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ScreenIn:
+        if (self.rows is None) == (self.sections is None):
+            raise ValueError("give either `rows` or `sections`")
+        if self.sections is not None:
+            codes = [s.code for s in self.sections]
+            if len(set(codes)) != len(codes):
+                raise ValueError("section codes must be unique")
+            for section in self.sections:
+                labels = [r.row for r in section.rows]
+                if len(set(labels)) != len(labels):
+                    raise ValueError(f"row labels must be unique within section {section.code}")
+            places = sum(s.capacity or sum(r.seats for r in s.rows) for s in self.sections)
+            if places > MAX_VENUE_PLACES:
+                raise ValueError(f"at most {MAX_VENUE_PLACES} places in a venue, got {places}")
+        return self
+
+
+class SectionOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    category: str
+    capacity: int
 
 
 class ScreenOut(BaseModel):
@@ -205,6 +280,8 @@ class ScreenOut(BaseModel):
     theater_id: str
     name: str
     seats: list[str]
+    sections: list[SectionOut] = Field(default_factory=list, description="a venue's sections (none: a cinema screen)")
+    capacity: int = 0
 
 
 class ShowIn(Strict):

@@ -67,11 +67,13 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class HoldSpec:
-    """Named seats, or ``count`` best-available seats of ``category``."""
+    """Named seats, or ``count`` best-available seats of ``category`` and/or in ``section`` (a standing
+    zone's section: ``count`` of its places)."""
 
     seat_ids: tuple[str, ...] = ()
     count: int = 0
-    category: str = "standard"
+    category: str | None = "standard"
+    section: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,7 @@ class BookingService:
             command: Command = (
                 HoldSeats(user_id, spec.seat_ids, key, fingerprint)
                 if spec.seat_ids
-                else HoldBestAvailable(user_id, spec.count, spec.category, key, fingerprint)
+                else HoldBestAvailable(user_id, spec.count, spec.category, key, fingerprint, spec.section)
             )
             reply = await self.actors.submit(show_id, command)
             if isinstance(reply, BookingError):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import func, text
+from sqlalchemy import func, insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +25,7 @@ from persistence.models import (
     Movie,
     Screen,
     ScreenSeat,
+    ScreenSection,
     ServiceSecret,
     Show,
     Theater,
@@ -193,63 +194,157 @@ class RowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """A section to build: seated ``rows``, or (``standing``) a zone of ``capacity`` places."""
+
+    code: str
+    name: str
+    category: str
+    rows: tuple[RowSpec, ...] = ()
+    capacity: int = 0
+    standing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    code: str
+    name: str
+    kind: str  # "seated" | "standing"
+    category: str
+    capacity: int
+
+    @property
+    def standing(self) -> bool:
+        return self.kind == "standing"
+
+
+@dataclass(frozen=True, slots=True)
 class SeatLayout:
     seat_id: str
     row: str
     row_index: int
     number: int
     category: str
+    section: str = ""
+    standing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ScreenInfo:
+    """A venue layout: a cinema screen's rows (no sections), or sections of seats and standing zones."""
+
     id: str
     theater_id: str
     name: str
     seats: tuple[SeatLayout, ...]
+    sections: tuple[SectionInfo, ...] = ()
 
     @property
     def categories(self) -> frozenset[str]:
         return frozenset(s.category for s in self.seats)
 
 
-async def create_screen(session: AsyncSession, theater_id: str, name: str, rows: Sequence[RowSpec]) -> ScreenInfo:
-    screen = Screen(id=new_id(), theater_id=theater_id, name=name)
-    session.add(screen)
-    await session.flush()
-    layout = [
+def screen_layout(rows: Sequence[RowSpec]) -> list[SeatLayout]:
+    """A cinema screen's seats: ids are the row label and the number (``A1``)."""
+    return [
         SeatLayout(f"{r.row}{n}", r.row, index, n, r.category)
         for index, r in enumerate(rows)
         for n in range(1, r.seats + 1)
     ]
-    session.add_all(
-        ScreenSeat(
-            screen_id=screen.id,
-            seat_id=s.seat_id,
-            row_label=s.row,
-            row_index=s.row_index,
-            number=s.number,
-            category=s.category,
+
+
+def venue_layout(sections: Sequence[SectionSpec]) -> list[SeatLayout]:
+    """A venue's places, section by section: a seat's id is section, row and number (``112-K-14``), a
+    standing place's is the zone and its number (``FLA-1234``)."""
+    layout: list[SeatLayout] = []
+    for section in sections:
+        if section.standing:
+            layout.extend(
+                SeatLayout(f"{section.code}-{n}", "", 0, n, section.category, section.code, True)
+                for n in range(1, section.capacity + 1)
+            )
+            continue
+        for index, r in enumerate(section.rows):
+            layout.extend(
+                SeatLayout(f"{section.code}-{r.row}-{n}", r.row, index, n, r.category, section.code)
+                for n in range(1, r.seats + 1)
+            )
+    return layout
+
+
+def section_infos(sections: Sequence[SectionSpec]) -> tuple[SectionInfo, ...]:
+    return tuple(
+        SectionInfo(
+            s.code,
+            s.name,
+            "standing" if s.standing else "seated",
+            s.category,
+            s.capacity if s.standing else sum(r.seats for r in s.rows),
         )
-        for s in layout
+        for s in sections
     )
+
+
+async def create_screen(
+    session: AsyncSession,
+    theater_id: str,
+    name: str,
+    rows: Sequence[RowSpec] = (),
+    sections: Sequence[SectionSpec] = (),
+) -> ScreenInfo:
+    """A cinema screen (``rows``) or a venue of ``sections``. A stadium's 100,000 places go in as
+    multi-row INSERTs, not one ORM object each."""
+    screen = Screen(id=new_id(), theater_id=theater_id, name=name)
+    session.add(screen)
     await session.flush()
-    return ScreenInfo(screen.id, theater_id, name, tuple(layout))
+    layout = venue_layout(sections) if sections else screen_layout(rows)
+    infos = section_infos(sections)
+    if infos:
+        await session.execute(
+            insert(ScreenSection),
+            [
+                {"screen_id": screen.id, "ordinal": i, **{k: getattr(info, k) for k in SectionInfo.__slots__}}
+                for i, info in enumerate(infos)
+            ],
+        )
+    await session.execute(
+        insert(ScreenSeat),
+        [
+            {
+                "screen_id": screen.id,
+                "seat_id": s.seat_id,
+                "row_label": s.row,
+                "row_index": s.row_index,
+                "number": s.number,
+                "category": s.category,
+                "section": s.section,
+                "standing": s.standing,
+            }
+            for s in layout
+        ],
+    )
+    return ScreenInfo(screen.id, theater_id, name, tuple(layout), infos)
 
 
 async def get_screen(session: AsyncSession, screen_id: str) -> ScreenInfo | None:
     screen = await session.get(Screen, screen_id)
     if screen is None:
         return None
+    sections = await session.execute(
+        text("SELECT code, name, kind, category, capacity FROM screen_sections WHERE screen_id = :s ORDER BY ordinal"),
+        {"s": screen_id},
+    )
+    infos = tuple(SectionInfo(*r) for r in sections)
+    order = " ".join(f"WHEN '{i.code}' THEN {n}" for n, i in enumerate(infos))  # codes are [A-Z0-9]{1,6}
     rows = await session.execute(
         text(
-            "SELECT seat_id, row_label, row_index, number, category FROM screen_seats "
-            "WHERE screen_id = :s ORDER BY row_index, number"
+            "SELECT seat_id, row_label, row_index, number, category, section, standing FROM screen_seats "  # noqa: S608
+            f"WHERE screen_id = :s ORDER BY {f'CASE section {order} END, ' if infos else ''}row_index, number"
         ),
         {"s": screen_id},
     )
     seats = tuple(SeatLayout(*r) for r in rows)
-    return ScreenInfo(screen.id, screen.theater_id, screen.name, seats)
+    return ScreenInfo(screen.id, screen.theater_id, screen.name, seats, infos)
 
 
 # -- shows --------------------------------------------------------------------------------------------
@@ -311,6 +406,13 @@ async def create_show(
     )
     session.add(row)
     await session.flush()
+    await session.execute(
+        text(
+            "INSERT INTO show_zones (show_id, zone, capacity) "
+            "SELECT :show, code, capacity FROM screen_sections WHERE screen_id = :screen AND kind = 'standing'"
+        ),
+        {"show": row.id, "screen": screen.id},
+    )
     return show_info(row)
 
 

@@ -106,8 +106,24 @@ class Screen(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=_ts(default_now=True))
 
 
+class ScreenSection(SQLModel, table=True):
+    """A section of a venue layout (migration 0016): seated rows, or a standing zone of ``capacity``
+    places. A cinema screen has none (one unnamed section)."""
+
+    __tablename__ = "screen_sections"
+
+    screen_id: str = Field(sa_column=Column(String(36), ForeignKey("screens.id"), primary_key=True))
+    code: str = Field(primary_key=True, max_length=6)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=10)
+    category: str = Field(max_length=50)
+    capacity: int
+    ordinal: int
+
+
 class ScreenSeat(SQLModel, table=True):
-    """One seat of a screen's layout. ``row_index`` 0 is the row nearest the screen."""
+    """One place of a screen's layout. ``row_index`` 0 is its section's row nearest the screen or stage;
+    a standing zone's places have no row (``standing``, ``number`` 1..capacity)."""
 
     __tablename__ = "screen_seats"
 
@@ -117,6 +133,22 @@ class ScreenSeat(SQLModel, table=True):
     row_index: int
     number: int
     category: str = Field(max_length=50)
+    section: str = Field(default="", sa_column=Column(String(6), nullable=False, server_default=""))
+    standing: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+
+
+class ShowZone(SQLModel, table=True):
+    """A standing zone of a show: its capacity and how many of its places are claimed. ``taken`` is kept
+    by a trigger on ``seat_claims`` and bounded by a CHECK constraint (migration 0016): PostgreSQL refuses
+    the claim that would overfill the zone, whoever writes it."""
+
+    __tablename__ = "show_zones"
+    __table_args__ = (CheckConstraint("taken BETWEEN 0 AND capacity", name="ck_show_zones_capacity"),)
+
+    show_id: str = Field(sa_column=Column(String(36), ForeignKey("shows.id"), primary_key=True))
+    zone: str = Field(primary_key=True, max_length=6)
+    capacity: int
+    taken: int = 0
 
 
 class Show(SQLModel, table=True):

@@ -132,12 +132,14 @@ class ShowStore:
                 raise Moved(show_id, bool(placed["own_actor"]))
             prices: dict[str, Any] = show["prices"]
             # Each SELECT names its columns as the record's fields.
+            # The layout in display order: sections as the venue lists them, then rows and numbers.
             await cur.execute(
-                "SELECT seat_id, row_label AS row, row_index, number, category FROM screen_seats "
-                "WHERE screen_id = %s ORDER BY row_index, number",
+                "SELECT s.seat_id, s.row_label AS row, s.row_index, s.number, s.category, s.section, s.standing "
+                "FROM screen_seats s LEFT JOIN screen_sections c ON c.screen_id = s.screen_id AND c.code = s.section "
+                "WHERE s.screen_id = %s ORDER BY c.ordinal NULLS FIRST, s.row_index, s.number",
                 (show["screen_id"],),
             )
-            seats = tuple(SeatSpec(**r, price=Decimal(str(prices[r["category"]]))) for r in await cur.fetchall())
+            seats = _layout(await cur.fetchall(), prices)
             await cur.execute(
                 "SELECT id AS hold_id, user_id, seat_ids, created_at, expires_at, amount, extensions, fee, "
                 "payment_key, resume_expires_at FROM holds "
@@ -518,6 +520,27 @@ _HANDLERS: dict[type[Event], Callable[[_EventWriter, Any], Awaitable[None]]] = {
     SeatsBlocked: _EventWriter._seats_blocked,
     SeatsUnblocked: _EventWriter._seats_unblocked,
 }
+
+
+def _layout(rows: list[dict[str, Any]], prices: dict[str, Any]) -> tuple[SeatSpec, ...]:
+    """The seats of a layout; the strings every seat of a row or section repeats are shared, not copied
+    per seat (a stadium has 100,000 of them)."""
+    price = {category: Decimal(str(value)) for category, value in prices.items()}
+    shared: dict[str, str] = {}
+    one = shared.setdefault
+    return tuple(
+        SeatSpec(
+            r["seat_id"],
+            one(r["row"], r["row"]),
+            r["row_index"],
+            r["number"],
+            one(r["category"], r["category"]),
+            price[r["category"]],
+            one(r["section"], r["section"]),
+            r["standing"],
+        )
+        for r in rows
+    )
 
 
 def _records(record: Callable[..., R], rows: Iterable[dict[str, Any]], *arrays: str) -> tuple[R, ...]:

@@ -29,6 +29,7 @@ from api.schemas import (
     ScreenOut,
     SeatId,
     SeatMapOut,
+    SectionOut,
     ShowId,
     ShowIn,
     ShowOut,
@@ -40,7 +41,7 @@ from api.schemas import (
 )
 from booking.scheduling import check_prices, sales_close
 from persistence import catalog
-from persistence.catalog import RowSpec, ShowInfo
+from persistence.catalog import RowSpec, SectionSpec, ShowInfo
 from persistence.database import Database
 from seat_views.reader import SeatMapView
 
@@ -286,15 +287,34 @@ async def create_theater(body: TheaterIn, _: AdminCaller, db: Db) -> TheaterOut:
 
 @admin.post("/theaters/{theater_id}/screens", status_code=201, response_model=ScreenOut)
 async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db: Db) -> ScreenOut:
-    labels = [r.row for r in body.rows]
+    """A cinema screen (`rows`: seats `A1`…) or a venue of up to 150,000 places in `sections` (seats
+    `112-K-14`, standing places `FLA-1`…)."""
+    rows = [RowSpec(r.row, r.seats, r.category) for r in body.rows or ()]
+    labels = [r.row for r in rows]
     if len(set(labels)) != len(labels):
         raise ApiProblem(422, "row labels must be unique", "duplicate-rows")
+    sections = [
+        SectionSpec(
+            s.code,
+            s.name,
+            s.category,
+            tuple(RowSpec(r.row, r.seats, r.category or s.category) for r in s.rows),
+            s.capacity or 0,
+            s.kind == "standing",
+        )
+        for s in body.sections or ()
+    ]
     async with db.session() as session:
         found(await catalog.get_theater(session, theater_id), "theater", theater_id)
-        screen = await catalog.create_screen(
-            session, theater_id, body.name, [RowSpec(r.row, r.seats, r.category) for r in body.rows]
-        )
-    return ScreenOut(id=screen.id, theater_id=theater_id, name=screen.name, seats=[s.seat_id for s in screen.seats])
+        screen = await catalog.create_screen(session, theater_id, body.name, rows, sections)
+    return ScreenOut(
+        id=screen.id,
+        theater_id=theater_id,
+        name=screen.name,
+        seats=[s.seat_id for s in screen.seats],
+        sections=[SectionOut.model_validate(s, from_attributes=True) for s in screen.sections],
+        capacity=len(screen.seats),
+    )
 
 
 @admin.post(

@@ -27,6 +27,7 @@ from api.schemas import (
     IdempotencyKey,
     PaymentInfo,
     SeatList,
+    SectionCode,
     ShowId,
     Strict,
     answered,
@@ -39,7 +40,9 @@ router = APIRouter(prefix="/api/v1/shows/{show_id}/holds", tags=["holds"], respo
 
 
 class HoldIn(Strict):
-    """Either `seats`, or `count` (and `category`) for the best available adjacent seats."""
+    """Either `seats`, or `count` for the best available adjacent seats: of `category`, or in `section`
+    (of any of its categories unless `category` is given). In a standing zone's `section`, `count` places
+    of the zone, all or none."""
 
     # Exactly one of the two (oneOf); neither may be null (leave it out instead).
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["seats"]}, {"required": ["count"]}]})
@@ -50,8 +53,9 @@ class HoldIn(Strict):
         | SkipJsonSchema[None]
     ) = None
     category: Category = "standard"
+    section: SectionCode | SkipJsonSchema[None] = None
 
-    @field_validator("seats", "count", mode="before")
+    @field_validator("seats", "count", "section", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -62,6 +66,8 @@ class HoldIn(Strict):
     def _one_way(self) -> HoldIn:
         if (self.seats is None) == (self.count is None):
             raise ValueError("give either `seats` or `count`")
+        if self.section is not None and self.seats is not None:
+            raise ValueError("`section` goes with `count`, not with `seats`")
         return self
 
 
@@ -122,7 +128,12 @@ async def hold_answer(
     spec = (
         HoldSpec(seat_ids=tuple(body.seats))
         if body.seats is not None
-        else HoldSpec(count=body.count or 0, category=body.category)
+        else HoldSpec(
+            count=body.count or 0,
+            # In a section, `category` narrows the choice only when the caller gave one.
+            category=body.category if body.section is None or "category" in body.model_fields_set else None,
+            section=body.section,
+        )
     )
     answer = await booking.hold_request(show_id, user_id, spec, idempotency_key)
     if answer.problem_status is not None:
