@@ -30,6 +30,7 @@ from api.routes import (
     seat_blocks,
     seed,
     stream,
+    venue,
     waiting_list,
     web,
 )
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(holds.router)
     app.include_router(seed.router)
     app.include_router(catalog.router)
+    app.include_router(venue.router)
     app.include_router(accounts.router)
     app.include_router(accounts.admin)
     app.include_router(catalog.admin)

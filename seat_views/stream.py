@@ -2,7 +2,8 @@
 subscribed to the change channel of each show that has at least one client here (reference counted),
 fanning every change out to bounded per-client mailboxes; plus reads of the shows' change logs (to
 replay what a client missed) and of a client's own holds. Redis outages are reported to the clients
-(``Subscription.live``), which then fall back to periodic snapshots from the reader.
+(``Subscription.live``), which then fall back to periodic snapshots from the reader. A show's clients
+here share one read of its claims at a time, from which each cuts its view: every seat, or one section's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from persistence import catalog
 from persistence.catalog import OwnHold
 from persistence.database import Database
 from persistence.periodic import StopFlag, repeat
-from seat_views.reader import SeatMapReader, SeatMapView
+from seat_views.reader import Claims, SeatMapReader, SeatMapView
 
 log = logging.getLogger("booking.seatmaps")
 
@@ -102,9 +103,9 @@ class _Feed:
         self.clients: set[Subscription] = set()
         self.live = False
         self.confirmed = asyncio.Event()
-        self.view: SeatMapView | None = None
-        self.view_at = 0.0
-        self.reading: asyncio.Task[SeatMapView] | None = None
+        self.claims: Claims | None = None
+        self.claims_at = 0.0
+        self.reading: asyncio.Task[Claims] | None = None
 
     def set_live(self, live: bool) -> None:
         self.live = live
@@ -116,7 +117,7 @@ class _Feed:
             client.set_live(live)
 
     def publish(self, item: Published) -> None:
-        self.view = None
+        self.claims = None
         for client in self.clients:
             client.push(item)
 
@@ -186,24 +187,32 @@ class SeatMapStream:
                 self._spawn(self._unsubscribe(feed))
 
     async def read(self, show_id: str, max_age: float) -> SeatMapView:
-        """The seat map (``SeatMapReader.read``), shared by the show's clients in this process: at most
-        one read at a time, reused for ``max_age`` seconds or until the next change."""
+        """The seat map (``SeatMapReader.read``), shared by the show's clients in this process (``claims``)."""
+        return (await self.claims(show_id, max_age)).full()
+
+    async def read_section(self, show_id: str, section: str, max_age: float) -> SeatMapView:
+        """One section's seats (``Claims.section``), shared like ``read``."""
+        return (await self.claims(show_id, max_age)).section(section)
+
+    async def claims(self, show_id: str, max_age: float) -> Claims:
+        """The show's claims (``SeatMapReader.claims``), shared by the show's clients in this process: at
+        most one read at a time, reused for ``max_age`` seconds or until the next change."""
         feed = self._feeds.get(show_id)
         if feed is None:
-            return await self.reader.read(show_id)
-        if feed.view is not None and time.monotonic() - feed.view_at <= max_age:
-            return feed.view
+            return await self.reader.claims(show_id)
+        if feed.claims is not None and time.monotonic() - feed.claims_at <= max_age:
+            return feed.claims
         task = feed.reading
         if task is None:
             task = feed.reading = asyncio.get_running_loop().create_task(self._read(feed))
         return await asyncio.shield(task)
 
-    async def _read(self, feed: _Feed) -> SeatMapView:
+    async def _read(self, feed: _Feed) -> Claims:
         try:
             started = time.monotonic()
-            view = await self.reader.read(feed.show_id)
-            feed.view, feed.view_at = view, started
-            return view
+            claims = await self.reader.claims(feed.show_id)
+            feed.claims, feed.claims_at = claims, started
+            return claims
         finally:
             feed.reading = None
 

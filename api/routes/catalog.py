@@ -137,7 +137,11 @@ async def get_show(show_id: EntityId, db: Db) -> ShowOut:
 # one JSON encoding per RENDER_TTL, not per request. main.py takes RENDER_TTL off the staleness budget
 # the reader may use, so a map still lags the actor by at most BOOKING_SEATMAP_MAX_STALENESS_SECONDS.
 RENDER_TTL = 0.2
+RENDER_LIMIT = 10_000  # renders kept per cache; beyond that the cache starts over
 _rendered: dict[str, tuple[float, bytes]] = {}
+# Other seat-map reads rendered the same way (api/routes/venue.py: a venue's overview, a section's map),
+# by request path, each dated by the monotonic time its read began.
+_rendered_paths: dict[str, tuple[float, bytes]] = {}
 
 
 def _fresh_render(show_id: str, now: float) -> bytes | None:
@@ -145,13 +149,28 @@ def _fresh_render(show_id: str, now: float) -> bytes | None:
     return cached[1] if cached is not None and now - cached[0] < RENDER_TTL else None
 
 
+def fresh_path_render(path: str, now: float) -> bytes | None:
+    """The body rendered for ``path`` less than ``RENDER_TTL`` ago, if any."""
+    cached = _rendered_paths.get(path)
+    return cached[1] if cached is not None and now - cached[0] < RENDER_TTL else None
+
+
+def remember_path_render(path: str, read_at: float, body: bytes) -> None:
+    """Keep ``body`` as the answer to ``GET path`` until ``RENDER_TTL`` after ``read_at``, the monotonic
+    time the read it renders began (so a render of a shared read is not kept longer than the read)."""
+    if len(_rendered_paths) > RENDER_LIMIT:
+        _rendered_paths.clear()
+    _rendered_paths[path] = (read_at, body)
+
+
 class RenderedSeatMaps:
     """Pure ASGI, innermost: a ``GET`` of a seat map rendered less than ``RENDER_TTL`` ago is answered
     with its bytes before routing. A crowd refreshing one show's map is the most frequent request there
     is; walking the router, building a ``Request`` and validating the path for bytes already at hand cost
-    more than the answer (docs/measurements.md). Anything else, a miss included, goes on to the route,
-    which renders and validates. Installed inside the block list and the rate limiter, which still
-    apply."""
+    more than the answer (docs/measurements.md). The same goes for the other renders kept by path (a
+    venue's overview, a section's map: ``remember_path_render``). Anything else, a miss included, goes on
+    to the route, which renders and validates. Installed inside the block list and the rate limiter,
+    which still apply."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,9 +178,14 @@ class RenderedSeatMaps:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
-            if path.startswith(_SEATS_PREFIX) and path.endswith(_SEATS_SUFFIX):
-                show_id = path[len(_SEATS_PREFIX) : -len(_SEATS_SUFFIX)]
-                body = _fresh_render(show_id, time.monotonic()) if "/" not in show_id else None
+            if path.startswith(_SEATS_PREFIX):
+                body = None
+                if path.endswith(_SEATS_SUFFIX):
+                    show_id = path[len(_SEATS_PREFIX) : -len(_SEATS_SUFFIX)]
+                    if "/" not in show_id:
+                        body = _fresh_render(show_id, time.monotonic())
+                if body is None and _rendered_paths:
+                    body = fresh_path_render(path, time.monotonic())
                 if body is not None:
                     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -209,7 +233,7 @@ async def seat_map(show_id: EntityId, request: Request) -> Response:
         return Response(rendered, media_type="application/json")
     view = await seatmaps.read(show_id)
     body = json.dumps(seat_map_fields(show_id, view), separators=(",", ":")).encode()
-    if len(_rendered) > 10_000:
+    if len(_rendered) > RENDER_LIMIT:
         _rendered.clear()
     _rendered[show_id] = (now, body)
     return Response(body, media_type="application/json")
@@ -356,6 +380,7 @@ async def create_show(body: ShowIn, _: AdminCaller, db: Db, settings: AppSetting
             body.sales_open_at,
             sales_close_at,
             waiting_room=body.waiting_room,
+            reentry=body.reentry,
         )
         if body.waiting_room:
             await rooms.create(

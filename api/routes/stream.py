@@ -23,6 +23,12 @@ Events (``data`` is JSON; seat-map events carry ``id`` = the sequence number ``s
 ``reauthenticate``
     The token expired; the stream ends. Reconnect with a new token.
 
+``?section=CODE`` narrows the stream to one section of a venue (``GET /api/v1/shows/{id}/venue`` lists
+them; an unknown one is a 404 before the stream starts): its ``snapshot`` carries that section's seats
+(none for a standing zone), its ``counts`` and its ``section`` entry as the overview gives it, and its
+``seats`` events only the changes of that section's places (a change elsewhere sends nothing; ``hold``
+and ``expired`` events are the caller's own, in any section). Without it the stream is the whole map.
+
 Nobody but the owner ever sees an owner or a hold id. Resume: EventSource sends ``Last-Event-ID`` when it
 reconnects; if that change is still in the show's change log (the last thousand or so, kept 15 minutes)
 the missed ``seats`` events are replayed and no snapshot is sent; otherwise a fresh ``snapshot``. The
@@ -43,16 +49,17 @@ from typing import Annotated, Any
 
 import anyio
 import jwt
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from actors.seat_changes import Delta, HoldChange, Message, countdown_seconds, next_countdown
 from api.auth import Caller, StreamToken, TokenService, bearer_token
-from api.problems import problem_responses
+from api.problems import ApiProblem, problem_responses
 from api.routes.catalog import iso, seat_map_fields
-from api.schemas import ShowId
+from api.routes.venue import section_status
+from api.schemas import SectionCode, ShowId
 from persistence.catalog import OwnHold
-from seat_views.reader import SeatMapView
+from seat_views.reader import Claims, SeatMapView, VenueIndex
 from seat_views.stream import SeatMapStream, Subscription
 
 log = logging.getLogger("booking.stream")
@@ -73,10 +80,17 @@ def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def snapshot_data(show_id: str, view: SeatMapView, reason: str) -> str:
+COUNTS = ("available", "held", "booked", "blocked")
+
+
+def snapshot_data(show_id: str, view: SeatMapView, reason: str, section: dict[str, Any] | None = None) -> str:
     """The ``snapshot`` event: the seat map as ``GET /seats`` answers it, with ``seq``, ``epoch``, the
-    seats' versions and the ``reason``."""
+    seats' versions and the ``reason``; for one ``section`` (its entry in the overview), that section's
+    seats, counts and entry."""
     fields = seat_map_fields(show_id, view, versions=True)
+    if section is not None:
+        fields["counts"] = {key: section[key] for key in COUNTS}
+        fields["section"] = section
     return dumps({**fields, "seq": view.seq, "epoch": view.epoch, "reason": reason})
 
 
@@ -107,15 +121,25 @@ class SeatStreamSession:
     last one it sent, filling holes from the change log or re-syncing from a snapshot; out of step (Redis
     down, or the published map behind) it polls the seat map and sends it when it changed."""
 
-    def __init__(self, stream: SeatMapStream, show_id: str, caller: Caller | None, token_expires: float | None) -> None:
+    def __init__(
+        self,
+        stream: SeatMapStream,
+        show_id: str,
+        caller: Caller | None,
+        token_expires: float | None,
+        section: str | None = None,
+        venue: VenueIndex | None = None,
+    ) -> None:
         self.stream = stream
         self.show_id = show_id
+        self.section = section  # only this section's seats (``venue`` is the show's layout then)
+        self.venue = venue
         self.caller = caller
         self.token_expires = token_expires
         self.last_seq: int | None = None
         self.last_poll = 0.0
         self.poll_now = False
-        self.last_statuses: tuple[str, ...] | None = None
+        self.last_statuses: tuple[Any, ...] | None = None
         self.holds: dict[str, _OwnHold] = {}
         self.shutdown = anyio.Event()  # set by EventSourceResponse when the server stops
 
@@ -225,7 +249,8 @@ class SeatStreamSession:
             if message.prev != self.last_seq:
                 self.last_seq, self.poll_now = None, True  # could not get in step: poll until it can
                 return
-        yield self._seats_event(message, public)
+        if (seats := self._seats_event(message, public)) is not None:
+            yield seats
         for event in self._hold_changes(message.holds):
             yield event
 
@@ -244,14 +269,22 @@ class SeatStreamSession:
         """Changes from the change log that follow on from ``last_seq`` (checked by the stream)."""
         for message in messages:
             if isinstance(message, Delta):
-                yield self._seats_event(message, None)
+                if (seats := self._seats_event(message, None)) is not None:
+                    yield seats
                 for event in self._hold_changes(message.holds):
                     yield event
             else:
-                view = await self.stream.reader.render(
-                    self.show_id, dict(message.snapshot), message.seq, message.epoch, message.at
-                )
-                yield self._snapshot_event(view, "reset")
+                snapshot = dict(message.snapshot)
+                if self.section is None:
+                    view = await self.stream.reader.render(
+                        self.show_id, snapshot, message.seq, message.epoch, message.at
+                    )
+                    yield self._snapshot_event(view, None, "reset")
+                else:
+                    claims = await self.stream.reader.render_claims(
+                        self.show_id, snapshot, message.seq, message.epoch, message.at
+                    )
+                    yield self._snapshot_event(*self._cut(claims), "reset")
                 self.last_seq = message.seq
                 async for event in self._refresh_holds():
                     yield event
@@ -269,7 +302,11 @@ class SeatStreamSession:
         """Send the seat map, and get in step with the published changes if Redis allows it."""
         self.last_poll = time.time()
         try:
-            view = await self.stream.read(self.show_id, SHARED_READ_SECONDS)
+            entry: dict[str, Any] | None = None
+            if self.section is None:
+                view = await self.stream.read(self.show_id, SHARED_READ_SECONDS)
+            else:
+                view, entry = self._cut(await self.stream.claims(self.show_id, SHARED_READ_SECONDS))
         except Exception as exc:  # PostgreSQL and Redis both unreachable: try again at the next poll
             log.debug("seat map unreadable for the stream: %r", exc)
             self.last_seq = None
@@ -278,9 +315,9 @@ class SeatStreamSession:
         if view.seq is not None and sub.live:
             tail = await self.stream.changes_after(self.show_id, view.seq)
         in_step = tail is not None
-        statuses = tuple(seat.status for seat in view.seats)
+        statuses = self._state(view, entry)
         if not (only_if_changed and not in_step and statuses == self.last_statuses):
-            yield self._snapshot_event(view, "live" if in_step and reason == "poll" else reason)
+            yield self._snapshot_event(view, entry, "live" if in_step and reason == "poll" else reason)
         self.last_statuses = statuses
         if tail is None:
             self.last_seq = None
@@ -291,13 +328,34 @@ class SeatStreamSession:
 
     # -- events -----------------------------------------------------------------------------------------
 
-    def _snapshot_event(self, view: SeatMapView, reason: str) -> ServerSentEvent:
-        self.last_statuses = tuple(seat.status for seat in view.seats)
-        event_id = "" if view.seq is None else str(view.seq)
-        return ServerSentEvent(snapshot_data(self.show_id, view, reason), event="snapshot", id=event_id)
+    def _cut(self, claims: Claims) -> tuple[SeatMapView, dict[str, Any]]:
+        """The streamed section's seats and overview entry."""
+        assert self.section is not None
+        return claims.section(self.section), section_status(claims, claims.venue.sections[self.section])
 
-    def _seats_event(self, delta: Delta, public: str | None) -> ServerSentEvent:
+    @staticmethod
+    def _state(view: SeatMapView, section: dict[str, Any] | None) -> tuple[Any, ...]:
+        """What a poll compares to tell whether the map changed: the seats' statuses, and the section's
+        counts (a standing zone has no seats)."""
+        counts = () if section is None else tuple(section[key] for key in COUNTS)
+        return (*(seat.status for seat in view.seats), *counts)
+
+    def _snapshot_event(self, view: SeatMapView, section: dict[str, Any] | None, reason: str) -> ServerSentEvent:
+        self.last_statuses = self._state(view, section)
+        event_id = "" if view.seq is None else str(view.seq)
+        return ServerSentEvent(snapshot_data(self.show_id, view, reason, section), event="snapshot", id=event_id)
+
+    def _seats_event(self, delta: Delta, public: str | None) -> ServerSentEvent | None:
+        """The ``seats`` event of a change; for one section, of its changes there (None: it had none)."""
         self.last_seq = delta.seq
+        if self.section is not None:
+            assert self.venue is not None
+            section_of, code = self.venue.section_of, self.section
+            changes = [change.public() for change in delta.changes if section_of(change.seat_id) == code]
+            if not changes:
+                return None
+            fields = {"show_id": self.show_id, "seq": delta.seq, "epoch": delta.epoch, "changes": changes}
+            return ServerSentEvent(dumps({**fields, "section": code}), event="seats", id=str(delta.seq))
         data = public if public is not None else delta.public_json(self.show_id)
         return ServerSentEvent(data, event="seats", id=str(delta.seq))
 
@@ -391,12 +449,18 @@ async def seat_stream(
     request: Request,
     access_token: StreamToken = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    section: Annotated[
+        SectionCode | None, Query(description="only this section of a venue (404 if the show has none such)")
+    ] = None,
 ) -> EventSourceResponse:
     """Live seat map: a `snapshot`, then a `seats` event per committed change (resumable with
-    `Last-Event-ID`); with a token, also your holds' countdowns (`hold`, `expired`). See the module
-    documentation of `api/routes/stream.py` for the protocol."""
+    `Last-Event-ID`); with a token, also your holds' countdowns (`hold`, `expired`). With `section`, only
+    that section's seats and changes. See the module documentation of `api/routes/stream.py` for the
+    protocol."""
     stream: SeatMapStream = request.app.state.seat_stream
-    await stream.reader.layout(show_id)  # 404 for an unknown show, before the stream starts
+    _, venue = await stream.reader.venue(show_id)  # 404 for an unknown show, before the stream starts
+    if section is not None and section not in venue.sections:
+        raise ApiProblem(404, f"show {show_id} has no section {section}", "unknown-section")
     caller: Caller | None = None
     expires: float | None = None
     token = bearer_token(request) or access_token
@@ -404,7 +468,7 @@ async def seat_stream(
         tokens: TokenService = request.app.state.tokens
         caller = tokens.verify(token.strip())
         expires = token_expiry(token.strip())
-    session = SeatStreamSession(stream, show_id, caller, expires)
+    session = SeatStreamSession(stream, show_id, caller, expires, section, venue)
     return EventSourceResponse(
         session.events(parse_event_id(last_event_id)),
         ping=PING_SECONDS,
