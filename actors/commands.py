@@ -8,9 +8,11 @@ whole because one request in it was refused).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from actors.door import CheckInResult
 from actors.errors import BookingError
 from actors.seat_map_core import Booking, BookingCancelled, Hold, Payment
 
@@ -114,6 +116,18 @@ class UnblockSeats:
     seat_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    """A scanned ticket at a gate (``actors/door.py``): ``direction`` "out" is an exit scan; ``at`` is when an
+    offline gate scanned it (``offline``), None for now."""
+
+    booking_id: str
+    gate: str
+    direction: Literal["in", "out"] = "in"
+    at: datetime | None = None
+    offline: bool = False
+
+
 Command = (
     HoldSeats
     | HoldBestAvailable
@@ -127,6 +141,7 @@ Command = (
     | CancelShow
     | BlockSeats
     | UnblockSeats
+    | CheckIn
 )
 
 
@@ -149,7 +164,7 @@ class ShowCancellation:
     cancelled: tuple[BookingCancelled, ...]
 
 
-Reply = Hold | Booking | HeldHolds | Payment | BookingCancelled | ShowCancellation | Done | BookingError
+Reply = Hold | Booking | HeldHolds | Payment | BookingCancelled | ShowCancellation | CheckInResult | Done | BookingError
 
 
 def hold_answer(hold: Hold) -> dict[str, object]:

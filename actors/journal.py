@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from actors.seat_map_core import Booking, Event, Hold, SeatSpec
+from actors.seat_map_core import Admission, Booking, Event, Hold, SeatSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class StoredShow:
     holds: tuple[Hold, ...]
     bookings: tuple[Booking, ...]
     blocked: tuple[str, ...]
+    reentry: bool = False  # a ticket may come back in after an exit scan
+    admissions: tuple[Admission, ...] = ()  # the door's entries so far (``actors/door.py``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,6 +252,40 @@ class ShowCancelled:
     show_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One entry of a booking through the venue's door (``actors/door.py``): ``entry`` 1 is the first;
+    with re-entry allowed, 2, 3… follow exits (``exited_at``)."""
+
+    booking_id: str
+    entry: int
+    gate: str
+    at: datetime
+    offline: bool = False
+    exited_at: datetime | None = None
+    exit_gate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    admission: Admission
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    admission: Admission  # with ``exited_at`` and ``exit_gate`` set
+
+
+@dataclass(frozen=True, slots=True)
+class EntryConflict:
+    """An offline gate admitted a ticket that was already in: reported, never dropped."""
+
+    booking_id: str
+    gate: str
+    scanned_at: datetime
+    first: Admission
+
+
 Event = (
     SeatsHeld
     | HoldReleased
@@ -263,6 +297,9 @@ Event = (
     | PaymentStarted
     | PaymentAborted
     | ShowCancelled
+    | Admitted
+    | Exited
+    | EntryConflict
 )
 
 
@@ -480,6 +517,10 @@ class SeatMap:
     def holds_of(self, user_id: str) -> list[Hold]:
         """The user's holds that are still live, oldest first."""
         return sorted(self._live_holds_of(user_id, self.clock()), key=lambda h: h.created_at)
+
+    def booking(self, booking_id: str) -> Booking | None:
+        """A confirmed booking of this show (None: unknown, cancelled or refunded)."""
+        return self._bookings.get(booking_id)
 
     def bookings_of(self, user_id: str) -> list[Booking]:
         """The user's bookings on this show, in the order they were made (or restored)."""

@@ -50,6 +50,7 @@ from actors.commands import (
     BlockSeats,
     CancelBooking,
     CancelShow,
+    CheckIn,
     Command,
     ConfirmHolds,
     Done,
@@ -65,6 +66,7 @@ from actors.commands import (
     booking_answer,
     hold_answer,
 )
+from actors.door import Door
 from actors.errors import BookingError, HoldNotFound, Moved, SalesClosed, StaleEpoch, Unavailable
 from actors.journal import CommitExtras, IdempotentAnswer, Journal, Journals, PaymentOrigin
 from actors.metrics import ShowMetrics
@@ -193,9 +195,11 @@ class ShowEntity:
         self._staged: list[_Staged] = []
         self._generation = 0  # bumped by every (re)activation: which seat map a staged batch ran on
         self._map: SeatMap | None = None
+        self._door: Door | None = None
         self._epoch = -1
         self._fenced = False
         self._retired = False
+        self._sales_over = False  # the show started and its sales closing is committed
         self._wake = asyncio.Event()
         self._activated_at = 0.0
         self._drop_task: asyncio.Task[None] | None = None
@@ -249,6 +253,7 @@ class ShowEntity:
             blocked=stored.blocked,
             sales_closed=stored.status != "on_sale",
         )
+        self._door = Door(self._map.booking, utc_now, stored.reentry, stored.admissions)
         self._epoch = stored.epoch
         self._generation += 1
         self._answered.clear()
@@ -311,6 +316,8 @@ class ShowEntity:
                     reply = exc
                 replies.append(reply)
                 events.extend(seat_map.drain_events())
+                if self._door is not None:
+                    events.extend(self._door.drain_events())
             self._stats["batches"] += 1
             self._stats["commands"] += len(commands)
             self._stats["execute_seconds"] += time.perf_counter() - started
@@ -410,6 +417,11 @@ class ShowEntity:
             case UnblockSeats(seat_ids=seat_ids):
                 seat_map.unblock(seat_ids)
                 return Done()
+            case CheckIn(booking_id=booking_id, gate=gate, direction=direction, at=at, offline=offline):
+                assert self._door is not None  # made with the seat map
+                if direction == "out":
+                    return self._door.check_out(booking_id, gate)
+                return self._door.check_in(booking_id, gate, at=at, offline=offline)
         raise AssertionError(f"unknown command {command!r}")
 
     @staticmethod
@@ -489,7 +501,8 @@ class ShowEntity:
     # -- timers -------------------------------------------------------------------------------------
 
     async def _expiry_loop(self) -> None:
-        """Frees expired holds soon after they expire, and retires the actor when the show starts."""
+        """Frees expired holds soon after they expire, and closes sales when the show starts. The entity
+        stays for the door (check-ins, ``actors/door.py``) until it passivates like any idle show."""
         while not self.gone:
             seat_map = self._map
             if seat_map is None:
@@ -499,11 +512,11 @@ class ShowEntity:
                         await self._ready_map()
                 continue
             now = utc_now()
-            deadlines = [seat_map.rules.starts_at]
+            deadlines = [] if self._sales_over else [seat_map.rules.starts_at]
             next_expiry = seat_map.next_expiry()
             if next_expiry is not None:
                 deadlines.append(next_expiry)
-            delay = max(0.0, (min(deadlines) - now).total_seconds())
+            delay = max(0.0, (min(deadlines) - now).total_seconds()) if deadlines else 60.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 60.0) + 0.01)
@@ -511,20 +524,27 @@ class ShowEntity:
                 seat_map = self._map
                 if seat_map is None:
                     continue
-                if utc_now() >= seat_map.rules.starts_at:
+                if not self._sales_over and utc_now() >= seat_map.rules.starts_at:
                     seat_map.close_sales()
                     staged = self._stage(seat_map.drain_events(), close_show=True)
-                    retiring = True
+                    closing = True
                 elif seat_map.expire_due():
                     staged = self._stage(seat_map.drain_events())
-                    retiring = False
+                    closing = False
                 else:
                     continue
             failure = await self._flush(staged)
-            if retiring and failure is None:
-                self._step_down("started")
-                return
+            if closing and failure is None:
+                self._sales_ended()
             # On a failure the seat map was reloaded (or this copy fenced): the loop tries again.
+
+    def _sales_ended(self) -> None:
+        """The show started: its sales are closed and committed. Nothing of the seat map changes any more,
+        so its live state leaves Redis (readers fall back to PostgreSQL's final map); the entity serves the
+        door until it is idle long enough to passivate."""
+        self._sales_over = True
+        self._drop_task = asyncio.get_running_loop().create_task(self._drop_live_state())
+        log.info("show %s started: sales closed, serving the door", self.show_id)
 
     def _step_down(self, why: str) -> None:
         """The show is over (started or cancelled): stop serving, drop its live state from Redis, leave

@@ -300,6 +300,7 @@ class ShowIn(Strict):
         default=False,
         description="sell only to accounts a waiting room admits, in a provably fair order (docs/waiting-room.md)",
     )
+    reentry: bool = Field(default=False, description="a ticket may come back in after an exit scan (docs/check-in.md)")
 
 
 class ShowOut(BaseModel):
@@ -315,6 +316,7 @@ class ShowOut(BaseModel):
     sales_open_at: datetime | None = None
     sales_close_at: datetime | None = None
     waiting_room: bool = Field(default=False, description="holds need the waiting room's admission")
+    reentry: bool = Field(default=False, description="a ticket may come back in after an exit scan")
 
 
 class SeatOut(BaseModel):

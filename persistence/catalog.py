@@ -363,6 +363,7 @@ class ShowInfo:
     sales_open_at: datetime | None = None
     sales_close_at: datetime | None = None
     waiting_room: bool = False
+    reentry: bool = False
 
     @property
     def sales_end(self) -> datetime:
@@ -390,6 +391,7 @@ async def create_show(
     sales_open_at: datetime | None = None,
     sales_close_at: datetime | None = None,
     waiting_room: bool = False,
+    reentry: bool = False,
 ) -> ShowInfo:
     row = Show(
         id=new_id(),
@@ -403,6 +405,7 @@ async def create_show(
         sales_open_at=sales_open_at,
         sales_close_at=sales_close_at,
         waiting_room=waiting_room,
+        reentry=reentry,
     )
     session.add(row)
     await session.flush()

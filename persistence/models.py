@@ -180,6 +180,8 @@ class Show(SQLModel, table=True):
     own_actor: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
     # Sells only to accounts its waiting room (``waiting_rooms``, ``waiting_room/``) has admitted.
     waiting_room: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    # A ticket may come back in after an exit scan (migration 0017; off by default).
+    reentry: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
 
 
 class BlockedSeat(SQLModel, table=True):

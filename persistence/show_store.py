@@ -27,10 +27,14 @@ from psycopg_pool import AsyncConnectionPool
 from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.journal import CommitExtras, IdempotentAnswer, PaymentOrigin, StoredShow
 from actors.seat_map_core import (
+    Admission,
+    Admitted,
     Booking,
     BookingCancelled,
     BookingConfirmed,
+    EntryConflict,
     Event,
+    Exited,
     Hold,
     HoldExtended,
     HoldReleased,
@@ -120,7 +124,7 @@ class ShowStore:
             await cur.execute(
                 "UPDATE shows SET epoch = epoch + 1 WHERE id = %s AND own_actor = coalesce(%s, own_actor) "
                 "RETURNING epoch, starts_at, hold_ttl_seconds, status, screen_id, prices, "
-                "sales_open_at, sales_close_at",
+                "sales_open_at, sales_close_at, reentry",
                 (show_id, own_actor),
             )
             show = await cur.fetchone()
@@ -155,6 +159,12 @@ class ShowStore:
             bookings = _records(Booking, await cur.fetchall(), "seat_ids", "hold_ids")
             await cur.execute("SELECT seat_id FROM blocked_seats WHERE show_id = %s", (show_id,))
             blocked = tuple(r["seat_id"] for r in await cur.fetchall())
+            await cur.execute(
+                "SELECT booking_id, entry, gate, admitted_at AS at, offline, exited_at, exit_gate FROM admissions "
+                "WHERE show_id = %s ORDER BY booking_id, entry",
+                (show_id,),
+            )
+            admissions = _records(Admission, await cur.fetchall())
         return StoredShow(
             show_id=show_id,
             epoch=show["epoch"],
@@ -167,6 +177,8 @@ class ShowStore:
             holds=holds,
             bookings=bookings,
             blocked=blocked,
+            reentry=show["reentry"],
+            admissions=admissions,
         )
 
     async def place(self, show_id: str, epoch: int, own_actor: bool) -> bool:
@@ -495,6 +507,29 @@ class _EventWriter:
         )
         self._seats(event.seat_ids, "unblocked", None, None, None)
 
+    async def _admitted(self, event: Admitted) -> None:
+        a = event.admission
+        # The key (booking_id, entry) refuses a second admission of the same entry, whoever writes it.
+        await self.cur.execute(
+            "INSERT INTO admissions (booking_id, entry, show_id, gate, admitted_at, offline, epoch) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (a.booking_id, a.entry, self.show_id, a.gate, a.at, a.offline, self.epoch),
+        )
+
+    async def _exited(self, event: Exited) -> None:
+        a = event.admission
+        await self.cur.execute(
+            "UPDATE admissions SET exited_at = %s, exit_gate = %s WHERE booking_id = %s AND entry = %s",
+            (a.exited_at, a.exit_gate, a.booking_id, a.entry),
+        )
+
+    async def _entry_conflict(self, event: EntryConflict) -> None:
+        await self.cur.execute(
+            "INSERT INTO check_in_conflicts (show_id, booking_id, gate, scanned_at, first_gate, first_at, offline) "
+            "VALUES (%s, %s, %s, %s, %s, %s, true)",
+            (self.show_id, event.booking_id, event.gate, event.scanned_at, event.first.gate, event.first.at),
+        )
+
     async def _move_holds(self, holds: Sequence[Hold]) -> None:
         """Store holds whose payment state and expiry changed (a payment began or was aborted)."""
         await self.cur.executemany(
@@ -519,6 +554,9 @@ _HANDLERS: dict[type[Event], Callable[[_EventWriter, Any], Awaitable[None]]] = {
     ShowCancelled: _EventWriter._show_cancelled,
     SeatsBlocked: _EventWriter._seats_blocked,
     SeatsUnblocked: _EventWriter._seats_unblocked,
+    Admitted: _EventWriter._admitted,
+    Exited: _EventWriter._exited,
+    EntryConflict: _EventWriter._entry_conflict,
 }
 
 

@@ -24,7 +24,7 @@ from actors import seat_map_core as sm
 from actors.errors import Moved, StaleEpoch, UnknownShow
 from actors.journal import CommitExtras, StoredShow
 from actors.redis_publisher import SeatMapPublisher, SnapshotSource
-from actors.seat_map_core import Booking, Event, Hold, SeatSpec
+from actors.seat_map_core import Admission, Booking, Event, Hold, SeatSpec
 
 
 class FakeClock:
@@ -70,6 +70,9 @@ class ShowRow:
     holds: dict[str, Hold] = field(default_factory=dict)
     bookings: dict[str, Booking] = field(default_factory=dict)
     blocked: set[str] = field(default_factory=set)
+    reentry: bool = False
+    admissions: dict[tuple[str, int], Admission] = field(default_factory=dict)  # (booking, entry): the key
+    conflicts: list[sm.EntryConflict] = field(default_factory=list)
 
     def apply(self, event: Event) -> None:
         match event:
@@ -93,6 +96,14 @@ class ShowRow:
                 self.blocked.difference_update(ids)
             case sm.ShowCancelled():
                 self.status = "cancelled"
+            case sm.Admitted(admission=a):
+                key = (a.booking_id, a.entry)
+                assert key not in self.admissions, f"{key} admitted twice (the primary key refuses it)"
+                self.admissions[key] = a
+            case sm.Exited(admission=a):
+                self.admissions[(a.booking_id, a.entry)] = a
+            case sm.EntryConflict():
+                self.conflicts.append(event)
             case _:
                 raise AssertionError(f"the fake journal does not know {event!r}")
 
@@ -165,6 +176,8 @@ class MemoryJournals:
             holds=tuple(row.holds.values()),
             bookings=tuple(row.bookings.values()),
             blocked=tuple(sorted(row.blocked)),
+            reentry=row.reentry,
+            admissions=tuple(row.admissions.values()),
         )
 
     async def commit(

@@ -4,7 +4,8 @@ What the entity promises about durability, pinned without PostgreSQL or Ray (``t
 batches that run while a commit is in flight share the next transaction (group commit); a commit whose
 outcome is unknown fails its batch and every batch staged on top of it, and the show reloads from the
 journal; a copy whose epoch a newer activation took is fenced and never activates again; a show that
-starts or is cancelled retires. The real-PostgreSQL versions of these live in ``tests/integration``.
+is cancelled retires; one that starts closes its sales and serves the door. The real-PostgreSQL versions
+of these live in ``tests/integration``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from datetime import timedelta
 import pytest
 
 from actors import show_host
-from actors.commands import CancelShow, HoldSeats, Reply, ShowCancellation
+from actors.commands import CancelShow, CheckIn, ConfirmHolds, HoldSeats, Reply, ShowCancellation
+from actors.door import CheckInResult
 from actors.errors import Moved, SalesClosed, SeatsUnavailable, StaleEpoch, Unavailable
-from actors.seat_map_core import Hold
+from actors.seat_map_core import Booking, Hold
 from actors.show_entity import ActorConfig, Gone, ShowEntity
 from actors.show_host import HostConfig, ShowHost
 from tests.unit.fakes import MemoryJournals, QuietPublisher
@@ -184,17 +186,35 @@ async def test_a_cancelled_show_retires(copies: Callable[..., Copy]) -> None:
     assert show.publisher.dropped
 
 
-async def test_a_show_that_starts_closes_its_sales_and_retires(copies: Callable[..., Copy]) -> None:
+async def test_a_show_that_starts_closes_its_sales_and_serves_the_door(copies: Callable[..., Copy]) -> None:
     db = MemoryJournals()
     db.add_show("s1", starts_in=timedelta(seconds=0.3))
     show = copies(db)
+    booked = await show.hold("u0", "A2")
+    assert isinstance(booked, Hold)
+    (booking,) = await show.entity.apply([ConfirmHolds("u0", (booked.hold_id,))])
+    assert isinstance(booking, Booking)
     assert isinstance(await show.hold("u1", "A1"), Hold)
-    assert await show.went() == ["retired"]
+    for _ in range(int(WAIT_SECONDS / 0.05)):  # the show starts in 0.3 s; its sales close then
+        if show.publisher.dropped:
+            break
+        await asyncio.sleep(0.05)
     last = db.commits[-1]
     assert last.close_show
     assert db.shows["s1"].status == "closed"
     assert db.shows["s1"].holds == {}
     assert show.publisher.dropped
+    # Sales are over, the door is open: the show's single writer still decides who is in.
+    assert isinstance(await show.hold("u2", "A3"), SalesClosed)
+    first, second = await show.entity.apply([CheckIn(booking.booking_id, "g1"), CheckIn(booking.booking_id, "g2")])
+    assert isinstance(first, CheckInResult)
+    assert first.outcome == "admitted"
+    assert isinstance(second, CheckInResult)
+    assert second.outcome == "already_admitted"
+    assert second.admission is not None
+    assert second.admission.gate == "g1"
+    assert list(db.shows["s1"].admissions) == [(booking.booking_id, 1)]
+    assert show.gone == []
 
 
 @pytest.fixture
