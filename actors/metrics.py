@@ -22,8 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from actors.door import CheckInResult
 from actors.errors import BookingError
-from actors.seat_map_core import BookingConfirmed, Event, HoldReleased, PaymentAborted, PaymentStarted, SeatsHeld
+from actors.seat_map_core import (
+    Admitted,
+    BookingConfirmed,
+    EntryConflict,
+    Event,
+    HoldReleased,
+    PaymentAborted,
+    PaymentStarted,
+    SeatsHeld,
+)
 
 log = logging.getLogger("booking.metrics")
 
@@ -53,6 +63,15 @@ METRICS: dict[str, MetricSpec] = {
     "hold_releases": MetricSpec("counter", "Holds ended before expiry, by reason.", ("reason",)),
     "refusals": MetricSpec("counter", "Commands refused, by reason (the error type).", ("reason",)),
     "payments": MetricSpec("counter", "Payment outcomes: started, declined, failed, captured.", ("outcome",)),
+    "door_entries": MetricSpec(
+        "counter",
+        "Tickets admitted at the door, by gate; offline: admitted by a gate without network.",
+        ("gate", "offline"),
+    ),
+    "door_scans": MetricSpec(
+        "counter", "Scans the show decided: admitted, already_admitted, refused, exited.", ("result",)
+    ),
+    "door_conflicts": MetricSpec("counter", "Offline admits of tickets that were already in, by gate.", ("gate",)),
     "live_holds": MetricSpec("gauge", "Live holds of the show."),
     "seats": MetricSpec("gauge", "Seats of the show by status.", ("status",)),
     "batch_size": MetricSpec(
@@ -120,8 +139,14 @@ class ShowMetrics(_Recorder):
             holds = seats = bookings = expirations = 0
             releases: Tally[str] = Tally()
             payments: Tally[str] = Tally()
+            entries: Tally[tuple[str, bool]] = Tally()
+            conflicts: Tally[str] = Tally()
             for event in events:
                 match event:
+                    case Admitted(admission=admission):
+                        entries[(admission.gate, admission.offline)] += 1
+                    case EntryConflict(gate=gate):
+                        conflicts[gate] += 1
                     case SeatsHeld(hold=hold):
                         holds += 1
                         seats += len(hold.seat_ids)
@@ -146,6 +171,10 @@ class ShowMetrics(_Recorder):
                 m["hold_releases"].inc(count, tags={"reason": why})
             for result, count in payments.items():
                 m["payments"].inc(count, tags={"outcome": result})
+            for (gate, offline), count in entries.items():
+                m["door_entries"].inc(count, tags={"gate": gate, "offline": str(offline).lower()})
+            for gate, count in conflicts.items():
+                m["door_conflicts"].inc(count, tags={"gate": gate})
             self._refresh_gauges()
         except Exception as exc:
             self._fail(exc)
@@ -159,6 +188,9 @@ class ShowMetrics(_Recorder):
             refusals = Tally(type(r).__name__ for r in replies if isinstance(r, BookingError))
             for why, count in refusals.items():
                 self._metrics["refusals"].inc(count, tags={"reason": why})
+            scans = Tally(r.outcome for r in replies if isinstance(r, CheckInResult))
+            for result, count in scans.items():
+                self._metrics["door_scans"].inc(count, tags={"result": result})
         except Exception as exc:
             self._fail(exc)
 

@@ -21,6 +21,7 @@ from booking.service import BookingService
 from persistence.database import Database
 from seat_views.reader import SeatMapReader
 from settings import Settings
+from tickets.issuer import TicketIssuer
 from waiting_room.service import WaitingRooms
 
 T = TypeVar("T")
@@ -52,3 +53,4 @@ Rooms = Annotated[WaitingRooms, Depends(_dependency(rooms_of))]
 Bookings = Annotated[BookingService, Depends(_dependency(booking_of))]
 Tokens = Annotated[TokenService, Depends(_dependency(state_reader("tokens", TokenService)))]
 AppSettings = Annotated[Settings, Depends(_dependency(state_reader("settings", Settings)))]
+Tickets = Annotated[TicketIssuer, Depends(_dependency(state_reader("tickets", TicketIssuer)))]
