@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 
 from api.auth import TokenService
+from booking.door import DoorService
 from booking.service import BookingService
 from persistence.database import Database
 from seat_views.reader import SeatMapReader
@@ -54,3 +55,4 @@ Bookings = Annotated[BookingService, Depends(_dependency(booking_of))]
 Tokens = Annotated[TokenService, Depends(_dependency(state_reader("tokens", TokenService)))]
 AppSettings = Annotated[Settings, Depends(_dependency(state_reader("settings", Settings)))]
 Tickets = Annotated[TicketIssuer, Depends(_dependency(state_reader("tickets", TicketIssuer)))]
+Door = Annotated[DoorService, Depends(_dependency(state_reader("door", DoorService)))]
