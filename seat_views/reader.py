@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -75,13 +76,13 @@ class SectionLayout:
 
 
 class VenueIndex:
-    """A screen's layout indexed once per process (screens never change): each place's position, and each
+    """A screen's layout indexed once per process (screens never change): each place's section, and each
     section's places. Building it is O(places); everything a read asks of it afterwards is O(1) a seat."""
 
     def __init__(self, screen: ScreenInfo) -> None:
         self.screen = screen
         self.capacity = len(screen.seats)
-        self._position = {seat.seat_id: i for i, seat in enumerate(screen.seats)}
+        self.section_by_seat = {seat.seat_id: seat.section for seat in screen.seats}
         places: dict[str, list[SeatLayout]] = {info.code: [] for info in screen.sections}
         for seat in screen.seats:
             if seat.section in places:
@@ -95,8 +96,7 @@ class VenueIndex:
 
     def section_of(self, seat_id: str) -> str | None:
         """The code of the seat's section ("" on a cinema screen); None for an id that is not a place here."""
-        position = self._position.get(seat_id)
-        return None if position is None else self.screen.seats[position].section
+        return self.section_by_seat.get(seat_id)
 
 
 def empty_counts() -> dict[str, int]:
@@ -146,21 +146,34 @@ class Claims:
     def counts(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """How many places are in each status, in the whole show and per section: O(claimed seats)."""
         if self._counts is None:
+            section_of = self.venue.section_by_seat.get
+            # A claim on an id that is not a place of this layout (None) is not counted: claims read
+            # elsewhere are only as consistent as their source.
+            tally = Counter((section_of(seat_id), status) for seat_id, status in self.statuses.items())
             sections = {code: empty_counts() for code in self.venue.sections}
             total = empty_counts()
-            section_of = self.venue.section_of
-            for seat_id, status in self.statuses.items():
-                code = section_of(seat_id)
+            for (code, status), count in tally.items():
                 if code is None:
-                    continue  # not a place of this layout (a claim only as consistent as its source)
-                total[status] += 1
+                    continue
+                total[status] += count
                 if code in sections:
-                    sections[code][status] += 1
+                    sections[code][status] += count
             total["available"] = self.venue.capacity - sum(total[s] for s in CLAIMED)
             for code, counts in sections.items():
                 counts["available"] = self.venue.sections[code].info.capacity - sum(counts[s] for s in CLAIMED)
             self._counts = total, sections
         return self._counts
+
+    def section_counts(self, code: str) -> dict[str, int]:
+        """One section's counts: from ``counts`` if they are at hand or the section is a standing zone
+        (no seats to count), else from the section's seats, O(its seats)."""
+        section = self.venue.sections[code]
+        if self._counts is not None or section.info.standing:
+            return self.counts()[1][code]
+        counts = empty_counts()
+        for seat in self.section(code).seats:
+            counts[seat.status] += 1
+        return counts
 
     def _view(self, seats: tuple[SeatLayout, ...]) -> SeatMapView:
         status_of, available, prices = self.statuses.get, SeatStatus.AVAILABLE, self.show.prices

@@ -79,7 +79,7 @@ def section_status(claims: Claims, section: SectionLayout) -> dict[str, Any]:
         "kind": info.kind,
         "category": info.category,
         "capacity": info.capacity,
-        **claims.counts()[1][info.code],
+        **claims.section_counts(info.code),
         "price_min": min(range_),
         "price_max": max(range_),
     }
@@ -87,12 +87,13 @@ def section_status(claims: Claims, section: SectionLayout) -> dict[str, Any]:
 
 def venue_fields(show_id: str, claims: Claims) -> dict[str, Any]:
     """The overview (``VenueOut``): O(claimed seats + sections)."""
+    total, _ = claims.counts()  # first: the sections' entries then take their counts from it
     return {
         "show_id": show_id,
         "as_of": iso(claims.as_of),
         "source": claims.source,
         "capacity": claims.venue.capacity,
-        "counts": claims.counts()[0],
+        "counts": total,
         "sections": [section_status(claims, section) for section in claims.venue.sections.values()],
     }
 
