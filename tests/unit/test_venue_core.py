@@ -283,7 +283,7 @@ def apply_operation(sm: SeatMap, clock: FakeClock, op: tuple[Any, ...]) -> None:
     sm.drain_events()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(operations, min_size=1, max_size=40))
 def test_cached_best_available_is_the_uncached_choice(ops: list[tuple[Any, ...]]) -> None:
     """After any history of holds, releases, expiries, bookings, cancellations and blocks, ``hold_best``
@@ -647,7 +647,7 @@ class StandingZoneMachine(RuleBasedStateMachine):
 
 
 StandingZoneMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_standing_zone_state_machine = StandingZoneMachine.TestCase
 
