@@ -35,6 +35,7 @@ from api.observability import configure_logging, ray_dashboard_sign_in
 from api.problems import status_of
 from api.rate_limit import RateLimiter
 from api.routes import catalog as catalog_routes
+from booking.door import DoorService
 from booking.records import SqlRecords
 from booking.service import BookingService
 from cluster import topology
@@ -48,11 +49,13 @@ from persistence import catalog, demo, migrate
 from persistence.database import Database
 from persistence.journals import PostgresJournals
 from persistence.retention import Pruner, RetentionPolicy
+from persistence.ticket_keys import SqlKeyStore
 from routing.prewarm import Prewarmer
 from routing.show_router import ShowActors, ensure_ray
 from seat_views.reader import SeatMapReader
 from seat_views.stream import SeatMapStream
 from settings import Settings
+from tickets.issuer import TicketIssuer
 from waiting_room.rounds import Admitter, RoundRules
 from waiting_room.service import WaitingRooms
 from waiting_room.waiting_list import WaitingLists
@@ -235,6 +238,8 @@ def build_app(settings: Settings, urls: ServiceUrls, secret: str) -> FastAPI:
     app.state.seat_stream = seat_stream
     app.state.notifications = notifications
     app.state.waiting_lists = waiting_lists
+    app.state.tickets = tickets = TicketIssuer(SqlKeyStore(database))
+    app.state.door = DoorService(actors, seatmaps, tickets)
     return app
 
 

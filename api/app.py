@@ -22,6 +22,7 @@ from api.routes import (
     bookings,
     box_office,
     catalog,
+    check_in,
     holds,
     notifications,
     queue,
@@ -30,6 +31,7 @@ from api.routes import (
     seat_blocks,
     seed,
     stream,
+    tickets,
     venue,
     waiting_list,
     web,
@@ -132,6 +134,8 @@ def create_app(
     app.include_router(accounts.admin)
     app.include_router(catalog.admin)
     app.include_router(bookings.router)
+    app.include_router(tickets.router)
+    app.include_router(check_in.router)
     app.include_router(box_office.router)
     app.include_router(stream.router)
     app.include_router(queue.router)

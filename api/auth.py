@@ -152,5 +152,14 @@ async def box_office_caller(caller: Annotated[Caller, Depends(bearer_caller)]) -
 
 CurrentCaller = Annotated[Caller, Depends(bearer_caller)]
 BoxOfficeCaller = Annotated[Caller, Depends(box_office_caller)]
+
+
+async def gate_caller(caller: Annotated[Caller, Depends(bearer_caller)]) -> Caller:
+    if caller.role not in ("gate", "admin"):
+        raise ApiProblem(403, "this needs a gate or admin account", "forbidden")
+    return caller
+
+
+GateCaller = Annotated[Caller, Depends(gate_caller)]
 SeedCaller = Annotated[Caller, Depends(seed_caller)]
 AdminCaller = Annotated[Caller, Depends(admin_caller)]

@@ -57,6 +57,7 @@ def create_show(
     hold_ttl_seconds: int | None = None,
     sales_open_at: datetime | None = None,
     waiting_room: bool = False,
+    reentry: bool = False,
 ) -> ShowFixture:
     headers = admin_headers(client)
     rows = rows or [
@@ -94,6 +95,8 @@ def create_show(
         body["sales_open_at"] = sales_open_at.isoformat()
     if waiting_room:
         body["waiting_room"] = True
+    if reentry:
+        body["reentry"] = True
     show = client.post("/api/v1/admin/shows", headers=headers, json=body)
     assert show.status_code == 201, show.text
     return ShowFixture(

@@ -46,7 +46,7 @@ class User(SQLModel, table=True):
     __tablename__ = "users"
     __table_args__ = (
         Index("ux_users_email_lower", text("lower(email)"), unique=True),
-        CheckConstraint("role in ('customer', 'box_office', 'admin')", name="ck_users_role"),
+        CheckConstraint("role in ('customer', 'box_office', 'gate', 'admin')", name="ck_users_role"),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -72,11 +72,11 @@ class StaffIn(Strict):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=8, max_length=128)
     name: Name | None = None
-    role: Literal["customer", "box_office", "admin"]
+    role: Literal["customer", "box_office", "gate", "admin"]
 
 
 class RoleIn(Strict):
-    role: Literal["customer", "box_office", "admin"]
+    role: Literal["customer", "box_office", "gate", "admin"]
 
 
 admin = APIRouter(prefix="/api/v1/admin/users", tags=["admin"], responses=problem_responses(401, 403, 404, 409))

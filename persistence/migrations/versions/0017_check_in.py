@@ -13,6 +13,7 @@ Create Date: 2026-12-08 01:00:00.000000
 * ``check_in_conflicts``: an offline gate's admit of a ticket that was already in (at another gate, or
   online), found when the gate synced: reported to the admins, never dropped.
 * ``shows.reentry``: whether a ticket may come back in after an exit scan (off by default).
+* ``users.role`` may be ``gate``: the accounts of the door's scanners.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE users DROP CONSTRAINT ck_users_role")
+    op.execute(
+        "ALTER TABLE users ADD CONSTRAINT ck_users_role CHECK (role IN ('customer', 'box_office', 'gate', 'admin'))"
+    )
     op.execute("ALTER TABLE shows ADD COLUMN reentry boolean NOT NULL DEFAULT false")
     op.execute(
         """
@@ -78,3 +83,5 @@ def downgrade() -> None:
     op.execute("DROP TABLE admissions")
     op.execute("DROP TABLE ticket_keys")
     op.execute("ALTER TABLE shows DROP COLUMN reentry")
+    op.execute("ALTER TABLE users DROP CONSTRAINT ck_users_role")
+    op.execute("ALTER TABLE users ADD CONSTRAINT ck_users_role CHECK (role IN ('customer', 'box_office', 'admin'))")
