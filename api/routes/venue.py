@@ -18,11 +18,12 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from actors.seat_map_core import SeatStatus
 from api.deps import seatmaps_of
 from api.problems import ApiProblem, problem_responses
 from api.routes.catalog import RENDER_TTL, iso, remember_path_render
 from api.schemas import EntityId, SeatOut, SectionCode
-from seat_views.reader import Claims, SectionLayout
+from seat_views.reader import Claims, SectionLayout, empty_counts
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=problem_responses(404))
 
@@ -68,8 +69,9 @@ class SectionSeatsOut(BaseModel):
     source: str = Field(description="`cache` (published by the show's actor) or `database` (fallback)")
 
 
-def section_status(claims: Claims, section: SectionLayout) -> dict[str, Any]:
-    """A section's entry (``SectionStatusOut``): its record, its counts and its price range for the show."""
+def section_status(claims: Claims, section: SectionLayout, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A section's entry (``SectionStatusOut``): its record, its counts (``Claims.section_counts`` unless
+    given) and its price range for the show."""
     prices = claims.show.prices
     range_ = [float(prices.get(category, Decimal(0))) for category in section.categories]
     info = section.info
@@ -79,7 +81,7 @@ def section_status(claims: Claims, section: SectionLayout) -> dict[str, Any]:
         "kind": info.kind,
         "category": info.category,
         "capacity": info.capacity,
-        **claims.section_counts(info.code),
+        **(claims.section_counts(info.code) if counts is None else counts),
         "price_min": min(range_),
         "price_max": max(range_),
     }
@@ -99,25 +101,34 @@ def venue_fields(show_id: str, claims: Claims) -> dict[str, Any]:
 
 
 def section_fields(show_id: str, claims: Claims, code: str) -> dict[str, Any]:
-    """One section's map (``SectionSeatsOut``): O(the section's seats)."""
-    entry = section_status(claims, claims.venue.sections[code])
-    seats = [
-        {
-            "id": s.id,
-            "row": s.row,
-            "number": s.number,
-            "status": s.status,
-            "category": s.category,
-            "price": float(s.price),
-        }
-        for s in claims.section(code).seats
-    ]
-    counts = {key: entry[key] for key in ("available", "held", "booked", "blocked")}
+    """One section's map (``SectionSeatsOut``): O(the section's seats), each seat's entry built straight
+    from the layout and the claims (the hottest loop of a stadium's reads)."""
+    section = claims.venue.sections[code]
+    seats: list[dict[str, Any]] = []
+    counts: dict[str, int] | None = None
+    if not section.info.standing:
+        status_of, available = claims.statuses.get, SeatStatus.AVAILABLE
+        price = {category: float(claims.show.prices.get(category, Decimal(0))) for category in section.categories}
+        seats = [
+            {
+                "id": s.seat_id,
+                "row": s.row,
+                "number": s.number,
+                "status": status_of(s.seat_id, available),
+                "category": s.category,
+                "price": price[s.category],
+            }
+            for s in section.seats
+        ]
+        counts = empty_counts()
+        for seat in seats:
+            counts[seat["status"]] += 1
+    entry = section_status(claims, section, counts)
     return {
         "show_id": show_id,
         "section": entry,
         "seats": seats,
-        "counts": counts,
+        "counts": {key: entry[key] for key in ("available", "held", "booked", "blocked")},
         "as_of": iso(claims.as_of),
         "source": claims.source,
     }
