@@ -93,6 +93,11 @@ class Door:
         """Tickets in right now."""
         return sum(1 for a in self._last.values() if a.exited_at is None)
 
+    def places_inside(self) -> int:
+        """Places (seats, standing places) of the tickets in right now, of bookings still confirmed."""
+        bookings = (self._booking_of(a.booking_id) for a in self._last.values() if a.exited_at is None)
+        return sum(len(b.seat_ids) for b in bookings if b is not None)
+
     def drain_events(self) -> list[Event]:
         events, self.pending_events = self.pending_events, []
         return events

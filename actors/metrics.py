@@ -72,6 +72,9 @@ METRICS: dict[str, MetricSpec] = {
         "counter", "Scans the show decided: admitted, already_admitted, refused, exited.", ("result",)
     ),
     "door_conflicts": MetricSpec("counter", "Offline admits of tickets that were already in, by gate.", ("gate",)),
+    "door_inside": MetricSpec(
+        "gauge", "Places of the tickets inside now (share of the audience in: this / seats{status=booked})."
+    ),
     "live_holds": MetricSpec("gauge", "Live holds of the show."),
     "seats": MetricSpec("gauge", "Seats of the show by status.", ("status",)),
     "batch_size": MetricSpec(
@@ -124,8 +127,15 @@ class _Recorder:
 class ShowMetrics(_Recorder):
     """The metrics of one show actor. Every method swallows its own failures (and logs the first)."""
 
-    def __init__(self, show_id: str, gauges: GaugeSource, create: MetricFactory | None = None) -> None:
+    def __init__(
+        self,
+        show_id: str,
+        gauges: GaugeSource,
+        create: MetricFactory | None = None,
+        inside: Callable[[], int] | None = None,
+    ) -> None:
         self._gauges = gauges
+        self._inside = inside
         self._next_gauge = 0.0
         super().__init__(show_id, create or ray_metrics, "show metrics disabled for this actor")
 
@@ -206,6 +216,8 @@ class ShowMetrics(_Recorder):
         self._metrics["live_holds"].set(live_holds)
         for status, count in seats.items():
             self._metrics["seats"].set(count, tags={"status": status})
+        if self._inside is not None:
+            self._metrics["door_inside"].set(self._inside())
 
 
 def ray_metrics(show_id: str) -> dict[str, Any]:

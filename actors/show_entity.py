@@ -212,7 +212,8 @@ class ShowEntity:
             "commit_seconds": 0.0,
             "snapshot_seconds": 0.0,
         }
-        self._metrics = ShowMetrics(show_id, self._gauge_reading)  # recorded after commits, never raises
+        # Recorded after commits, never raises.
+        self._metrics = ShowMetrics(show_id, self._gauge_reading, inside=self._places_inside)
         loop = asyncio.get_running_loop()
         self._activation: asyncio.Task[None] = loop.create_task(self._activate())
         self._timer = loop.create_task(self._expiry_loop())
@@ -681,6 +682,9 @@ class ShowEntity:
             "booked": booked,
             "blocked": blocked,
         }
+
+    def _places_inside(self) -> int:
+        return 0 if self._door is None else self._door.places_inside()
 
     def _gauge_reading(self) -> tuple[int, dict[str, int]] | None:
         """Live holds and seats by status, for the metrics gauges (read at most once a second)."""
