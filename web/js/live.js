@@ -1,16 +1,18 @@
 // The live seat map: an EventSource on /api/v1/shows/{id}/seats/stream (see api/routes/stream.py).
 // `snapshot` replaces the whole map, `seats` carries the seats one committed change touched (each with a
 // version that only grows), `resync` announces a snapshot, and, with a token, `hold` / `expired` follow
-// the caller's own holds. EventSource reconnects by itself and resumes with Last-Event-ID.
+// the caller's own holds. EventSource reconnects by itself and resumes with Last-Event-ID. A venue's
+// page follows one section at a time (`?section=112`: the snapshot and changes of that section only).
 // followSeatMap() and liveSeatMap() keep a SeatMap (seatmap.js) up to date from it.
 
 import { api, session } from "./api.js";
 
 /**
  * Open the stream. handlers: snapshot(data), seats(data), hold(data), expired(data), status("live" |
- * "reconnecting" | "closed"). Returns { close(), reopen() }; reopen() picks up a new token.
+ * "reconnecting" | "closed"). options: section (a venue's section code: that section's seats only).
+ * Returns { close(), reopen() }; reopen() picks up a new token.
  */
-export function openSeatStream(showId, handlers) {
+export function openSeatStream(showId, handlers, { section } = {}) {
   let source = null;
   let closed = false;
   let retryTimer = null;
@@ -27,9 +29,11 @@ export function openSeatStream(showId, handlers) {
   function connect() {
     if (closed) return;
     const token = session.token;
-    const url = `/api/v1/shows/${encodeURIComponent(showId)}/seats/stream${
-      token ? `?access_token=${encodeURIComponent(token)}` : ""
-    }`;
+    const params = new URLSearchParams();
+    if (section) params.set("section", section);
+    if (token) params.set("access_token", token);
+    const qs = params.toString();
+    const url = `/api/v1/shows/${encodeURIComponent(showId)}/seats/stream${qs ? `?${qs}` : ""}`;
     source = new EventSource(url);
     const on = (event, name) =>
       source.addEventListener(event, (message) => {
@@ -83,10 +87,11 @@ export function openSeatStream(showId, handlers) {
 
 /**
  * Keep `map` live: each snapshot replaces its seats and each change is applied to them, and then
- * `changed()` runs (to redraw a legend, say). Other handlers (hold, expired, status) pass through.
+ * `changed()` runs (to redraw a legend, say). Other handlers (hold, expired, status) pass through;
+ * options go to openSeatStream.
  */
-export function followSeatMap(showId, map, changed, handlers = {}) {
-  return openSeatStream(showId, {
+export function followSeatMap(showId, map, changed, handlers = {}, options = {}) {
+  const follow = {
     ...handlers,
     snapshot: (data) => {
       map.setSeats(data.seats);
@@ -96,7 +101,8 @@ export function followSeatMap(showId, map, changed, handlers = {}) {
       map.applyChanges(data.changes);
       changed();
     },
-  });
+  };
+  return openSeatStream(showId, follow, options);
 }
 
 /** Fill `map` with the show's seats, call `changed()`, then follow the stream (followSeatMap). */

@@ -20,10 +20,11 @@ const STATUS_WORDS = {
 export class SeatMap {
   /**
    * options: label (accessible name of the map), mode "customer" | "admin" (admins select available or
-   * blocked seats, to block or unblock), maxSelection, onChange(selectedIds), onTaken(seatIds).
+   * blocked seats, to block or unblock), maxSelection, onChange(selectedIds), onTaken(seatIds), front
+   * (what the front row faces: "Screen this way", or a venue's "Stage this way").
    */
   constructor(options = {}) {
-    this.options = { mode: "customer", maxSelection: 10, ...options };
+    this.options = { mode: "customer", maxSelection: 10, front: "Screen this way", ...options };
     this.seats = new Map(); // id -> {id,row,number,category,price,status,version}
     this.buttons = new Map(); // id -> button
     this.selected = new Set();
@@ -195,7 +196,7 @@ export class SeatMap {
       ),
     );
     this.element.replaceChildren(
-      h("div", { class: "screen", "aria-hidden": "true" }, "Screen this way"),
+      h("div", { class: "screen", "aria-hidden": "true" }, this.options.front),
       h("div", { class: "seat-rows" }, rowEls),
     );
     const first = [...this.seats.values()].find((s) => this.selectable(s)) || this.seats.values().next().value;

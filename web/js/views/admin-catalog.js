@@ -19,6 +19,7 @@ import {
   plural,
 } from "../dom.js";
 import { capitalise } from "../seatmap.js";
+import { sectionEditor } from "./admin-venue.js";
 
 const CATEGORY_PATTERN = /^[a-z][a-z0-9_-]{0,29}$/;
 const KNOWN_CATEGORIES = ["standard", "premium", "recliner", "vip", "balcony"];
@@ -223,7 +224,14 @@ export async function theatersPanel(panel, query) {
         ),
       ),
       screenEditor(selected, async (screen) => {
-        await drawScreens(`Screen ${screen.name} was created with ${plural(screen.seats.length, "seat")}.`);
+        await drawScreens(
+          screen.sections?.length
+            ? `Venue ${screen.name} was created with ${plural(screen.capacity, "place")} in ${plural(
+                screen.sections.length,
+                "section",
+              )}.`
+            : `Screen ${screen.name} was created with ${plural(screen.seats.length, "seat")}.`,
+        );
       }),
     );
   }
@@ -247,8 +255,16 @@ function summariseRows(rows) {
   return [...byCategory.entries()].map(([c, n]) => `${n} ${c}`).join(", ");
 }
 
+// A picture of more seats than this would be a wall of dots (a stadium: 100,000 elements); the text
+// next to it says the same.
+const PREVIEW_MAX_SEATS = 2000;
+
 /** A small picture of a layout (decorative; the text next to it says the same). */
 function layoutPreview(rows) {
+  // The sales report lists a venue's rows merged across its sections (and its standing places as a row
+  // without a label): drawn as a screen they would mislead, so a large or sectioned layout is not drawn.
+  const seats = rows.reduce((sum, r) => sum + r.seats, 0);
+  if (seats > PREVIEW_MAX_SEATS || rows.some((r) => !r.row || r.seats > 100)) return null;
   const categories = [...new Set(rows.map((r) => r.category))];
   return h(
     "div",
@@ -271,8 +287,43 @@ function layoutPreview(rows) {
   );
 }
 
-/** The seat-layout editor: rows front first, each with a number of seats and a category. */
+/**
+ * The seat-layout editor: a cinema screen's rows, or a venue's sections (admin-venue.js), chosen by the
+ * "Layout" switch; only the chosen form is in the page.
+ */
 export function screenEditor(theaterId, onCreated) {
+  const slot = h("div", {});
+  const forms = {
+    rows: () => rowsEditor(theaterId, onCreated),
+    sections: () => sectionEditor(theaterId, { create, onCreated, message: formMessage() }),
+  };
+  const built = {};
+  const choose = (kind) => mount(slot, (built[kind] ||= forms[kind]()));
+  const option = (kind, label, checked) =>
+    h(
+      "label",
+      {},
+      h("input", { type: "radio", name: "layout-kind", value: kind, checked, onchange: () => choose(kind) }),
+      label,
+    );
+  choose("rows");
+  return h(
+    "section",
+    { class: "panel screen-editor", "aria-labelledby": "new-screen-title" },
+    h("h3", { id: "new-screen-title" }, "New screen"),
+    h(
+      "fieldset",
+      { class: "layout-kind" },
+      h("legend", { class: "visually-hidden" }, "Layout"),
+      option("rows", "Rows of seats (a cinema screen)", true),
+      option("sections", "Sections and standing zones (an arena or a stadium)", false),
+    ),
+    slot,
+  );
+}
+
+/** The cinema screen's editor: rows front first, each with a number of seats and a category. */
+function rowsEditor(theaterId, onCreated) {
   let rows = [
     { seats: 10, category: "standard" },
     { seats: 10, category: "standard" },
@@ -428,7 +479,7 @@ export function screenEditor(theaterId, onCreated) {
   return h(
     "form",
     {
-      class: "panel screen-editor",
+      class: "screen-editor",
       "aria-label": "New screen",
       onsubmit: onSubmit(message, async () => {
         const bad = rows.find((r) => !CATEGORY_PATTERN.test(r.category));
@@ -440,7 +491,6 @@ export function screenEditor(theaterId, onCreated) {
         await onCreated(screen);
       }),
     },
-    h("h3", {}, "New screen"),
     field("Screen name", name),
     table,
     summary,

@@ -15,11 +15,12 @@ import {
   plural,
   spinner,
 } from "../dom.js";
+import { seatList } from "../holding.js";
 import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
 import { SeatMap, seatLegend, seatMapLayout, selectedList } from "../seatmap.js";
+import { salesState } from "../showpage.js";
 import { cancelShow, report, statusWords } from "./admin-catalog.js";
-import { salesState, seatList } from "./show.js";
 
 const ROOM_REFRESH_MS = 5000;
 

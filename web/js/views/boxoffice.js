@@ -18,11 +18,11 @@ import {
   panel,
   plural,
 } from "../dom.js";
+import { seatList } from "../holding.js";
 import { liveSeatMap } from "../live.js";
 import { navigate } from "../router.js";
 import { SeatMap, seatLegend, seatMapLayout, selectedList } from "../seatmap.js";
 import { ticketCard } from "../ticket.js";
-import { seatList } from "./show.js";
 
 const THEATER_KEY = "seatwise.desk.theater";
 
