@@ -277,14 +277,14 @@ async def seat_map(show_id: EntityId, request: Request) -> Response:
     rendered = _fresh_render(show_id, now)
     if rendered is not None:
         return Response(rendered, media_type="application/json")
-    claims = await seatmaps.claims(show_id)
+    claims = await seatmaps.claims(show_id, RENDER_TTL)  # a read the venue's other maps may share
     if claims.venue.sections:
         body = flat_seat_map_body(show_id, claims)
     else:  # a cinema screen: a few hundred seats
         body = json.dumps(seat_map_fields(show_id, claims.full()), separators=(",", ":")).encode()
     if len(_rendered) > RENDER_LIMIT:
         _rendered.clear()
-    _rendered[show_id] = (now, body)
+    _rendered[show_id] = (claims.read_at, body)  # kept no longer than RENDER_TTL after the read began
     return Response(body, media_type="application/json")
 
 
