@@ -39,6 +39,9 @@ __all__ = ["ActorConfig", "RemoteShowActor", "ShowActor", "actor_name", "actor_o
 
 log = logging.getLogger("booking.show_actor")
 
+DOOR_IDLE_SECONDS = 600.0  # a started show's own actor leaves after this long without a scan
+DOOR_CHECK_SECONDS = 30.0
+
 
 def set_niceness(niceness: int | None) -> None:
     """Ray starts worker processes at nice 15 (``RAY_worker_niceness``) so that background work yields
@@ -105,6 +108,8 @@ class ShowActor:
         self._demoter: asyncio.Task[None] | None = None
         if idle_seconds is not None:
             self._demoter = asyncio.get_running_loop().create_task(self._demote_when_idle(idle_seconds))
+        else:
+            self._demoter = asyncio.get_running_loop().create_task(self._retire_after_the_door())
 
     def __repr__(self) -> str:  # what the Ray dashboard and log prefixes show for this actor
         return f"ShowActor({self.show_id})"
@@ -161,6 +166,22 @@ class ShowActor:
             self._exit()
         else:  # fenced: exit, and let Ray decide whether this name still needs a process
             asyncio.get_running_loop().call_later(0.2, os._exit, 1)
+
+    async def _retire_after_the_door(self) -> None:
+        """A dedicated show's actor once its show started: it serves the door (check-ins) and leaves for
+        good when no scan came for ``DOOR_IDLE_SECONDS``, stopped cleanly; a later scan makes a new one."""
+        while True:
+            await asyncio.sleep(DOOR_CHECK_SECONDS)
+            entity = self._entity
+            try:
+                if entity is None or not entity.sales_over or not await entity.passivate(DOOR_IDLE_SECONDS):
+                    continue
+            except Exception:
+                log.exception("show %s: retirement check failed; next round retries", self.show_id)
+                continue
+            log.info("show %s: the door was quiet for %gs; actor retiring", self.show_id, DOOR_IDLE_SECONDS)
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+            return
 
     async def _demote_when_idle(self, idle_seconds: float) -> None:
         """A promoted show that has gone quiet goes back to a host: stopped cleanly (everything it

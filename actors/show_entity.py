@@ -562,6 +562,11 @@ class ShowEntity:
     # -- passivation --------------------------------------------------------------------------------
 
     @property
+    def sales_over(self) -> bool:
+        """The show started and its sales closing is committed: only the door is served from here on."""
+        return self._sales_over
+
+    @property
     def gone(self) -> bool:
         """Retired, fenced or stopped: this entity will never serve again."""
         return self._retired or self._fenced or self._stopped or self._moved

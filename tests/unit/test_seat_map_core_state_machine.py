@@ -638,8 +638,8 @@ class SeatMapMachine(RuleBasedStateMachine):
         snapshot = self.sm.snapshot()
         assert held == {s: h.expires_at.timestamp() for h in self.live() for s in h.seat_ids}
         assert set(held) == {s for s, st in snapshot.items() if st is SeatStatus.HELD}
-        assert booked == [s for s, st in snapshot.items() if st is SeatStatus.BOOKED]
-        assert blocked == [s for s, st in snapshot.items() if st is SeatStatus.BLOCKED]
+        assert sorted(booked) == sorted(s for s, st in snapshot.items() if st is SeatStatus.BOOKED)
+        assert sorted(blocked) == sorted(s for s, st in snapshot.items() if st is SeatStatus.BLOCKED)
 
     @invariant()
     def counts_add_up(self) -> None:
