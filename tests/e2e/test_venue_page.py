@@ -107,6 +107,10 @@ def test_a_stadium_s_overview_then_a_block_s_seats_and_standing_places_are_booke
     expect(page).to_have_url(re.compile(r"\?section=112$"))
     expect(page.get_by_role("group", name="Seats in Block 112").get_by_role("button")).to_have_count(1000)
     expect(page.get_by_text("Live", exact=True)).to_be_visible()
+    rival = web.person(name="Rival")
+    taken = web.client.post(f"/api/v1/shows/{show.show_id}/holds", headers=bearer(rival), json={"seats": ["112-A-1"]})
+    assert taken.status_code == 201, taken.text
+    expect(seat(page, "Row A seat 1", "held by someone else")).to_be_visible()  # the section's live stream
     seat(page, "Row K seat 14", "premium, ₹120, available").click()
     seat(page, "Row K seat 15").click()
     page.get_by_role("button", name="Hold 2 seats · ₹240").click()
