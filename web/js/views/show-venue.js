@@ -109,7 +109,7 @@ export async function render(main, { show, movie, theater, venue, turn, queuePat
       sections.length,
       "section",
     )}.`;
-    if (open) drawSectionHead();
+    drawFacts();
     if (open?.kind === "standing") drawStanding();
   }
 
@@ -236,12 +236,14 @@ export async function render(main, { show, movie, theater, venue, turn, queuePat
   }
 
   function drawLegend() {
-    if (open?.map) mount(open.legend, seatLegend(open.map));
+    if (!open?.map) return;
+    mount(open.legend, seatLegend(open.map));
+    drawFacts();
   }
 
+  /** The open section's heading, its facts line and the way back; then its map or its picker. */
   function drawSectionHead() {
     const section = overview.section(open.code);
-    if (!section) return;
     const back = h(
       "button",
       {
@@ -255,43 +257,47 @@ export async function render(main, { show, movie, theater, venue, turn, queuePat
       },
       "All sections",
     );
+    open.facts = h("p", { class: "muted" });
     const head = h(
       "div",
       { class: "venue-section-head" },
-      h(
-        "div",
-        {},
-        h("h2", { id: "section-title", tabindex: "-1" }, section.name),
-        h(
-          "p",
-          { class: "muted" },
-          `${section.kind === "standing" ? "Standing, no seat numbers" : capitalise(section.category)} · ${priceRange(
-            section,
-          )} · ${formatCount(section.available)} of ${formatCount(section.capacity)} free`,
-        ),
-      ),
+      h("div", {}, h("h2", { id: "section-title", tabindex: "-1" }, section.name), open.facts),
       back,
     );
     if (open.kind === "standing") {
-      mount(sectionBox, head, open.picker || (open.picker = h("div", {})));
-      return;
+      open.picker = h("div", {});
+      mount(sectionBox, head, open.picker);
+    } else {
+      mount(
+        sectionBox,
+        head,
+        open.legend,
+        open.scroller,
+        h(
+          "p",
+          { id: "seatmap-help", class: "hint" },
+          SEATMAP_HELP,
+          h("span", { class: "scroll-hint" }, " Swipe sideways to see every seat."),
+        ),
+      );
     }
-    if (sectionBox.firstChild?.classList?.contains("venue-section-head")) {
-      sectionBox.firstChild.replaceWith(head);
-      return;
+    drawFacts();
+  }
+
+  /** "Premium · ₹120 · 987 of 1,000 free": a seated section's count from its live map once it has one
+   * (the overview may be 2 s behind it), a standing zone's from the overview. */
+  function drawFacts() {
+    const section = overview.section(open?.code);
+    if (!section || !open.facts) return;
+    let free = section.available;
+    let capacity = section.capacity;
+    if (open.map?.seats.size) {
+      const seats = [...open.map.seats.values()];
+      free = seats.filter((seat) => seat.status === "available").length;
+      capacity = seats.length;
     }
-    mount(
-      sectionBox,
-      head,
-      open.legend,
-      open.scroller,
-      h(
-        "p",
-        { id: "seatmap-help", class: "hint" },
-        SEATMAP_HELP,
-        h("span", { class: "scroll-hint" }, " Swipe sideways to see every seat."),
-      ),
-    );
+    const kind = section.kind === "standing" ? "Standing, no seat numbers" : capitalise(section.category);
+    open.facts.textContent = `${kind} · ${priceRange(section)} · ${formatCount(free)} of ${formatCount(capacity)} free`;
   }
 
   function drawSelection() {
