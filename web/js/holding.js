@@ -385,7 +385,9 @@ export function selectionPanel(box, map, { open, holding, hold }) {
       "div",
       { class: "row-buttons" },
       holdButton,
-      chosen.length ? h("button", { type: "button", class: "secondary", onclick: () => map.clearSelection() }, "Clear") : null,
+      chosen.length
+        ? h("button", { type: "button", class: "secondary", onclick: () => map.clearSelection() }, "Clear")
+        : null,
     ),
   );
 }

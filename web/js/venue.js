@@ -148,7 +148,11 @@ export class VenueMap {
     mount(
       button,
       h("span", { class: "tile-name" }, section.name),
-      h("span", { class: "tile-price" }, section.kind === "standing" ? `Standing · ${priceRange(section)}` : priceRange(section)),
+      h(
+        "span",
+        { class: "tile-price" },
+        section.kind === "standing" ? `Standing · ${priceRange(section)}` : priceRange(section),
+      ),
       h("span", { class: "tile-free" }, words),
     );
   }

@@ -39,7 +39,8 @@ export function summariseSections(sections) {
   const parts = [];
   if (seated.length) parts.push(`${seated.length} seated (${formatCount(seats)} seats)`);
   if (standing.length) {
-    parts.push(`${plural(standing.length, "standing zone")} (${formatCount(places)} ${places === 1 ? "place" : "places"})`);
+    const unit = places === 1 ? "place" : "places";
+    parts.push(`${plural(standing.length, "standing zone")} (${formatCount(places)} ${unit})`);
   }
   return `${plural(sections.length, "section")}, ${formatCount(seats + places)} places${
     parts.length ? `: ${parts.join(", ")}` : ""
@@ -94,7 +95,9 @@ export function sectionEditor(theaterId, { create, onCreated, message }) {
 
   function whole(input, low, high, what) {
     const n = Number(input.value);
-    if (!Number.isInteger(n) || n < low || n > high) throw new Error(`${what}: a whole number from ${low} to ${formatCount(high)}.`);
+    if (!Number.isInteger(n) || n < low || n > high) {
+      throw new Error(`${what}: a whole number from ${low} to ${formatCount(high)}.`);
+    }
     return n;
   }
 
@@ -123,7 +126,9 @@ export function sectionEditor(theaterId, { create, onCreated, message }) {
 
   function code(input) {
     const value = input.value.trim().toUpperCase();
-    if (!CODE_PATTERN.test(value)) throw new Error("A section code is 1 to 6 capital letters or digits, like 112 or FLA.");
+    if (!CODE_PATTERN.test(value)) {
+      throw new Error("A section code is 1 to 6 capital letters or digits, like 112 or FLA.");
+    }
     return value;
   }
 
@@ -136,7 +141,8 @@ export function sectionEditor(theaterId, { create, onCreated, message }) {
     const seats = whole(seated.seats, 1, MAX_SEATS_PER_ROW, "Seats per row");
     const cat = category(seated.category);
     const given = seated.name.value.trim();
-    add(codes.map((c) => ({ code: c, name: nameFor(given, first, c, count, "Block"), kind: "seated", category: cat, rows, seats })));
+    const nameOf = (c) => nameFor(given, first, c, count, "Block");
+    add(codes.map((c) => ({ code: c, name: nameOf(c), kind: "seated", category: cat, rows, seats })));
     const next = /\d$/.test(first) ? codesFrom(codes[codes.length - 1], 2)[1] : "";
     seated.code.value = CODE_PATTERN.test(next) ? next : "";
     seated.name.value = "";
@@ -257,7 +263,11 @@ export function sectionEditor(theaterId, { create, onCreated, message }) {
             { class: `venue-tile is-many${s.kind === "standing" ? " is-standing" : ""}` },
             h("span", { class: "tile-name" }, s.name),
             h("span", { class: "tile-price" }, capitalise(s.category)),
-            h("span", { class: "tile-free" }, s.kind === "standing" ? `${formatCount(s.capacity)} standing` : `${s.rows} × ${s.seats}`),
+            h(
+              "span",
+              { class: "tile-free" },
+              s.kind === "standing" ? `${formatCount(s.capacity)} standing` : `${s.rows} × ${s.seats}`,
+            ),
           ),
       ),
     );

@@ -142,7 +142,12 @@ export async function render(main, { show, movie, theater, venue, turn, queuePat
       drawStanding();
     } else {
       open = { code, kind: "seated" };
-      await openSeated(open, section);
+      try {
+        await openSeated(open, section);
+      } catch (error) {
+        say(error.explain?.({ 404: "That section is not in this show's venue (any more)." }) ?? error.message, "error");
+        return;
+      }
     }
     if (moveFocus) {
       sectionBox.scrollIntoView({ block: "start", behavior: "smooth" });
@@ -395,7 +400,7 @@ export async function render(main, { show, movie, theater, venue, turn, queuePat
       h(
         "p",
         { class: "hint" },
-        "General admission: you get entry to the zone, not a numbered seat. Places are held all together or not at all.",
+        "General admission: entry to the zone, not a numbered seat. Places are held all together or not at all.",
       ),
     );
     if (previous) {
