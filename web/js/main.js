@@ -15,8 +15,10 @@ route("/app/signin", () => import("./views/signin.js"));
 route("/app/bookings", () => import("./views/bookings.js"));
 route("/app/bookings/:id", () => import("./views/ticket.js"));
 route("/app/box-office", () => import("./views/boxoffice.js"));
+route("/app/gate", () => import("./views/gate.js"));
 route("/app/admin", () => import("./views/admin.js"));
 route("/app/admin/shows/:id", () => import("./views/admin-show.js"));
+route("/app/admin/shows/:id/door", () => import("./views/admin-door.js"));
 route("/app/admin/:tab", () => import("./views/admin.js"));
 
 function drawNav() {
@@ -33,6 +35,7 @@ function drawNav() {
   if (role === "box_office" || role === "admin") {
     items.push(link("/app/box-office", "Box office", (p) => p.startsWith("/app/box-office")));
   }
+  if (role === "gate" || role === "admin") items.push(link("/app/gate", "Gate", (p) => p.startsWith("/app/gate")));
   if (role === "admin") items.push(link("/app/admin", "Admin", (p) => p.startsWith("/app/admin")));
   if (role) {
     const account = session.account;
@@ -67,7 +70,7 @@ window.addEventListener("navigated", drawNav);
 window.addEventListener("session", () => {
   drawNav();
   // A view that depends on the account (bookings, admin, a place in a queue) redraws; others keep their state.
-  if (/^\/app\/(bookings|admin|box-office|shows\/[^/]+\/queue)/.test(window.location.pathname)) render();
+  if (/^\/app\/(bookings|admin|box-office|gate|shows\/[^/]+\/queue)/.test(window.location.pathname)) render();
 });
 
 window.addEventListener("unhandledrejection", (event) => {

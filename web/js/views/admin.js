@@ -9,6 +9,7 @@ const TABS = [
   ["shows", "Shows", () => import("./admin-catalog.js").then((m) => m.showsPanel)],
   ["movies", "Movies", () => import("./admin-catalog.js").then((m) => m.moviesPanel)],
   ["theaters", "Theaters & screens", () => import("./admin-catalog.js").then((m) => m.theatersPanel)],
+  ["door", "Door", () => import("./admin-door.js").then((m) => m.doorPanel)],
   ["reports", "Sales & occupancy", () => import("./admin-reports.js").then((m) => m.reportsPanel)],
   ["dead-letters", "Dead letters", () => import("./admin-ops.js").then((m) => m.deadLettersPanel)],
   ["staff", "Staff accounts", () => import("./admin-ops.js").then((m) => m.staffPanel)],

@@ -1,10 +1,11 @@
-// One booking: the ticket with its QR code, the price breakdown, and cancelling (with the refund shown).
+// One booking: the ticket with its QR code (the live rotating code on screen, the static code in the print
+// view and on paper), the price breakdown, and cancelling (with the refund shown).
 
 import { api, session } from "../api.js";
 import * as catalog from "../catalog.js";
 import { busy, confirmDialog, formatMoney, h, messageArea, mount, panel } from "../dom.js";
 import { navigate } from "../router.js";
-import { ticketCard } from "../ticket.js";
+import { showStatic, ticketCard } from "../ticket.js";
 
 const BREAKDOWN_LABELS = {
   seats: "Tickets",
@@ -19,7 +20,11 @@ export async function render(main, { id }, query) {
     return;
   }
   const booking = await api(`bookings/${id}`);
-  const details = await catalog.showDetails(booking.show_id);
+  const [details, ticket] = await Promise.all([
+    catalog.showDetails(booking.show_id),
+    // Where the code cannot be had now, the card says so in place of the QR code (and tries once more).
+    booking.status === "confirmed" ? api(`bookings/${id}/ticket`).catch(() => null) : null,
+  ]);
   const area = messageArea();
   const messages = area.el;
   const body = h("div", {});
@@ -35,7 +40,13 @@ export async function render(main, { id }, query) {
       "success",
     );
   }
+  let card = null;
+  let printView = false;
   draw(booking);
+  // "Print ticket" shows the static code (so does the print stylesheet); after printing, the view as it was.
+  const afterPrint = () => card && showStatic(card, printView);
+  window.addEventListener("afterprint", afterPrint);
+  return () => window.removeEventListener("afterprint", afterPrint);
 
   function draw(b) {
     const breakdown = Object.entries(b.price_breakdown || {}).filter(([k, v]) => k === "total" || v !== 0);
@@ -58,9 +69,21 @@ export async function render(main, { id }, query) {
         area.say(error.message, "error");
       }
     });
+    card = ticketCard({ booking: b, ...details, ticket: b.status === "confirmed" ? ticket : null, mode: "rotating" });
+    printView = false;
+    const viewToggle = h(
+      "button",
+      { type: "button", class: "secondary", "aria-pressed": "false" },
+      "Print view (static code)",
+    );
+    viewToggle.addEventListener("click", () => {
+      printView = !printView;
+      showStatic(card, printView);
+      viewToggle.setAttribute("aria-pressed", String(printView));
+    });
     mount(
       body,
-      h("div", { class: "ticket-wrap" }, ticketCard({ booking: b, ...details })),
+      h("div", { class: "ticket-wrap" }, card),
       panel(
         "price-title",
         "Price",
@@ -83,7 +106,19 @@ export async function render(main, { id }, query) {
       h(
         "div",
         { class: "row-buttons no-print" },
-        h("button", { type: "button", class: "secondary", onclick: () => window.print() }, "Print ticket"),
+        b.status === "confirmed" ? viewToggle : null,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            onclick: () => {
+              showStatic(card, true);
+              window.print();
+            },
+          },
+          "Print ticket",
+        ),
         b.status === "confirmed" ? cancel : null,
         h("a", { href: "/app/bookings", "data-link": true, class: "button-link" }, "All my bookings"),
       ),
