@@ -120,10 +120,16 @@ def test_a_stadium_s_overview_then_a_block_s_seats_and_standing_places_are_booke
     expect(seat(watcher, "Row K seat 14", "held by someone else")).to_be_visible(timeout=POLLED_MS)
     page.locator(".venue-section").evaluate("e => e.scrollIntoView()")
     shot(page, "stadium-section")
+    # And the best two left in the block (adjacent, central), in the same booking.
+    page.get_by_label("Seats", exact=True).select_option("2")
+    page.get_by_role("button", name="Find best seats").click()
+    expect(page.get_by_text(re.compile(r"^Seats 112-[A-Y]-\d+ and 112-[A-Y]-\d+ are held for you"))).to_be_visible()
     page.get_by_label("Card number").fill(APPROVED)
-    page.get_by_role("button", name="Pay ₹240").click()
+    page.get_by_role("button", name="Pay ₹480").click()
     expect(page.get_by_role("heading", name="Booking confirmed")).to_be_visible()
-    expect(page.get_by_text("112-K-14 · 112-K-15")).to_be_visible()
+    ticket_seats = page.get_by_text(re.compile(r"^(112-[A-Y]-\d+ · ){3}112-[A-Y]-\d+$"))
+    expect(ticket_seats).to_be_visible()
+    assert {"112-K-14", "112-K-15"} <= set(ticket_seats.inner_text().split(" · "))
     expect(seat(watcher, "Row K seat 14", "sold")).to_be_visible(timeout=POLLED_MS)
 
     # The standing zone: a quantity, not seats; two places held, and the overview counts them.
