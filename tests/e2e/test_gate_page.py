@@ -32,7 +32,17 @@ except ImportError:  # a dev install always has it; say so rather than fail to c
 from PIL import Image
 
 from tests.api_client import admin_headers
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, WAIT_MS, Person, Web, browser_missing, shot
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    WAIT_MS,
+    Person,
+    Web,
+    browser_missing,
+    no_script_errors,
+    shot,
+)
 
 ROWS = [{"row": "A", "seats": 8, "category": "standard"}, {"row": "B", "seats": 8, "category": "premium"}]
 PRICES = {"standard": 250.0, "premium": 400.0}
@@ -208,6 +218,8 @@ def test_a_phones_rotating_code_is_scanned_by_the_gate_camera_admitted_once_then
     expect(result(gate)).to_contain_text("at North 3")
     gate.get_by_role("button", name="Stop camera").click()
     print(f"\ncamera scan: {reader}")
+    no_script_errors(gate)
+    no_script_errors(mobile)
 
     door = web.client.get(f"/api/v1/admin/shows/{show.show_id}/door", headers=admin_headers(web.client)).json()
     assert door["inside"] == 1
@@ -268,6 +280,7 @@ def test_offline_the_gate_admits_from_its_list_then_syncs_and_reports_the_confli
     expect(result(gate)).to_have_attribute("data-result", "admitted")
     expect(gate.locator(".gate-status")).to_contain_text("Offline — 2 to sync")
     shot(gate, "gate-03-offline")
+    gate.screenshot(path=str(DOCS / "gate-offline.png"))
 
     # The network is back: both scans are sent, the second is reported as a conflict, here and to the admins.
     gate.context.set_offline(False)
@@ -297,3 +310,5 @@ def test_offline_the_gate_admits_from_its_list_then_syncs_and_reports_the_confli
     expect(admin.get_by_role("figure", name="East 2: 1 entry")).to_be_visible()
     shot(admin, "gate-04-door-view", full_page=True)
     admin.screenshot(path=str(DOCS / "gate-door.png"), full_page=True)
+    no_script_errors(gate)
+    no_script_errors(admin)

@@ -77,7 +77,12 @@ function rotatingBlock(booking, ticket) {
   const ring = h(
     "div",
     { class: "code-ring", "aria-hidden": "true" },
-    h("svg:svg", { viewBox: "0 0 40 40", width: 40, height: 40 }, h("svg:circle", { class: "ring-track", cx: 20, cy: 20, r: RING_RADIUS }), arc),
+    h(
+      "svg:svg",
+      { viewBox: "0 0 40 40", width: 40, height: 40 },
+      h("svg:circle", { class: "ring-track", cx: 20, cy: 20, r: RING_RADIUS }),
+      arc,
+    ),
     seconds,
   );
   const block = h(
@@ -88,7 +93,13 @@ function rotatingBlock(booking, ticket) {
       "div",
       { class: "code-caption" },
       ring,
-      h("p", { class: "code-note" }, "Live code: it changes every ", String(codes.period), " seconds. A screenshot will not get you in."),
+      h(
+        "p",
+        { class: "code-note" },
+        "Live code: it changes every ",
+        String(codes.period),
+        " seconds. A screenshot will not get you in.",
+      ),
     ),
   );
   let shownStep = null;
@@ -104,7 +115,10 @@ function rotatingBlock(booking, ticket) {
     const step = codes.step(now);
     if (step !== shownStep) {
       shownStep = step;
-      mount(qrBox, qrSvg(codes.code(now), 216, `QR code for booking ${booking.id}, changes every ${codes.period} seconds`));
+      mount(
+        qrBox,
+        qrSvg(codes.code(now), 216, `QR code for booking ${booking.id}, changes every ${codes.period} seconds`),
+      );
     }
     const left = codes.secondsLeft(now);
     arc.setAttribute("stroke-dashoffset", (RING_LENGTH * (1 - left / codes.period)).toFixed(2));
@@ -132,7 +146,10 @@ async function drawCodes(stub, booking, mode, ticket) {
     const t = ticket || (await api(`bookings/${booking.id}/ticket`));
     mount(stub, mode === "rotating" ? rotatingBlock(booking, t) : null, staticBlock(booking, t));
   } catch (error) {
-    mount(stub, h("p", { class: "code-error", role: "alert" }, `The ticket's code could not be loaded. ${error.message || ""}`));
+    mount(
+      stub,
+      h("p", { class: "code-error", role: "alert" }, `The ticket's code could not be loaded. ${error.message || ""}`),
+    );
   }
 }
 
@@ -152,7 +169,11 @@ export function ticketCard({ booking, show, movie, theater, customerName, ticket
     ["Paid", formatMoney(booking.amount)],
     ["Booking", booking.id],
   ].filter(Boolean);
-  const codes = h("div", { class: "ticket-codes" }, cancelled ? null : h("p", { class: "loading" }, "Loading the code…"));
+  const codes = h(
+    "div",
+    { class: "ticket-codes" },
+    cancelled ? null : h("p", { class: "loading" }, "Loading the code…"),
+  );
   if (!cancelled) drawCodes(codes, booking, mode, ticket);
   return h(
     "article",

@@ -68,15 +68,18 @@ export class Door {
     return manifest;
   }
 
-  /** One scanned code: the service's answer when it can be had, else this gate's own decision. */
-  async scan(code) {
+  /**
+   * One scanned code: the service's answer when it can be had, else this gate's own decision. `direction`
+   * "out" is an exit scan (a show with re-entry): only the service can take one.
+   */
+  async scan(code, direction = "in") {
     const text = String(code || "").trim();
     if (navigator.onLine) {
       if (this.pending) await this.sync().catch(() => null); // older admits first, if the network allows
       try {
         const answer = await api(`shows/${this.showId}/check-ins`, {
           method: "POST",
-          json: { code: text, gate: this.gate },
+          json: { code: text, gate: this.gate, direction },
         });
         if (answer.result === "admitted" || answer.result === "already_admitted") {
           this.store.addAdmit(answer.booking_id, answer.at, answer.gate);
@@ -85,6 +88,9 @@ export class Door {
       } catch (error) {
         if (!unreachable(error)) throw error;
       }
+    }
+    if (direction === "out") {
+      return { result: "unchecked", reason: "exits need the network", seats: [], decidedBy: "this gate" };
     }
     return this.scanOffline(text);
   }
@@ -109,7 +115,9 @@ export class Door {
 
   /**
    * Send the queued offline admits (one sync at a time). Resolves to null when there was nothing to send,
-   * else {sent, conflicts: [{booking_id, holder, seats, gate, at, scanned_at}], results}.
+   * else {sent, conflicts: [{booking_id, holder, seats, gate, at, scanned_at}], rejected, results}: conflicts
+   * went in elsewhere first; rejected are those the service refused or found invalid (cancelled after the
+   * list was downloaded, a key retired meanwhile).
    */
   sync() {
     if (!this.syncing) {
@@ -137,6 +145,9 @@ export class Door {
       }
     }
     if (conflicts.length) this.store.addConflicts(conflicts);
-    return { sent: scans.length, conflicts, results: answer.results };
+    const rejected = answer.results
+      .map((r, i) => ({ ...r, scanned_at: scans[i].scanned_at }))
+      .filter((r) => r.result === "refused" || r.result === "invalid");
+    return { sent: scans.length, conflicts, rejected, results: answer.results };
   }
 }

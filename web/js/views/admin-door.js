@@ -17,7 +17,9 @@ const percent = (share) => `${(share * 100).toFixed(1)}%`;
 
 /** Entries per minute of one gate over the last MINUTES minutes (up to the latest minute seen). */
 function gateSeries(perMinute, gate, end) {
-  const counts = new Map(perMinute.filter((m) => m.gate === gate).map((m) => [new Date(m.minute).getTime(), m.entries]));
+  const counts = new Map(
+    perMinute.filter((m) => m.gate === gate).map((m) => [new Date(m.minute).getTime(), m.entries]),
+  );
   const items = [];
   for (let i = MINUTES - 1; i >= 0; i -= 1) {
     const at = end - i * 60_000;
@@ -38,21 +40,28 @@ function shareBar(report) {
       ` of the audience is in: ${report.seats_inside} of ${plural(report.seats_sold, "place")} sold, `,
       `${report.inside} of ${plural(report.tickets, "ticket")}.`,
     ),
-    h("div", {
-      class: "door-share-bar",
-      role: "meter",
-      "aria-label": "Share of the audience in",
-      "aria-valuemin": 0,
-      "aria-valuemax": 100,
-      "aria-valuenow": (report.share_in * 100).toFixed(1),
-    }, h("span", { class: "door-share-fill", "data-share": report.share_in })),
+    h(
+      "div",
+      {
+        class: "door-share-bar",
+        role: "meter",
+        "aria-label": "Share of the audience in",
+        "aria-valuemin": 0,
+        "aria-valuemax": 100,
+        "aria-valuenow": (report.share_in * 100).toFixed(1),
+      },
+      h("span", { class: "door-share-fill", "data-share": report.share_in }),
+    ),
   );
 }
 
 function perGateCharts(report) {
   const gates = [...new Set(report.per_minute.map((m) => m.gate))].sort((a, b) => a.localeCompare(b));
   if (!gates.length) return notice("No entries yet.", "info", { live: false });
-  const latest = Math.max(Date.now() - (Date.now() % 60_000), ...report.per_minute.map((m) => new Date(m.minute).getTime()));
+  const latest = Math.max(
+    Date.now() - (Date.now() % 60_000),
+    ...report.per_minute.map((m) => new Date(m.minute).getTime()),
+  );
   const top = Math.max(1, ...report.per_minute.map((m) => m.entries));
   return h(
     "div",

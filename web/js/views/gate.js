@@ -70,6 +70,13 @@ export async function render(main, _params, query) {
   const cameraButton = h("button", { type: "button", class: "primary" }, "Start camera");
   const cameraNote = h("p", { class: "hint" });
   const codeInput = h("input", { type: "text", name: "code", autocomplete: "off", spellcheck: "false" });
+  const direction = h(
+    "select",
+    { name: "direction" },
+    h("option", { value: "in" }, "Entry"),
+    h("option", { value: "out" }, "Exit (re-entry allowed)"),
+  );
+  const directionField = h("div", { class: "gate-direction", hidden: true }, field("Scanning", direction));
   const manual = h(
     "form",
     { class: "gate-manual inline-form" },
@@ -84,13 +91,14 @@ export async function render(main, _params, query) {
     h("h2", { id: "gate-scan-title" }, "Scan"),
     status,
     result,
+    directionField,
     h("div", { class: "gate-camera" }, video, h("div", { class: "row-buttons" }, cameraButton), cameraNote),
     manual,
     conflicts,
     h("h3", {}, "Recent scans"),
     log,
   );
-  mount(main, h("h1", {}, "Gate"), area.el, setup, scanner);
+  mount(main, h("h1", {}, "Gate"), area.el, h("div", { class: "gate-layout" }, scanner, setup));
 
   manual.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -150,12 +158,19 @@ export async function render(main, _params, query) {
     gateInput.addEventListener("change", () => choose(showId));
 
     async function listShows() {
-      // Doors open around the start, when sales may have closed: every show of the theater, not those on sale.
-      const all = theaterId ? await api("shows", { query: { theater_id: theaterId, limit: 1000 }, auth: false }) : [];
-      const those = all.filter((s) => localDay(s.starts_at) === day);
-      const movies = new Map(
-        await Promise.all([...new Set(those.map((s) => s.movie_id))].map(async (m) => [m, await catalog.movie(m)])),
-      );
+      let those;
+      let movies;
+      try {
+        // Doors open around the start, when sales may have closed: every show of the theater, not those on sale.
+        const all = theaterId ? await api("shows", { query: { theater_id: theaterId, limit: 1000 }, auth: false }) : [];
+        those = all.filter((s) => localDay(s.starts_at) === day);
+        movies = new Map(
+          await Promise.all([...new Set(those.map((s) => s.movie_id))].map(async (m) => [m, await catalog.movie(m)])),
+        );
+      } catch (error) {
+        mount(shows, notice(error.message, "error"));
+        return;
+      }
       mount(
         shows,
         those.length
@@ -214,6 +229,7 @@ export async function render(main, _params, query) {
     const state = h("p", { class: "gate-manifest" });
     const drawState = () => {
       const m = door.manifest;
+      directionField.hidden = !m?.reentry; // exit scans only where the show lets people back in
       if (!m) {
         mount(state, "Not prepared: without network this gate could not check tickets.");
         return;
@@ -249,7 +265,12 @@ export async function render(main, _params, query) {
     });
     mount(
       chosen,
-      h("p", { class: "gate-show" }, h("strong", {}, movie.title), ` · ${formatTime(show.starts_at)} · ${theater.name}`),
+      h(
+        "p",
+        { class: "gate-show" },
+        h("strong", {}, movie.title),
+        ` · ${formatTime(show.starts_at)} · ${theater.name}`,
+      ),
       state,
       h("div", { class: "row-buttons" }, prepare, forget),
     );
@@ -304,7 +325,7 @@ export async function render(main, _params, query) {
     if (!door) return;
     scanning = true;
     try {
-      const answer = await door.scan(code);
+      const answer = await door.scan(code, directionField.hidden ? "in" : direction.value);
       drawResult(answer);
     } catch (error) {
       drawResult({ result: "unchecked", reason: error.message, seats: [], decidedBy: "service" });
@@ -372,10 +393,15 @@ export async function render(main, _params, query) {
       const done = await door.sync();
       if (done) {
         const found = done.conflicts.length;
+        const rejected = done.rejected.length;
         area.say(
           `Synced ${plural(done.sent, "offline scan")}.` +
-            (found ? ` ${plural(found, "conflict")}: already in elsewhere first (the admins see it).` : ""),
-          found ? "warning" : "success",
+            (found ? ` ${plural(found, "conflict")}: already in elsewhere first (the admins see it).` : "") +
+            (rejected
+              ? ` The service refused ${plural(rejected, "of them", "of them")}: ` +
+                done.rejected.map((r) => `${r.holder || r.booking_id || "a code"} (${reasonText(r.reason)})`).join("; ")
+              : ""),
+          found || rejected ? "warning" : "success",
         );
         drawConflicts();
       }
