@@ -17,21 +17,22 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect
+    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 except ImportError:  # a dev install always has it; say so rather than fail to collect
     pytest.skip("playwright is not installed: pip install -e '.[dev]'", allow_module_level=True)
 
 from PIL import Image
 
-from tests.api_client import admin_headers
+from tests.api_client import ShowFixture, admin_headers
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -50,6 +51,7 @@ APPROVED = "4242424242424242"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CODE = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+~\d{6}$")  # <signed token>~<TOTP digits>
 PERIOD = 15
+LOCAL = ZoneInfo("Asia/Kolkata")  # the browsers' time zone (conftest.Web.context)
 FRESH_ENOUGH = 8.0  # seconds left in the step at least, so the photographed code outlives two scans
 
 
@@ -119,12 +121,29 @@ def phone(web: Web, who: Person) -> Page:
     return context.new_page()
 
 
-def open_gate(web: Web, steward: Person, show_id: str, gate: str) -> Page:
-    """The gate page for ``show_id``, named ``gate`` and prepared for doors (the manifest downloaded)."""
-    page = web.page(steward)
-    page.goto(f"/app/gate?show={show_id}")
-    page.get_by_label("Gate", exact=True).fill(gate)
-    page.get_by_label("Gate", exact=True).press("Tab")
+def open_gate(
+    web: Web,
+    steward: Person,
+    show: ShowFixture,
+    gate: str,
+    title: str | None = None,
+    viewport: ViewportSize | None = None,
+) -> Page:
+    """The gate page for ``show``, named ``gate`` and prepared for doors (the manifest downloaded). With
+    ``title``, the show is found as a steward would (theater, day, showtime), else opened by its link."""
+    page = web.page(steward, viewport)
+    if title is None:
+        page.goto(f"/app/gate?show={show.show_id}")
+        page.get_by_label("Gate", exact=True).fill(gate)
+        page.get_by_label("Gate", exact=True).press("Tab")
+    else:
+        page.goto("/app/gate")
+        starts = web.client.get(f"/api/v1/shows/{show.show_id}").json()["starts_at"]
+        page.get_by_label("Theater").select_option(show.theater_id)
+        page.get_by_label("Day").fill(datetime.fromisoformat(starts).astimezone(LOCAL).date().isoformat())
+        page.get_by_label("Gate", exact=True).fill(gate)
+        page.locator("button.showtime", has_text=title).click()
+        expect(page.locator("button.showtime", has_text=title)).to_have_attribute("aria-pressed", "true")
     page.get_by_role("button", name="Prepare for doors").click()
     expect(page.get_by_text("Ready for doors")).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Prepared .*tickets? on the list"))).to_be_visible()
@@ -161,11 +180,11 @@ def result(page: Page) -> Any:
 def test_a_phones_rotating_code_is_scanned_by_the_gate_camera_admitted_once_then_already_in(
     web: Web, camera_file: Path
 ) -> None:
-    show, _ = web.show("Door Night", ROWS, PRICES, starts_in=timedelta(hours=2))
+    show, title = web.show("Door Night", ROWS, PRICES, starts_in=timedelta(hours=2))
     customer, booking_id = book(web, show.show_id, ["B3", "B4"], "Asha Rao")
     issued = ticket(web, customer, booking_id)
     steward = web.person("gate", "Door Steward")
-    gate = open_gate(web, steward, show.show_id, "North 3")
+    gate = open_gate(web, steward, show, "North 3", title=title)
 
     # The customer's phone: the QR code is the rotating code of the moment, and it changes by itself.
     mobile = phone(web, customer)
@@ -234,7 +253,7 @@ def test_offline_the_gate_admits_from_its_list_then_syncs_and_reports_the_confli
     other_show, _ = web.show("Other Night", ROWS, PRICES, starts_in=timedelta(hours=3))
     stranger, stranger_id = book(web, other_show.show_id, ["A1"], "Someone Else")
     steward = web.person("gate", "Door Steward")
-    gate = open_gate(web, steward, show.show_id, "West 1")
+    gate = open_gate(web, steward, show, "West 1", viewport=PHONE)  # door staff on a phone
     expect(gate.locator(".gate-status")).to_contain_text("Online")
     codes = gate.get_by_label("Ticket code")
 

@@ -11,6 +11,8 @@ import { api, ApiError } from "../api.js";
 import { checkSignature, digitsValid, parseCode } from "./codes.js";
 import { showStore } from "./store.js";
 
+const SYNC_BATCH = 1000; // scans per sync request (the service takes up to 5,000)
+
 /** Decide a scan from the manifest alone: the rules of the service, with the list as of its download. */
 export async function decideOffline(manifest, admits, raw, gate, now = new Date()) {
   const invalid = (reason) => ({ result: "invalid", reason, seats: [], offline: true });
@@ -108,7 +110,7 @@ export class Door {
     const answer = await decideOffline(manifest, this.store.admits(), code, this.gate, now);
     if (answer.result === "admitted") {
       this.store.addAdmit(answer.booking_id, answer.at, this.gate);
-      this.store.enqueue({ code, scanned_at: answer.at });
+      this.store.enqueue({ code, scanned_at: answer.at, gate: this.gate });
     }
     return { ...answer, decidedBy: "this gate" };
   }
@@ -129,25 +131,31 @@ export class Door {
   }
 
   async syncOnce() {
-    const scans = this.store.queue();
-    if (!scans.length) return null;
-    const answer = await api(`shows/${this.showId}/check-ins/sync`, {
-      method: "POST",
-      json: { gate: this.gate, scans },
-    });
-    this.store.dequeue(scans.length);
-    const conflicts = answer.results
-      .map((r, i) => ({ ...r, scanned_at: scans[i].scanned_at }))
-      .filter((r) => r.result === "already_admitted");
-    for (const r of answer.results) {
-      if (r.booking_id && r.at && (r.result === "admitted" || r.result === "already_admitted")) {
-        this.store.addAdmit(r.booking_id, r.at, r.gate);
+    const done = { sent: 0, conflicts: [], rejected: [], results: [] };
+    // The queue in runs of one gate name (a gate renamed while offline keeps its scans' names), in order.
+    for (let queue = this.store.queue(); queue.length; queue = this.store.queue()) {
+      const gate = queue[0].gate || this.gate;
+      const run = queue.slice(0, SYNC_BATCH);
+      const otherGate = run.findIndex((s) => (s.gate || this.gate) !== gate);
+      const batch = otherGate === -1 ? run : run.slice(0, otherGate);
+      const answer = await api(`shows/${this.showId}/check-ins/sync`, {
+        method: "POST",
+        json: { gate, scans: batch.map(({ code, scanned_at }) => ({ code, scanned_at })) },
+      });
+      this.store.dequeue(batch.length);
+      const results = answer.results.map((r, i) => ({ ...r, scanned_at: batch[i].scanned_at }));
+      for (const r of results) {
+        if (r.booking_id && r.at && (r.result === "admitted" || r.result === "already_admitted")) {
+          this.store.addAdmit(r.booking_id, r.at, r.gate);
+        }
       }
+      const conflicts = results.filter((r) => r.result === "already_admitted");
+      if (conflicts.length) this.store.addConflicts(conflicts);
+      done.sent += batch.length;
+      done.conflicts.push(...conflicts);
+      done.rejected.push(...results.filter((r) => r.result === "refused" || r.result === "invalid"));
+      done.results.push(...results);
     }
-    if (conflicts.length) this.store.addConflicts(conflicts);
-    const rejected = answer.results
-      .map((r, i) => ({ ...r, scanned_at: scans[i].scanned_at }))
-      .filter((r) => r.result === "refused" || r.result === "invalid");
-    return { sent: scans.length, conflicts, rejected, results: answer.results };
+    return done.sent ? done : null;
   }
 }

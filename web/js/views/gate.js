@@ -64,7 +64,7 @@ export async function render(main, _params, query) {
 
   const area = messageArea();
   const setup = h("section", { class: "gate-setup panel", "aria-labelledby": "gate-setup-title" });
-  const result = h("div", { class: "gate-result is-idle", role: "status", "aria-live": "assertive" });
+  const result = h("div", { class: "gate-result is-idle" }); // read out through announce(), once
   const status = h("p", { class: "gate-status", role: "status" });
   const video = h("video", { class: "gate-video", muted: true, playsinline: true, "aria-label": "Camera" });
   const cameraButton = h("button", { type: "button", class: "primary" }, "Start camera");
@@ -352,6 +352,8 @@ export async function render(main, _params, query) {
       lines.filter(Boolean).map((line) => h("p", { class: "gate-line" }, line)),
       a.decidedBy === "this gate" ? h("p", { class: "gate-offline-mark" }, "Decided offline by this gate") : null,
     );
+    status.scrollIntoView({ block: "nearest" }); // on a phone, typing may have scrolled the answer away
+    result.scrollIntoView({ block: "nearest" });
     announce(`${HEADLINES[a.result] || a.result}. ${lines.filter(Boolean).join(". ")}`);
     navigator.vibrate?.(a.result === "admitted" ? 80 : [200, 100, 200]);
     recent.unshift(
