@@ -284,10 +284,15 @@ def test_offline_the_gate_admits_from_its_list_then_syncs_and_reports_the_confli
     codes.fill(ticket(web, stranger, stranger_id)["code"])
     codes.press("Enter")
     expect(result(gate)).to_contain_text("A ticket for another show")
+    # A screenshot of the second ticket's phone, three steps old: its digits have expired, offline too.
+    second_ticket = ticket(web, second, second_id)
+    old = pyotp.TOTP(second_ticket["rotating"]["secret"], digits=6, interval=PERIOD).at(time.time() - 3 * PERIOD)
+    codes.fill(f"{second_ticket['rotating']['token']}~{old}")
+    codes.press("Enter")
+    expect(result(gate)).to_contain_text("The live code has expired")
     expect(gate.locator(".gate-status")).to_contain_text("Offline — 1 to sync")
 
     # Meanwhile a gate with network admits the second ticket; this offline gate cannot know.
-    second_ticket = ticket(web, second, second_id)
     online = web.client.post(
         f"/api/v1/shows/{show.show_id}/check-ins",
         headers=bearer(steward),
