@@ -111,6 +111,7 @@ export async function staffPanel(panel) {
     { name: "role" },
     [
       ["box_office", "Box office"],
+      ["gate", "Gate (door staff)"],
       ["admin", "Admin"],
       ["customer", "Customer"],
     ].map(([v, l]) => h("option", { value: v }, l)),
