@@ -119,10 +119,10 @@ def in_sales_window(
 @dataclass(frozen=True, slots=True)
 class SeatSpec:
     """One place of the venue. A seat: ``row_index`` 0 is its section's row nearest the stage (or screen),
-        ``number`` counts from 1. A cinema screen is one unnamed section (``section`` ""). A place of a standing
-        zone (general admission, ``standing``) has no row: ``number`` is the place's number within the zone's
-        capacity; customers ask for a quantity (``hold_best`` with the zone's section), and a place held by its id
-    (a waiting-list offer of what came back) is one place like any other."""
+    ``number`` counts from 1. A cinema screen is one unnamed section (``section`` ""). A place of a standing
+    zone (general admission, ``standing``) has no row: ``number`` is the place's number within the zone's
+    capacity; customers ask for a quantity (``hold_best`` with the zone's section), and a place held by its
+    id (a waiting-list offer of what came back) is one place like any other."""
 
     seat_id: str
     row: str
