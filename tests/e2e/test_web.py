@@ -51,7 +51,7 @@ def book(web: Web, show_id: str, seats: list[str]) -> None:
 
 
 def test_a_customer_finds_a_show_picks_seats_by_keyboard_pays_and_cancels(web: Web) -> None:
-    show, title = web.show("The Last Projectionist", ROWS, PRICES)
+    _, title = web.show("The Last Projectionist", ROWS, PRICES)
     page = web.page()
 
     # Browse: search the movie, choose the city and a showtime.
