@@ -75,7 +75,7 @@ _SHOWS = text(
     """
     WITH hits AS (
         SELECT s.id, s.movie_id, s.theater_id, s.screen_id, s.starts_at, s.prices, s.hold_ttl_seconds, s.status,
-               s.sales_open_at, s.sales_close_at, s.waiting_room
+               s.sales_open_at, s.sales_close_at, s.waiting_room, s.reentry
         FROM shows AS s JOIN theaters AS t ON t.id = s.theater_id
         WHERE (CAST(:movie_id AS text) IS NULL OR s.movie_id = :movie_id)
             AND (CAST(:theater_id AS text) IS NULL OR s.theater_id = :theater_id)
@@ -87,7 +87,7 @@ _SHOWS = text(
                 AND (s.sales_close_at IS NULL OR s.sales_close_at > now())))
     )
     SELECT c.total, p.id, p.movie_id, p.theater_id, p.screen_id, p.starts_at, p.prices, p.hold_ttl_seconds,
-           p.status, p.sales_open_at, p.sales_close_at, p.waiting_room
+           p.status, p.sales_open_at, p.sales_close_at, p.waiting_room, p.reentry
     FROM (SELECT count(*) AS total FROM hits) AS c
     LEFT JOIN LATERAL (
         SELECT * FROM hits ORDER BY starts_at, id LIMIT :limit OFFSET :offset
