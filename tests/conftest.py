@@ -33,9 +33,20 @@ from harness.service import free_port
 from harness.service import gateway_ledger as gateway_ledger
 from payments.simulator import SimulatorProcess
 from persistence.journals import PostgresJournals
+from tests import quality_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 _free_port = free_port  # the name the tests import
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The linters of ``tests/test_quality.py`` start now, in the background (``tests/quality_checks.py``)."""
+    if any(item.path.name == "test_quality.py" for item in session.items):
+        quality_checks.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    quality_checks.stop()
 
 
 @pytest.fixture(scope="session")
