@@ -7,10 +7,12 @@ The venue is ``harness.stadium``'s: 80 blocks of 25 rows x 40 seats (lower tier 
 
 1. **Best-available, empty to sell-out.** Distinct customers call ``SeatMap.hold_best`` for 1-6 seats of a
    random category until both are sold out (a refused size is retried one seat smaller; a refused single
-   seat marks the category sold out). Every ``--uncached-every``-th call first clears the per-row cache
-   (``_row_best``), so the cached and the uncached path run on the same venue at the same fill levels, side
-   by side in one run; p50/p99/max per call of each, refusals apart, and the ratio. Then the standing zone:
-   holds of 1-6 places until it is full.
+   seat marks the category sold out). Every ``--uncached-every``-th call runs with an empty per-row cache
+   (``_row_best`` set aside, then put back less the row the call changed, so the cached calls after it pay
+   only for their own rows): the cached and the uncached path run interleaved on the same venue at the
+   same fill levels; p50/p99/max per call of each, refusals apart, and the ratio. Then the standing zone:
+   holds of 1-6 places until it is full. The whole sell-out runs twice: with the garbage collector as it
+   is, and with everything alive after the build frozen (``gc.freeze``); full collections are timed.
 2. **Memory and restore time.** ``tracemalloc`` of a seat map restored (``SeatMap.restore``, as an actor's
    activation does) empty, with half its places held and with all of them booked, for the stadium and a
    6,000-seat cinema screen: MiB, bytes per place, and the restore's wall time (untraced).

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import secrets
 import statistics
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 import psutil
+import ray
 
 from bench.harness import running_service
 from harness.client import ShowFixture, admin_headers, bearer, bulk_users, create_show
@@ -69,6 +69,12 @@ def first_holds(client: httpx.Client, show: ShowFixture, token: str, seats: list
     return out[0], out[1]
 
 
+def median(values: list[float]) -> float:
+    """The median of the values that were measured (NaN: the show's host changed under the measurement)."""
+    measured = [v for v in values if v == v]
+    return statistics.median(measured) if measured else float("nan")
+
+
 def uss_mib(pid: int) -> float:
     return float(psutil.Process(pid).memory_full_info().uss) / 2**20
 
@@ -82,10 +88,15 @@ def main() -> None:
     with running_service("bench-stadium-act") as rig, httpx.Client(base_url=rig.base_url, timeout=300) as client:
         placement = ShowPlacement.from_env(rig.env, rig.namespace)
         admin_headers(client)
-        tokens = [t for _, t in bulk_users(rig.database_url, 4 * args.rounds)]
-        # A warm-up show starts the host process, so no round pays for Ray starting a worker.
-        warm = create_show(client, prices={"standard": 100.0, "premium": 150.0})
-        first_holds(client, warm, tokens.pop(), ["A1", "A2"])
+        tokens = [t for _, t in bulk_users(rig.database_url, 4 * args.rounds + 1)]
+        # Warm-up shows start every host process, so no round pays for Ray starting a worker.
+        warmed: set[str] = set()
+        for _ in range(20):
+            if len(warmed) >= placement.hosts:
+                break
+            warm = create_show(client, prices={"standard": 100.0, "premium": 150.0})
+            first_holds(client, warm, tokens[0], ["A1", "A2"])
+            warmed.add(placement.actor_name(warm.show_id))
         for r in range(args.rounds):
             t0 = time.perf_counter()
             shows = {
@@ -101,8 +112,7 @@ def main() -> None:
             for kind in order:
                 show = shows[kind]
                 load = journal_load(rig.database_url, show.show_id)
-                host = placement.ping(warm.show_id, timeout=60)["pid"]
-                gc.collect()
+                host = ray.get(placement.actor(show.show_id).stats.remote(), timeout=60)["pid"]
                 before = uss_mib(host)
                 first, second = first_holds(client, show, tokens.pop(), show.seats[:2])
                 info = placement.ping(show.show_id, timeout=60)
@@ -120,9 +130,7 @@ def main() -> None:
                 line.append(f"{kind}: first hold {first * 1000:.0f} ms, activation {info['activation_seconds']:.2f} s")
             print(f"round {r + 1}/{args.rounds} (both shows made in {made:.1f} s): " + "; ".join(line), flush=True)
 
-    medians = {
-        kind: {key: statistics.median(v[key] for v in values) for key in values[0]} for kind, values in rows.items()
-    }
+    medians = {kind: {key: median([v[key] for v in values]) for key in values[0]} for kind, values in rows.items()}
     print(f"\nactivation through the service, medians of {args.rounds} rounds")
     print(f"{'show':<17} {'first hold':>11} {'warm hold':>10} {'activation':>11} {'journal load':>13} {'USS +':>8}")
     for kind, m in medians.items():
