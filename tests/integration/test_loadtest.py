@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,19 +71,51 @@ def _audited_run(out: Path, shape: str, users: int, run_time: str, *options: str
     return stats
 
 
-def test_smoke_run_of_the_documented_command(tmp_path: Path) -> None:
-    stats = _audited_run(tmp_path / "run", "flash-sale", 6, "5s", "--rows", "4", "--seats-per-row", "8")
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("smoke")
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(smoke_dir: Path) -> Iterator[dict[str, Future[dict[str, dict[str, str]]]]]:
+    """Both smoke runs at once (each is a service of its own starting, then a few seconds of load): the two
+    tests below wait for their own, each run's reports in its shape's folder of ``smoke_dir``."""
+    out = smoke_dir
+    with ThreadPoolExecutor(2) as pool:
+        yield {
+            "flash-sale": pool.submit(
+                _audited_run, out / "flash-sale", "flash-sale", 6, "5s", "--rows", "4", "--seats-per-row", "8"
+            ),
+            "waiting-room": pool.submit(
+                _audited_run,
+                out / "waiting-room",
+                "waiting-room",
+                10,
+                "15s",
+                "--seats",
+                "6",
+                "--opens-in",
+                "3",
+                "--hold-ttl",
+                "10",
+            ),
+        }
+
+
+def test_smoke_run_of_the_documented_command(smoke_runs: dict[str, Future[dict[str, dict[str, str]]]]) -> None:
+    stats = smoke_runs["flash-sale"].result()
     assert int(stats["hold best"]["Request Count"]) > 0, "the crowd asked for the best seats"
 
 
-def test_smoke_run_of_the_waiting_room_shape(tmp_path: Path) -> None:
+def test_smoke_run_of_the_waiting_room_shape(
+    smoke_runs: dict[str, Future[dict[str, dict[str, str]]]], smoke_dir: Path
+) -> None:
     """Ten accounts for six seats: they join across the opening, wait their turn, and the audit's queue
     checks (order, sell-out, holds only when admitted, the published order) run and hold."""
-    out = tmp_path / "run"
-    stats = _audited_run(out, "waiting-room", 10, "15s", "--seats", "6", "--opens-in", "3", "--hold-ttl", "10")
+    stats = smoke_runs["waiting-room"].result()
     assert int(stats["queue join"]["Request Count"]) == 10, "every user took one place"
     assert int(stats["queue poll"]["Request Count"]) > 0, "and waited for its turn"
-    audit = (out / "invariants.txt").read_text()
+    audit = (smoke_dir / "waiting-room" / "invariants.txt").read_text()
     assert "waiting room (show)" in audit, audit
     assert "[ok  ] admissions in queue order" in audit, audit
     assert "[ok  ] the pre-queue order is the committed seed's" in audit, audit
