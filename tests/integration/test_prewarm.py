@@ -49,23 +49,46 @@ def wait_for(check: Callable[[], bool], timeout: float) -> bool:
     return check()
 
 
-@pytest.fixture
-def service_with(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Start a service that pre-warms shows opening within ``lead_seconds``; all stop after the test."""
-    with ExitStack() as services:
+class OneAtATime:
+    """The module's services: one pre-warming shows that open within 60 s, or one with pre-warming off,
+    never both at once (they share the database, and a pre-warmer warms every show in it that opens
+    soon). The tests are ordered so that it starts each only once."""
 
-        def start(lead_seconds: float) -> Service:
-            env = {"BOOKING_PREWARM_LEAD_SECONDS": str(lead_seconds), "BOOKING_PREWARM_INTERVAL_SECONDS": "0.5"}
-            return services.enter_context(serving(backing, tmp_path_factory, "prewarm", env))
+    def __init__(self, backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._backing = backing
+        self._tmp = tmp_path_factory
+        self._running: tuple[float, Service, ExitStack] | None = None
 
-        yield start
+    def __getitem__(self, lead_seconds: float) -> Service:
+        if self._running is not None and self._running[0] == lead_seconds:
+            return self._running[1]
+        self.stop()
+        env = {"BOOKING_PREWARM_LEAD_SECONDS": str(lead_seconds), "BOOKING_PREWARM_INTERVAL_SECONDS": "0.5"}
+        stack = ExitStack()
+        service = stack.enter_context(serving(self._backing, self._tmp, "prewarm", env))
+        self._running = (lead_seconds, service, stack)
+        return service
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running[2].close()
+            self._running = None
+
+
+@pytest.fixture(scope="module")
+def prewarming(backing: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OneAtATime]:
+    services = OneAtATime(backing, tmp_path_factory)
+    try:
+        yield services
+    finally:
+        services.stop()
 
 
 def test_shows_opening_within_the_lead_get_a_live_actor_and_no_other_show_does(
-    service_with: Any, backing: Backing
+    prewarming: OneAtATime, backing: Backing
 ) -> None:
     now = datetime.now(UTC)
-    svc = service_with(60)
+    svc = prewarming[60]
     with httpx.Client(base_url=svc.base_url, timeout=30) as client:
         soon = create_show(client, sales_open_at=now + timedelta(seconds=45))
         later = create_show(client, sales_open_at=now + timedelta(hours=1))
@@ -79,15 +102,6 @@ def test_shows_opening_within_the_lead_get_a_live_actor_and_no_other_show_does(
     assert epoch(backing, later.show_id) == 0
     assert not has_actor(svc, at_once.show_id)
     assert epoch(backing, at_once.show_id) == 0
-
-
-def test_with_pre_warming_off_a_show_opening_soon_stays_cold(service_with: Any, backing: Backing) -> None:
-    svc = service_with(0)
-    with httpx.Client(base_url=svc.base_url, timeout=30) as client:
-        soon = create_show(client, sales_open_at=datetime.now(UTC) + timedelta(seconds=45))
-    time.sleep(3)
-    assert not has_actor(svc, soon.show_id)
-    assert epoch(backing, soon.show_id) == 0
 
 
 class Flaky:
@@ -137,12 +151,12 @@ def hold_status(backing: Backing, show_id: str) -> list[str]:
 
 @pytest.mark.parametrize("lead_seconds", [60, 0], ids=["on", "off (control)"])
 def test_holds_of_a_show_whose_actor_is_gone_expire_without_any_request(
-    service_with: Any, backing: Backing, lead_seconds: float
+    prewarming: OneAtATime, backing: Backing, lead_seconds: float
 ) -> None:
     """The actor is killed for good (as when everything went down; under hosted placement the show's
     host, with its other shows); nobody touches the show again. With pre-warming on, its hold still
     expires on time; with it off, the hold stays active past its expiry, the gap this closes."""
-    svc = service_with(lead_seconds)
+    svc = prewarming[lead_seconds]
     ((_, token),) = bulk_users(backing.database_url, 1)
     with httpx.Client(base_url=svc.base_url, timeout=30) as client:
         show = create_show(client, hold_ttl_seconds=4)
@@ -160,3 +174,12 @@ def test_holds_of_a_show_whose_actor_is_gone_expire_without_any_request(
     else:
         assert hold_status(backing, show.show_id) == ["active"]
         assert not has_actor(svc, show.show_id)
+
+
+def test_with_pre_warming_off_a_show_opening_soon_stays_cold(prewarming: OneAtATime, backing: Backing) -> None:
+    svc = prewarming[0]
+    with httpx.Client(base_url=svc.base_url, timeout=30) as client:
+        soon = create_show(client, sales_open_at=datetime.now(UTC) + timedelta(seconds=45))
+    time.sleep(3)
+    assert not has_actor(svc, soon.show_id)
+    assert epoch(backing, soon.show_id) == 0
