@@ -354,6 +354,7 @@ def main() -> None:
         "reactivation": react,
         "sessions": args.sessions,
         "admit_per_second": args.admit_per_second,
+        "per_second": {"holds": holds_s, "payments": pays_s, "places": places_s},
     }
     print(f"\nsell-out of {stadium.capacity:,} places through HTTP, waiting room in front, one node")
     print(f"duration (first hold to last payment): {result['duration_s']:.0f} s; {sale.joined:,} accounts joined")
@@ -387,7 +388,7 @@ def main() -> None:
             holds_s,
             pays_s,
             places_s,
-            f"Stadium on-sale through HTTP with the waiting room, one node (2 cores): {checked['booked_places']:,}"
+            f"Stadium on-sale through HTTP with the waiting room, one node (2 cores):\n{checked['booked_places']:,}"
             f" of {stadium.capacity:,} places booked in {result['duration_s']:.0f} s"
             + ("" if ok else f" (stopped at --max-seconds {args.max_seconds:g})"),
         )
