@@ -16,6 +16,7 @@ from actors.commands import CheckIn
 from actors.door import CheckInResult
 from actors.errors import BookingError
 from booking.ports import SeatMaps, ShowActors
+from persistence.catalog import ShowInfo
 from tickets.codes import Invalid, TicketClaims
 
 Result = Literal["admitted", "already_admitted", "invalid", "refused", "exited"]
@@ -71,27 +72,29 @@ class DoorService:
         self.clock = clock
 
     async def scan(self, show_id: str, code: str, gate: str, direction: Literal["in", "out"] = "in") -> Scan:
-        """A gate with network scanned ``code`` just now."""
-        return await self._decide(show_id, code, gate, direction, self.clock(), offline=False)
+        """A gate with network scanned ``code`` just now. ``UnknownShow`` if there is no such show."""
+        show, _ = await self.seatmaps.layout(show_id)
+        return await self._decide(show, code, gate, direction, self.clock(), offline=False)
 
     async def sync(self, show_id: str, gate: str, scans: Sequence[OfflineScan]) -> list[Scan]:
         """An offline gate's admits, in the order it made them; each decided at its scan time."""
+        show, _ = await self.seatmaps.layout(show_id)
         now = self.clock()
         results = []
         for scan in scans:
             if not now - OFFLINE_HORIZON <= scan.scanned_at <= now + CLOCK_SKEW:
                 results.append(Scan("invalid", "scanned_at is not a plausible time for an offline scan"))
                 continue
-            results.append(await self._decide(show_id, scan.code, gate, "in", scan.scanned_at, offline=True))
+            results.append(await self._decide(show, scan.code, gate, "in", scan.scanned_at, offline=True))
         return results
 
     async def _decide(
-        self, show_id: str, code: str, gate: str, direction: Literal["in", "out"], at: datetime, *, offline: bool
+        self, show: ShowInfo, code: str, gate: str, direction: Literal["in", "out"], at: datetime, *, offline: bool
     ) -> Scan:
+        show_id = show.id
         claims = await self.verifier.verify(code, show_id, at)
         if isinstance(claims, Invalid):
             return Scan("invalid", claims.reason)
-        show, _ = await self.seatmaps.layout(show_id)
         ticket = Scan("refused", booking_id=claims.booking_id, seats=claims.seats, holder=claims.holder)
         if show.status == "cancelled":
             return replace(ticket, reason="the show was cancelled")

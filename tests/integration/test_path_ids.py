@@ -43,6 +43,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/admin/shows/{show_id}/seats/block": {"seats": ["A1"]},
     "POST /api/v1/admin/shows/{show_id}/seats/unblock": {"seats": ["A1"]},
     "POST /api/v1/shows/{show_id}/waiting-list": {"seats": 1},
+    "POST /api/v1/shows/{show_id}/check-ins": {"code": "not-a-ticket", "gate": "G1"},
+    "POST /api/v1/shows/{show_id}/check-ins/sync": {"gate": "G1", "scans": []},
 }
 
 
