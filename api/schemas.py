@@ -23,6 +23,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic import Strict as StrictTypes
@@ -72,7 +73,14 @@ def _utc(value: datetime) -> datetime:
 
 
 # A request body's times arrive as ISO 8601 strings, which strict models would refuse (see ``Strict``).
-UtcDatetime = Annotated[datetime, StrictTypes(False), AfterValidator(_utc)]
+def _iso_datetime(value: object) -> object:
+    # pydantic would also take a number as seconds since 1970; the schema says an ISO 8601 string.
+    if not isinstance(value, str):
+        raise ValueError("give a date and time as an ISO 8601 string, e.g. 2026-12-01T18:30:00Z")
+    return value
+
+
+UtcDatetime = Annotated[datetime, StrictTypes(False), BeforeValidator(_iso_datetime), AfterValidator(_utc)]
 
 
 def _iso_date(value: object) -> object:
@@ -221,20 +229,45 @@ class SectionRowIn(Strict):
 class SectionIn(Strict):
     """A section of a venue: seated `rows`, or a standing zone (`kind` `standing`) of `capacity` places."""
 
+    # Seated (the default kind) with rows and no capacity, or standing with a capacity and no rows.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"kind": {"const": "seated"}},
+                    "required": ["rows"],
+                    "not": {"required": ["capacity"]},
+                },
+                {
+                    "properties": {"kind": {"const": "standing"}},
+                    "required": ["kind", "capacity"],
+                    "not": {"required": ["rows"]},
+                },
+            ]
+        }
+    )
+
     code: SectionCode = Field(description="used in seat ids: section `112` has seats `112-K-14`")
     name: Annotated[str, text(100)]
     kind: Literal["seated", "standing"] = "seated"
     category: Category = "standard"
-    rows: list[SectionRowIn] = Field(default_factory=list, max_length=100)
-    capacity: Annotated[int, Field(ge=1, le=MAX_VENUE_PLACES), WHOLE] | None = Field(
+    rows: Annotated[list[SectionRowIn], Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
+    capacity: Annotated[int, Field(ge=1, le=MAX_VENUE_PLACES), WHOLE] | SkipJsonSchema[None] = Field(
         default=None, description="a standing zone's places (general admission)"
     )
 
+    @field_validator("rows", "capacity", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave it out rather than send null")
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> SectionIn:
-        if self.kind == "standing" and (self.capacity is None or self.rows):
+        if self.kind == "standing" and (self.capacity is None or self.rows is not None):
             raise ValueError("a standing zone has a `capacity` and no `rows`")
-        if self.kind == "seated" and (not self.rows or self.capacity is not None):
+        if self.kind == "seated" and (self.rows is None or self.capacity is not None):
             raise ValueError("a seated section has `rows` and no `capacity`")
         return self
 
@@ -246,8 +279,15 @@ class ScreenIn(Strict):
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["rows"]}, {"required": ["sections"]}]})
 
     name: Annotated[str, text(100)]
-    rows: list[RowIn] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=60)
-    sections: list[SectionIn] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=400)
+    rows: Annotated[list[RowIn], Field(min_length=1, max_length=60)] | SkipJsonSchema[None] = None
+    sections: Annotated[list[SectionIn], Field(min_length=1, max_length=400)] | SkipJsonSchema[None] = None
+
+    @field_validator("rows", "sections", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave it out rather than send null")
+        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> ScreenIn:
@@ -258,10 +298,10 @@ class ScreenIn(Strict):
             if len(set(codes)) != len(codes):
                 raise ValueError("section codes must be unique")
             for section in self.sections:
-                labels = [r.row for r in section.rows]
+                labels = [r.row for r in section.rows or ()]
                 if len(set(labels)) != len(labels):
                     raise ValueError(f"row labels must be unique within section {section.code}")
-            places = sum(s.capacity or sum(r.seats for r in s.rows) for s in self.sections)
+            places = sum(s.capacity or sum(r.seats for r in s.rows or ()) for s in self.sections)
             if places > MAX_VENUE_PLACES:
                 raise ValueError(f"at most {MAX_VENUE_PLACES} places in a venue, got {places}")
         return self

@@ -37,6 +37,7 @@ BEYOND_SCHEMA: dict[str, tuple[int, str]] = {
     "sales-window-empty": (422, "sales open before they close: between two fields"),
     "missing-prices": (422, "a show prices every seat category of its screen: against stored data"),
     "unknown-category": (400, "a best-available hold names a category of the show's screen: against stored data"),
+    "unknown-section": (400, "a best-available hold names a section of the show's venue: against stored data"),
     "date-out-of-range": (422, "report dates lie in 2000..2999: a bound on a date, not a number"),
     "empty-date-range": (422, "a report's end is not before its start: between two parameters"),
     "date-range-too-long": (422, "a report covers at most 400 days: between two parameters"),

@@ -371,7 +371,7 @@ async def create_screen(theater_id: EntityId, body: ScreenIn, _: AdminCaller, db
             s.code,
             s.name,
             s.category,
-            tuple(RowSpec(r.row, r.seats, r.category or s.category) for r in s.rows),
+            tuple(RowSpec(r.row, r.seats, r.category or s.category) for r in s.rows or ()),
             s.capacity or 0,
             s.kind == "standing",
         )

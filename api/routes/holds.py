@@ -45,7 +45,14 @@ class HoldIn(Strict):
     of the zone, all or none."""
 
     # Exactly one of the two (oneOf); neither may be null (leave it out instead).
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["seats"]}, {"required": ["count"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["seats"], "not": {"anyOf": [{"required": ["section"]}, {"required": ["count"]}]}},
+                {"required": ["count"], "not": {"required": ["seats"]}},
+            ]
+        }
+    )
 
     seats: SeatList | SkipJsonSchema[None] = None
     count: (

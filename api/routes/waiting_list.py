@@ -6,19 +6,21 @@ The rules (one place per account, strict order, offers as holds of one's own) ar
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from pydantic import Field
 
 from api.auth import CurrentCaller
 from api.problems import AUTHENTICATED, problem_responses
-from api.schemas import ShowId, Strict
+from api.schemas import WHOLE, ShowId, Strict
 from waiting_room.waiting_list import ListView, WaitingLists
 
 router = APIRouter(prefix="/api/v1/shows/{show_id}/waiting-list", tags=["waiting room"])
 
 
 class ListIn(Strict):
-    seats: int = Field(default=2, ge=1, le=20, description="how many seats you want together")
+    seats: Annotated[int, Field(ge=1, le=20), WHOLE] = Field(default=2, description="how many seats you want together")
 
 
 def _lists(request: Request) -> WaitingLists:
