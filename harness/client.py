@@ -58,7 +58,11 @@ def create_show(
     sales_open_at: datetime | None = None,
     waiting_room: bool = False,
     reentry: bool = False,
+    sections: list[dict[str, Any]] | None = None,
+    names: tuple[str, str] = ("Movie", "Test Cinema"),
 ) -> ShowFixture:
+    """A show made through the admin API: a new movie, theater and screen, the screen built from ``rows``
+    (a cinema's) or from ``sections`` (a venue's: docs/venues.md); its ``seats`` are every place id."""
     headers = admin_headers(client)
     rows = rows or [
         {"row": "A", "seats": 10, "category": "standard"},
@@ -68,19 +72,19 @@ def create_show(
     movie = client.post(
         "/api/v1/admin/movies",
         headers=headers,
-        json={"title": f"Movie {secrets.token_hex(3)}", "duration_minutes": 120},
+        json={"title": f"{names[0]} {secrets.token_hex(3)}", "duration_minutes": 120},
     )
     assert movie.status_code == 201, movie.text
     theater = client.post(
         "/api/v1/admin/theaters",
         headers=headers,
-        json={"name": "Test Cinema", "city": "Pune", "address": "1 Main St"},
+        json={"name": names[1], "city": "Pune", "address": "1 Main St"},
     )
     assert theater.status_code == 201, theater.text
     screen = client.post(
         f"/api/v1/admin/theaters/{theater.json()['id']}/screens",
         headers=headers,
-        json={"name": "S1", "rows": rows},
+        json={"name": names[1], "sections": sections} if sections is not None else {"name": "S1", "rows": rows},
     )
     assert screen.status_code == 201, screen.text
     body: dict[str, Any] = {

@@ -16,17 +16,16 @@ The same venue comes in three forms, so every layer sees the same places:
 
 from __future__ import annotations
 
-import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from actors.seat_map_core import SeatSpec
-from harness.client import ShowFixture, admin_headers
+from harness.client import ShowFixture, create_show
 from persistence.catalog import RowSpec, SectionSpec, venue_layout
 
 STADIUM_PRICES: dict[str, float] = {"premium": 120.0, "standard": 80.0, "floor": 60.0}
@@ -131,41 +130,13 @@ def create_stadium_show(
 ) -> ShowFixture:
     """A show on a new stadium venue, made through the admin API (``client`` on the service's base URL);
     its ``seats`` are every place id, standing places included."""
-    headers = admin_headers(client)
-    movie = client.post(
-        "/api/v1/admin/movies",
-        headers=headers,
-        json={"title": f"Final {secrets.token_hex(3)}", "duration_minutes": 120},
-    )
-    assert movie.status_code == 201, movie.text
-    theater = client.post(
-        "/api/v1/admin/theaters", headers=headers, json={"name": "Stadium", "city": "Pune", "address": "1 Ring Rd"}
-    )
-    assert theater.status_code == 201, theater.text
-    screen = client.post(
-        f"/api/v1/admin/theaters/{theater.json()['id']}/screens",
-        headers=headers,
-        json={"name": "Stadium", "sections": stadium_sections(stadium)},
-    )
-    assert screen.status_code == 201, screen.text
-    body: dict[str, Any] = {
-        "movie_id": movie.json()["id"],
-        "screen_id": screen.json()["id"],
-        "starts_at": (datetime.now(UTC) + starts_in).isoformat(),
-        "prices": STADIUM_PRICES,
-    }
-    if hold_ttl_seconds is not None:
-        body["hold_ttl_seconds"] = hold_ttl_seconds
-    if sales_open_at is not None:
-        body["sales_open_at"] = sales_open_at.isoformat()
-    if waiting_room:
-        body["waiting_room"] = True
-    show = client.post("/api/v1/admin/shows", headers=headers, json=body)
-    assert show.status_code == 201, show.text
-    return ShowFixture(
-        show_id=show.json()["id"],
-        movie_id=movie.json()["id"],
-        theater_id=theater.json()["id"],
-        screen_id=screen.json()["id"],
-        seats=screen.json()["seats"],
+    return create_show(
+        client,
+        starts_in=starts_in,
+        prices=dict(STADIUM_PRICES),
+        hold_ttl_seconds=hold_ttl_seconds,
+        sales_open_at=sales_open_at,
+        waiting_room=waiting_room,
+        sections=stadium_sections(stadium),
+        names=("Final", "Stadium"),
     )
