@@ -367,7 +367,11 @@ class _EventWriter:
             "UPDATE holds SET status = %s, ended_at = now() WHERE id = %s AND status = 'active'",
             (HOLD_END_STATUS[event.reason], h.hold_id),
         )
-        await self.cur.execute("DELETE FROM seat_claims WHERE hold_id = %s", (h.hold_id,))
+        # By key (show, seats), with the owner checked: a stadium's show has 100,000 claims to scan otherwise.
+        await self.cur.execute(
+            "DELETE FROM seat_claims WHERE show_id = %s AND seat_id = ANY(%s) AND hold_id = %s",
+            (self.show_id, list(h.seat_ids), h.hold_id),
+        )
         self._seats(h.seat_ids, event.reason, h.user_id, h.hold_id, None)
 
     async def _hold_extended(self, event: HoldExtended) -> None:
@@ -376,7 +380,10 @@ class _EventWriter:
             "UPDATE holds SET expires_at = %s, extensions = %s WHERE id = %s AND status = 'active'",
             (h.expires_at, h.extensions, h.hold_id),
         )
-        await self.cur.execute("UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", (h.expires_at, h.hold_id))
+        await self.cur.execute(
+            "UPDATE seat_claims SET expires_at = %s WHERE show_id = %s AND seat_id = ANY(%s) AND hold_id = %s",
+            (h.expires_at, self.show_id, list(h.seat_ids), h.hold_id),
+        )
         self._seats(h.seat_ids, "extended", h.user_id, h.hold_id, None)
 
     async def _booking_confirmed(self, event: BookingConfirmed) -> None:
@@ -425,8 +432,8 @@ class _EventWriter:
         )
         await self.cur.execute(
             "UPDATE seat_claims SET booking_id = %s, hold_id = NULL, expires_at = NULL "
-            "WHERE show_id = %s AND hold_id = ANY(%s)",
-            (b.booking_id, show_id, list(b.hold_ids)),
+            "WHERE show_id = %s AND seat_id = ANY(%s) AND hold_id = ANY(%s)",
+            (b.booking_id, show_id, list(b.seat_ids), list(b.hold_ids)),
         )
         self._seats(b.seat_ids, "booked", b.user_id, None, b.booking_id)
 
@@ -437,7 +444,10 @@ class _EventWriter:
             "refund_amount = %s WHERE id = %s AND status = 'confirmed'",
             (reason, refund, b.booking_id),
         )
-        await self.cur.execute("DELETE FROM seat_claims WHERE booking_id = %s", (b.booking_id,))
+        await self.cur.execute(
+            "DELETE FROM seat_claims WHERE show_id = %s AND seat_id = ANY(%s) AND booking_id = %s",
+            (self.show_id, list(b.seat_ids), b.booking_id),
+        )
         if refund > 0:
             # The money goes back through the refund queue (the reconciler retries it).
             await self.cur.execute(
@@ -538,7 +548,8 @@ class _EventWriter:
             [(h.payment_key, h.resume_expires_at, h.expires_at, h.hold_id) for h in holds],
         )
         await self.cur.executemany(
-            "UPDATE seat_claims SET expires_at = %s WHERE hold_id = %s", [(h.expires_at, h.hold_id) for h in holds]
+            "UPDATE seat_claims SET expires_at = %s WHERE show_id = %s AND seat_id = ANY(%s) AND hold_id = %s",
+            [(h.expires_at, self.show_id, list(h.seat_ids), h.hold_id) for h in holds],
         )
 
 
