@@ -34,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 import psutil
 import psycopg
@@ -64,6 +65,7 @@ class Sale:
     states: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     joined: int = 0
+    max_group: int = 6  # a buyer wants 1 to this many places
     started: float = field(default_factory=time.perf_counter)
 
     def now(self) -> float:
@@ -89,24 +91,37 @@ class Sale:
         return self.rng.choice([c for c, n in self.room.items() if n == best]), best
 
 
-async def request(client: httpx.AsyncClient, sale: Sale, method: str, url: str, **kw: Any) -> httpx.Response:
-    """One request, retried after a 429/503's ``Retry-After`` or a transport error (counted)."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status_code: int
+    body: Any
+
+    def json(self) -> Any:
+        return self.body
+
+
+async def request(client: aiohttp.ClientSession, sale: Sale, method: str, url: str, **kw: Any) -> Answer:
+    """One request, retried after a 429/503's ``Retry-After`` or a transport error (counted). The crowd
+    speaks aiohttp: on two cores the load generator shares the machine with the service, and httpx cost it
+    several times the CPU per request (a crowd of httpx clients was the busiest process of the box)."""
     for _ in range(20):
         try:
-            r = await client.request(method, url, **kw)
-        except httpx.TransportError as exc:
+            async with client.request(method, url, **kw) as r:
+                body = await r.json(content_type=None) if r.status != 204 else None
+                status, retry_after = r.status, r.headers.get("Retry-After", "1")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             sale.errors[type(exc).__name__] += 1
             await asyncio.sleep(1)
             continue
-        if r.status_code in (429, 503):
-            sale.errors[str(r.status_code)] += 1
-            await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+        if status in (429, 503):
+            sale.errors[str(status)] += 1
+            await asyncio.sleep(float(retry_after))
             continue
-        return r
+        return Answer(status, body)
     raise RuntimeError(f"{method} {url}: no answer after 20 tries")
 
 
-async def buyer(client: httpx.AsyncClient, sale: Sale, show_id: str, token: str, poll: float) -> None:
+async def buyer(client: aiohttp.ClientSession, sale: Sale, show_id: str, token: str, poll: float) -> None:
     headers = bearer(token)
     queue = f"/api/v1/shows/{show_id}/queue"
     r = await request(client, sale, "POST", queue, headers=headers)
@@ -118,7 +133,7 @@ async def buyer(client: httpx.AsyncClient, sale: Sale, show_id: str, token: str,
     sale.states[entry.get("state", f"http {r.status_code}")] += 1
     if entry.get("state") != "admitted":
         return
-    want = sale.rng.randint(1, 6)
+    want = sale.rng.randint(1, sale.max_group)
     while (choice := sale.pick(want)) is not None:
         code, want = choice
         t0 = time.perf_counter()
@@ -156,8 +171,9 @@ async def buyer(client: httpx.AsyncClient, sale: Sale, show_id: str, token: str,
 
 
 async def crowd(base_url: str, show_id: str, tokens: list[str], sale: Sale, args: argparse.Namespace) -> None:
-    limits = httpx.Limits(max_connections=args.sessions, max_keepalive_connections=args.sessions)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=args.sessions)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector, timeout=timeout) as client:
         running: set[asyncio.Task[None]] = set()
         accounts = iter(tokens)
         deadline = time.monotonic() + args.max_seconds
@@ -299,6 +315,7 @@ def main() -> None:
     parser.add_argument("--no-picture", action="store_true")
     parser.add_argument("--blocks", type=int, default=80, help="a smaller venue for a smoke run")
     parser.add_argument("--standing", type=int, default=20_000)
+    parser.add_argument("--max-group", type=int, default=6, help="a buyer wants 1 to this many places (<= 10)")
     args = parser.parse_args()
     stadium = Stadium(blocks=args.blocks, standing=args.standing)
     env = {"BOOKING_QUEUE_ADMIT_PER_SECOND": str(args.admit_per_second)}
@@ -315,8 +332,8 @@ def main() -> None:
             print(f"stadium show {show.show_id}: {len(show.seats):,} places, made in {time.perf_counter() - t0:.1f} s")
         print(f"making {args.accounts:,} accounts ...", flush=True)
         tokens = [t for _, t in bulk_users(rig.database_url, args.accounts)]
-        sale = Sale(stadium, args.standing_share, random.Random(args.seed))
-        sale.room = {code: 6 for code in stadium.block_codes()} | {stadium.standing_code: 6}
+        sale = Sale(stadium, args.standing_share, random.Random(args.seed), max_group=args.max_group)
+        sale.room = {code: args.max_group for code in stadium.block_codes()} | {stadium.standing_code: args.max_group}
         print(f"crowd: {args.sessions} accounts at a time, admitted at most {args.admit_per_second:g}/s", flush=True)
         asyncio.run(crowd(rig.base_url, show.show_id, tokens, sale, args))
         print("reading PostgreSQL ...", flush=True)
