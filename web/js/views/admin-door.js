@@ -199,9 +199,14 @@ export async function doorPanel(container, query) {
   theaterSelect.addEventListener("change", () => ((theaterId = theaterSelect.value), draw()));
   dayInput.addEventListener("change", () => ((day = dayInput.value), draw()));
 
+  // Each draw is numbered: an answer for a theater or day chosen before is dropped, never shown over the
+  // list of the one chosen since (the first draw's answer can arrive after a change's).
+  let drawn = 0;
   async function draw() {
+    const mine = ++drawn;
     const all = theaterId ? await api("shows", { query: { theater_id: theaterId, limit: 1000 }, auth: false }) : [];
     const shows = all.filter((s) => localDay(s.starts_at) === day);
+    if (mine !== drawn) return;
     if (!shows.length) {
       mount(list, notice("No shows at this theater that day.", "info", { live: false }));
       return;
@@ -209,6 +214,7 @@ export async function doorPanel(container, query) {
     const movies = new Map(
       await Promise.all([...new Set(shows.map((s) => s.movie_id))].map(async (m) => [m, await catalog.movie(m)])),
     );
+    if (mine !== drawn) return;
     mount(
       list,
       h(

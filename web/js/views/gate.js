@@ -157,7 +157,11 @@ export async function render(main, _params, query) {
     dayInput.addEventListener("change", () => ((day = dayInput.value), listShows()));
     gateInput.addEventListener("change", () => choose(showId));
 
+    // Each listing is numbered: the answer for a theater or day chosen before never replaces the list of
+    // the one chosen since.
+    let listed = 0;
     async function listShows() {
+      const mine = ++listed;
       let those;
       let movies;
       try {
@@ -168,9 +172,10 @@ export async function render(main, _params, query) {
           await Promise.all([...new Set(those.map((s) => s.movie_id))].map(async (m) => [m, await catalog.movie(m)])),
         );
       } catch (error) {
-        mount(shows, notice(error.message, "error"));
+        if (mine === listed) mount(shows, notice(error.message, "error"));
         return;
       }
+      if (mine !== listed) return;
       mount(
         shows,
         those.length
