@@ -23,7 +23,6 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 from pydantic import Strict as StrictTypes
@@ -97,6 +96,16 @@ def _whole(value: object) -> object:
     # JSON Schema's integer is any number with no fraction (410.0 is one); strict models would refuse it.
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
+
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("leave it out rather than send null")
+    return value
+
+
+# Goes around an optional field's ``X | SkipJsonSchema[None]``: the field may be left out, never sent as null
+# (the schema, which does not list null, says so too).
+NOT_NULL = BeforeValidator(_refuse_null)
 
 # Makes a request body's ``int`` a JSON number with no fraction, never ``true`` or ``"5"`` (see ``Strict``). It
 # goes after the bounds, ``Annotated[int, Field(ge=1), WHOLE]``, or the schema loses them.
@@ -251,17 +260,12 @@ class SectionIn(Strict):
     name: Annotated[str, text(100)]
     kind: Literal["seated", "standing"] = "seated"
     category: Category = "standard"
-    rows: Annotated[list[SectionRowIn], Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
-    capacity: Annotated[int, Field(ge=1, le=MAX_VENUE_PLACES), WHOLE] | SkipJsonSchema[None] = Field(
-        default=None, description="a standing zone's places (general admission)"
+    rows: Annotated[
+        Annotated[list[SectionRowIn], Field(min_length=1, max_length=100)] | SkipJsonSchema[None], NOT_NULL
+    ] = None
+    capacity: Annotated[Annotated[int, Field(ge=1, le=MAX_VENUE_PLACES), WHOLE] | SkipJsonSchema[None], NOT_NULL] = (
+        Field(default=None, description="a standing zone's places (general admission)")
     )
-
-    @field_validator("rows", "capacity", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("leave it out rather than send null")
-        return value
 
     @model_validator(mode="after")
     def _shape(self) -> SectionIn:
@@ -279,15 +283,10 @@ class ScreenIn(Strict):
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["rows"]}, {"required": ["sections"]}]})
 
     name: Annotated[str, text(100)]
-    rows: Annotated[list[RowIn], Field(min_length=1, max_length=60)] | SkipJsonSchema[None] = None
-    sections: Annotated[list[SectionIn], Field(min_length=1, max_length=400)] | SkipJsonSchema[None] = None
-
-    @field_validator("rows", "sections", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("leave it out rather than send null")
-        return value
+    rows: Annotated[Annotated[list[RowIn], Field(min_length=1, max_length=60)] | SkipJsonSchema[None], NOT_NULL] = None
+    sections: Annotated[
+        Annotated[list[SectionIn], Field(min_length=1, max_length=400)] | SkipJsonSchema[None], NOT_NULL
+    ] = None
 
     @model_validator(mode="after")
     def _one_way(self) -> ScreenIn:

@@ -53,7 +53,7 @@ import httpx
 import psycopg
 
 from bench.harness import Rig, require_wrk, running_service, wrk_command
-from harness.client import admin_headers, bearer, bulk_users, new_user
+from harness.client import bearer, bulk_users, create_show, staff_token
 from settings import libpq_url
 from tickets.codes import TOTP_PERIOD_SECONDS, rotating_code
 
@@ -132,42 +132,14 @@ def venue_sections(seats: int) -> list[dict[str, Any]]:
 
 def make_show(client: httpx.Client, seats: int) -> tuple[str, list[str]]:
     """A venue big enough for ``seats`` and a show on it, on sale now; returns (show id, seat ids)."""
-    headers = admin_headers(client)
-    movie = client.post("/api/v1/admin/movies", headers=headers, json={"title": "Door night", "duration_minutes": 120})
-    assert movie.status_code == 201, movie.text
-    theater = client.post(
-        "/api/v1/admin/theaters", headers=headers, json={"name": "Arena", "city": "Pune", "address": "1 Gate Rd"}
+    show = create_show(
+        client,
+        starts_in=timedelta(hours=3),
+        prices={"standard": 100.0},
+        sections=venue_sections(seats),
+        names=("Door night", "Arena"),
     )
-    assert theater.status_code == 201, theater.text
-    screen = client.post(
-        f"/api/v1/admin/theaters/{theater.json()['id']}/screens",
-        headers=headers,
-        json={"name": "Bowl", "sections": venue_sections(seats)},
-    )
-    assert screen.status_code == 201, screen.text
-    show = client.post(
-        "/api/v1/admin/shows",
-        headers=headers,
-        json={
-            "movie_id": movie.json()["id"],
-            "screen_id": screen.json()["id"],
-            "starts_at": (datetime.now(UTC) + timedelta(hours=3)).isoformat(),
-            "prices": {"standard": 100.0},
-        },
-    )
-    assert show.status_code == 201, show.text
-    return show.json()["id"], screen.json()["seats"]
-
-
-def gate_account(client: httpx.Client) -> str:
-    """A fresh account given the ``gate`` role by the admin; returns a token carrying that role."""
-    user_id, user_token = new_user(client, "gate")
-    role = client.put(f"/api/v1/admin/users/{user_id}/role", headers=admin_headers(client), json={"role": "gate"})
-    assert role.status_code == 200, role.text
-    email = client.get("/api/v1/auth/me", headers=bearer(user_token)).json()["email"]
-    answer = client.post("/api/v1/auth/token", data={"username": email, "password": "correct-horse"})
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
+    return show.show_id, show.seats
 
 
 async def retrying(
@@ -293,7 +265,7 @@ def setup(rig: Rig, tickets: int, concurrency: int) -> tuple[str, str, list[Tick
     sizes = [rng.randint(1, 4) for _ in range(tickets)]
     with httpx.Client(base_url=rig.base_url, timeout=120) as client:
         show_id, seats = make_show(client, sum(sizes))
-        gate = gate_account(client)
+        gate = staff_token(client, "gate", "gate")
     print(f"show {show_id}: {len(seats):,} seats; making {tickets:,} accounts ...", flush=True)
     customers = [token for _, token in bulk_users(rig.database_url, tickets)]
     plans, at = [], 0

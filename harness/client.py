@@ -49,6 +49,16 @@ def new_user(client: httpx.Client, name: str = "user") -> tuple[str, str]:
     return response.json()["id"], token(client, email, "correct-horse")
 
 
+def staff_token(client: httpx.Client, role: str, name: str = "staff") -> str:
+    """A fresh account given ``role`` (``gate``, ``box_office``, ``admin``) by the admin; returns a token
+    issued after the change, so it carries the role."""
+    user_id, user_token = new_user(client, name)
+    changed = client.put(f"/api/v1/admin/users/{user_id}/role", headers=admin_headers(client), json={"role": role})
+    assert changed.status_code == 200, changed.text
+    email = client.get("/api/v1/auth/me", headers=bearer(user_token)).json()["email"]
+    return token(client, email, "correct-horse")
+
+
 def create_show(
     client: httpx.Client,
     rows: list[dict[str, Any]] | None = None,

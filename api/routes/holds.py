@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from actors.seat_map_core import Hold
@@ -20,6 +20,7 @@ from api.schemas import (
     BOOKING_LINKS,
     HOLD_LINK,
     MAX_SEATS_PER_REQUEST,
+    NOT_NULL,
     PER_REQUEST_CAP,
     WHOLE,
     Category,
@@ -54,20 +55,14 @@ class HoldIn(Strict):
         }
     )
 
-    seats: SeatList | SkipJsonSchema[None] = None
-    count: (
+    seats: Annotated[SeatList | SkipJsonSchema[None], NOT_NULL] = None
+    count: Annotated[
         Annotated[int, Field(ge=1, le=MAX_SEATS_PER_REQUEST, json_schema_extra={PER_REQUEST_CAP: "maximum"}), WHOLE]
-        | SkipJsonSchema[None]
-    ) = None
+        | SkipJsonSchema[None],
+        NOT_NULL,
+    ] = None
     category: Category = "standard"
-    section: SectionCode | SkipJsonSchema[None] = None
-
-    @field_validator("seats", "count", "section", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("leave it out rather than send null")
-        return value
+    section: Annotated[SectionCode | SkipJsonSchema[None], NOT_NULL] = None
 
     @model_validator(mode="after")
     def _one_way(self) -> HoldIn:

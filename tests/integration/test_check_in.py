@@ -22,7 +22,7 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 
-from harness.client import ShowFixture, admin_headers, bearer, create_show, new_user, seed_hold, seed_pay
+from harness.client import ShowFixture, admin_headers, bearer, create_show, new_user, seed_hold, seed_pay, staff_token
 from harness.stand_in import serve_in_thread
 from settings import libpq_url
 from tests.conftest import Backing, Service
@@ -39,14 +39,7 @@ def client(service: Service) -> Iterator[httpx.Client]:
 
 
 def gate_token(client: httpx.Client) -> str:
-    """A fresh account with the gate role."""
-    user_id, user_token = new_user(client, "gate")
-    response = client.put(f"/api/v1/admin/users/{user_id}/role", headers=admin_headers(client), json={"role": "gate"})
-    assert response.status_code == 200, response.text
-    email = client.get("/api/v1/auth/me", headers=bearer(user_token)).json()["email"]
-    token = client.post("/api/v1/auth/token", data={"username": email, "password": "correct-horse"})
-    assert token.status_code == 200, token.text
-    return str(token.json()["access_token"])
+    return staff_token(client, "gate", "gate")
 
 
 def booked(client: httpx.Client, show: ShowFixture, seats: list[str]) -> tuple[str, str]:

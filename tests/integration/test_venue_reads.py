@@ -7,17 +7,15 @@ show is checked against them, within the 2 s staleness promise."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api_client import admin_headers, bearer, bulk_users, create_show, wait_until
+from tests.api_client import bearer, bulk_users, create_show, wait_until
 from tests.conftest import Backing, Service
 from tests.integration.test_stream import SseClient, SseEvent, seat_statuses
 
@@ -50,34 +48,8 @@ def client(live_service: Service) -> Iterator[httpx.Client]:
 
 def create_venue_show(client: httpx.Client) -> Venue:
     """A stadium-like venue and a show in it, through the admin API."""
-    headers = admin_headers(client)
-    movie = client.post(
-        "/api/v1/admin/movies",
-        headers=headers,
-        json={"title": f"Concert {secrets.token_hex(3)}", "duration_minutes": 150},
-    )
-    theater = client.post(
-        "/api/v1/admin/theaters", headers=headers, json={"name": "Arena", "city": "Pune", "address": "1 Stadium Rd"}
-    )
-    assert movie.status_code == theater.status_code == 201, (movie.text, theater.text)
-    screen = client.post(
-        f"/api/v1/admin/theaters/{theater.json()['id']}/screens",
-        headers=headers,
-        json={"name": "Arena", "sections": SECTIONS},
-    )
-    assert screen.status_code == 201, screen.text
-    show = client.post(
-        "/api/v1/admin/shows",
-        headers=headers,
-        json={
-            "movie_id": movie.json()["id"],
-            "screen_id": screen.json()["id"],
-            "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-            "prices": PRICES,
-        },
-    )
-    assert show.status_code == 201, show.text
-    return Venue(show.json()["id"], screen.json()["seats"])
+    show = create_show(client, prices=PRICES, sections=SECTIONS, names=("Concert", "Arena"))
+    return Venue(show.show_id, show.seats)
 
 
 @pytest.fixture
